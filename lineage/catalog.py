@@ -1,0 +1,274 @@
+"""Catalog: table -> ordered columns with types.
+
+Sources: a JSON file in sqlglot's nested mapping format (``{"schema": {"table": {"col":
+"type"}}}``, with or without a database level, or just ``{"table": {...}}``), a live
+PostgreSQL or DuckDB database (``information_schema``), or dbt's artifacts (the dbt issue).
+The analysis needs it to expand ``SELECT *``, to qualify columns and to mask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from urllib.parse import urlparse
+
+DEFAULT_SCHEMAS = {"postgres": "public", "duckdb": "main", "redshift": "public"}
+
+
+class CatalogError(Exception):
+    """A catalog that cannot be used; the message names the file or DSN and the key."""
+
+
+@dataclass
+class Catalog:
+    """Tables by qualified name. Lookups are case-insensitive and match trailing parts."""
+
+    tables: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
+    dialect: str = "postgres"
+    default_database: str | None = None
+    default_schema: str | None = None
+    source: str = "empty"
+
+    def __post_init__(self) -> None:
+        self.default_schema = self.default_schema or DEFAULT_SCHEMAS.get(self.dialect)
+        self._index: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._rebuild_index()
+        self._schema = None
+        self._version: str | None = None
+
+    def _rebuild_index(self) -> None:
+        index: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+        for parts in self.tables:
+            lowered = tuple(part.lower() for part in parts)
+            for size in range(1, len(lowered) + 1):
+                suffix = lowered[len(lowered) - size:]
+                # an unqualified suffix shared by two tables is ambiguous: only full names resolve it
+                index[suffix] = parts if suffix not in index or index[suffix] == parts else None
+        self._index = {key: value for key, value in index.items() if value is not None}
+
+    @property
+    def depth(self) -> int:
+        return max((len(parts) for parts in self.tables), default=0)
+
+    @property
+    def version(self) -> str:
+        if self._version is None:
+            payload = json.dumps(
+                [self.dialect, self.default_database, self.default_schema,
+                 sorted([list(parts), list(columns.items())] for parts, columns in self.tables.items())],
+                separators=(",", ":"),
+            )
+            self._version = "sha256:" + hashlib.sha256(payload.encode()).hexdigest()[:32]
+        return self._version
+
+    def resolve(self, name: str | Iterable[str]) -> tuple[str, ...] | None:
+        """The catalog's own parts for a (possibly more or less qualified) table name."""
+        parts = tuple(name.split(".")) if isinstance(name, str) else tuple(name)
+        lowered = tuple(part.lower() for part in parts if part)
+        for start in range(0, len(lowered)):
+            found = self._index.get(lowered[start:])
+            if found is not None and (start == 0 or len(found) <= len(lowered) - start):
+                return found
+        return None
+
+    def columns(self, name: str | Iterable[str]) -> dict[str, str] | None:
+        parts = self.resolve(name)
+        return None if parts is None else self.tables[parts]
+
+    def add_table(self, name: str | Iterable[str], columns: Mapping[str, str]) -> None:
+        """Add or replace a table; its name is fitted to the depth the catalog already uses."""
+        parts = tuple(name.split(".")) if isinstance(name, str) else tuple(name)
+        depth = self.depth
+        if depth and len(parts) > depth:
+            parts = parts[len(parts) - depth:]
+        elif depth and len(parts) < depth:
+            defaults = (self.default_database, self.default_schema)[3 - depth:]
+            missing = defaults[: depth - len(parts)]
+            if any(part is None for part in missing):
+                raise CatalogError(f"cannot place {'.'.join(parts)} in a catalog of {depth}-part names without defaults")
+            parts = tuple(missing) + parts
+        self.tables[parts] = dict(columns)
+        self._rebuild_index()
+        self._schema = None
+        self._version = None
+
+    def mapping(self) -> dict[str, Any]:
+        """The nested mapping sqlglot's MappingSchema reads (all tables at the deepest level)."""
+        depth = self.depth
+        nested: dict[str, Any] = {}
+        for parts, columns in self.tables.items():
+            full = self._pad(parts, depth)
+            node = nested
+            for part in full[:-1]:
+                node = node.setdefault(part, {})
+            node[full[-1]] = dict(columns)
+        return nested
+
+    def _pad(self, parts: tuple[str, ...], depth: int) -> tuple[str, ...]:
+        if len(parts) == depth:
+            return parts
+        defaults = [self.default_database or "", self.default_schema or ""]
+        missing = depth - len(parts)
+        return tuple(defaults[2 - missing:]) + parts
+
+    def sqlglot_schema(self):
+        if self._schema is None:
+            from sqlglot.schema import MappingSchema
+
+            self._schema = MappingSchema(self.mapping(), dialect=self.dialect, normalize=True)
+        return self._schema
+
+    def to_json(self) -> dict[str, Any]:
+        return self.mapping()
+
+    # -- constructors -------------------------------------------------------------------
+
+    @classmethod
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any],
+        dialect: str = "postgres",
+        default_database: str | None = None,
+        default_schema: str | None = None,
+        source: str = "<mapping>",
+    ) -> "Catalog":
+        if not isinstance(data, Mapping):
+            raise CatalogError(f"{source}: a catalog is a JSON object such as {{\"schema\": {{\"table\": {{\"column\": \"type\"}}}}}}")
+        tables: dict[tuple[str, ...], dict[str, str]] = {}
+        _walk(data, (), tables, source)
+        depths = {len(parts) for parts in tables}
+        if len(depths) > 1:
+            raise CatalogError(
+                f"{source}: tables are nested at different depths ({', '.join(str(d) for d in sorted(depths))}); "
+                "use one of table, schema.table or database.schema.table for all"
+            )
+        if default_database is None and depths == {3}:
+            databases = {parts[0] for parts in tables}
+            if len(databases) == 1:
+                default_database = databases.pop()
+        return cls(tables, dialect, default_database, default_schema, source)
+
+    @classmethod
+    def from_json_file(cls, path: str | Path, dialect: str = "postgres", **defaults: Any) -> "Catalog":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise CatalogError(f"{path}: cannot read the catalog: {error.strerror or error}") from None
+        except json.JSONDecodeError as error:
+            raise CatalogError(f"{path}:{error.lineno}: not JSON: {error.msg}") from None
+        return cls.from_mapping(data, dialect=dialect, source=str(path), **defaults)
+
+    @classmethod
+    def from_dsn(cls, dsn: str, dialect: str | None = None) -> "Catalog":
+        scheme = urlparse(dsn).scheme
+        if scheme in ("postgres", "postgresql") or (dsn and "=" in dsn and "://" not in dsn):
+            return cls.from_postgres(dsn)
+        if scheme == "duckdb" or dsn.endswith((".duckdb", ".db")) or dsn == ":memory:":
+            return cls.from_duckdb(_duckdb_path(dsn))
+        raise CatalogError(f"{_redact(dsn)}: not a PostgreSQL (postgresql://...) or DuckDB (duckdb:///path) DSN")
+
+    @classmethod
+    def from_postgres(cls, dsn_or_connection: Any) -> "Catalog":
+        query = """
+            select table_catalog, table_schema, table_name, column_name, data_type,
+                   character_maximum_length, numeric_precision, numeric_scale
+            from information_schema.columns
+            where table_schema not in ('pg_catalog', 'information_schema')
+              and table_schema not like 'pg_toast%%'
+            order by table_schema, table_name, ordinal_position
+        """
+        if isinstance(dsn_or_connection, str):
+            try:
+                import psycopg
+            except ImportError as error:  # pragma: no cover - depends on extras
+                raise CatalogError("reading a PostgreSQL catalog needs the 'postgres' extra (psycopg)") from error
+            try:
+                with psycopg.connect(dsn_or_connection, connect_timeout=10) as connection:
+                    rows = connection.execute(query).fetchall()
+                    database = connection.info.dbname
+            except psycopg.Error as error:
+                raise CatalogError(f"{_redact(dsn_or_connection)}: cannot read information_schema: {error}") from None
+            source = _redact(dsn_or_connection)
+        else:
+            rows = dsn_or_connection.execute(query).fetchall()
+            database = rows[0][0] if rows else None
+            source = "postgres connection"
+        tables: dict[tuple[str, ...], dict[str, str]] = {}
+        for db, schema, table, column, data_type, length, precision, scale in rows:
+            tables.setdefault((db, schema, table), {})[column] = _postgres_type(data_type, length, precision, scale)
+        return cls(tables, "postgres", database, "public", source)
+
+    @classmethod
+    def from_duckdb(cls, path_or_connection: Any) -> "Catalog":
+        query = """
+            select table_catalog, table_schema, table_name, column_name, data_type
+            from information_schema.columns
+            where table_schema not in ('information_schema', 'pg_catalog')
+              and table_catalog not in ('system', 'temp')
+            order by table_catalog, table_schema, table_name, ordinal_position
+        """
+        if isinstance(path_or_connection, (str, Path)):
+            import duckdb
+
+            try:
+                connection = duckdb.connect(str(path_or_connection), read_only=str(path_or_connection) != ":memory:")
+            except duckdb.Error as error:
+                raise CatalogError(f"{path_or_connection}: cannot open the DuckDB database: {error}") from None
+            try:
+                rows = connection.execute(query).fetchall()
+                database = connection.execute("select current_database()").fetchone()[0]
+            finally:
+                connection.close()
+            source = str(path_or_connection)
+        else:
+            rows = path_or_connection.execute(query).fetchall()
+            database = path_or_connection.execute("select current_database()").fetchone()[0]
+            source = "duckdb connection"
+        tables: dict[tuple[str, ...], dict[str, str]] = {}
+        for db, schema, table, column, data_type in rows:
+            tables.setdefault((db, schema, table), {})[column] = data_type
+        return cls(tables, "duckdb", database, "main", source)
+
+
+def _walk(node: Mapping[str, Any], path: tuple[str, ...], tables: dict, source: str) -> None:
+    for key, value in node.items():
+        where = ".".join(path + (str(key),))
+        if not isinstance(value, Mapping) or not value:
+            raise CatalogError(f"{source}: {where}: expected an object of columns or of tables, got {json.dumps(value)[:60]}")
+        leaves = [isinstance(item, str) for item in value.values()]
+        if all(leaves):
+            if len(path) > 2:
+                raise CatalogError(f"{source}: {where}: nested deeper than database.schema.table")
+            tables[path + (key,)] = dict(value)
+        elif any(leaves):
+            raise CatalogError(f"{source}: {where}: mixes column types and nested objects")
+        else:
+            _walk(value, path + (key,), tables, source)
+
+
+def _postgres_type(data_type: str, length: int | None, precision: int | None, scale: int | None) -> str:
+    if length is not None and data_type in ("character varying", "character", "bit", "bit varying"):
+        return f"{data_type}({length})"
+    if data_type == "numeric" and precision is not None:
+        return f"numeric({precision},{scale or 0})"
+    return data_type
+
+
+def _duckdb_path(dsn: str) -> str:
+    if dsn.startswith("duckdb:///"):
+        return dsn[len("duckdb://"):] if dsn.startswith("duckdb:////") else dsn[len("duckdb:///"):]
+    if dsn.startswith("duckdb://"):
+        return dsn[len("duckdb://"):]
+    return dsn
+
+
+def _redact(dsn: str) -> str:
+    """A DSN fit for an error message: the password never appears."""
+    parsed = urlparse(dsn)
+    if parsed.password:
+        return dsn.replace(f":{parsed.password}@", ":***@")
+    return " ".join("password=***" if part.startswith("password=") else part for part in dsn.split())

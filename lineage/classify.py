@@ -1,0 +1,93 @@
+"""Which tags a column carries, and whether an identity may see a tag raw.
+
+Classifications come from the policy file and, for dbt projects, from column ``meta``;
+both are merged here. Column keys may be globs (``*_email: pii.email``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from lineage.catalog import Catalog
+from lineage.names import glob_match, table_matches, tag_matches
+
+
+@dataclass(frozen=True)
+class ClassificationEntry:
+    table: str
+    column: str
+    tags: tuple[str, ...]
+    origin: str = "policy"
+
+
+class Classifier:
+    def __init__(self, entries: Iterable[ClassificationEntry]):
+        self.entries = tuple(entries)
+        self._tags = functools.lru_cache(maxsize=65536)(self._compute_tags)
+        self._table_entries = functools.lru_cache(maxsize=16384)(self._compute_table_entries)
+
+    @classmethod
+    def from_policy(cls, policy, extra: Iterable[ClassificationEntry] = ()) -> "Classifier":
+        entries = [
+            ClassificationEntry(item.table, column, (tags,) if isinstance(tags, str) else tuple(tags))
+            for item in policy.classifications
+            for column, tags in item.columns.items()
+        ]
+        return cls([*entries, *extra])
+
+    def with_entries(self, extra: Iterable[ClassificationEntry]) -> "Classifier":
+        return Classifier([*self.entries, *extra])
+
+    def _compute_table_entries(self, table: str) -> tuple[ClassificationEntry, ...]:
+        return tuple(entry for entry in self.entries if table_matches(entry.table, table))
+
+    def _compute_tags(self, table: str, column: str) -> tuple[str, ...]:
+        tags: dict[str, None] = {}
+        for entry in self._table_entries(table):
+            if glob_match(entry.column, column):
+                for tag in entry.tags:
+                    tags.setdefault(tag, None)
+        return tuple(tags)
+
+    def tags(self, table: str, column: str) -> tuple[str, ...]:
+        return self._tags(table, column)
+
+    def is_classified_table(self, table: str) -> bool:
+        return bool(self._table_entries(table))
+
+    def classified_columns(self, table: str, catalog: Catalog | None = None, columns: Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """Classified columns of a table: from its known column list, else the literal keys."""
+        entries = self._table_entries(table)
+        if not entries:
+            return {}
+        if columns is None and catalog is not None:
+            known = catalog.columns(table)
+            columns = list(known) if known else None
+        if columns is None:
+            columns = [entry.column for entry in entries if not any(char in entry.column for char in "*?[")]
+        out = {}
+        for column in columns:
+            tags = self.tags(table, column)
+            if tags:
+                out[column] = tags
+        return out
+
+
+def exempt(masking, principal: str, groups: tuple[str, ...], tag: str) -> bool:
+    """True when ``unmasked_for`` lets this identity see values with ``tag`` raw."""
+    for exemption in masking.unmasked_for:
+        if not exemption.matches(principal, groups):
+            continue
+        if exemption.tags is None or any(tag_matches(pattern, tag) for pattern in exemption.tags):
+            return True
+    return False
+
+
+def zone_allows(zones, tag: str, table: str) -> bool | None:
+    """None when no zone governs the tag; else whether raw values may be written to ``table``."""
+    governing = [zone for zone in zones if any(tag_matches(pattern, tag) for pattern in zone.tags)]
+    if not governing:
+        return None
+    return any(table_matches(glob, table) for zone in governing for glob in zone.allowed)

@@ -1,0 +1,71 @@
+"""Options shared by several commands: policy, catalog, dialect and identity."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from lineage.analysis import UnknownDialect, get_dialect
+from lineage.catalog import Catalog, CatalogError
+from lineage.cli import UsageError
+from lineage.identity import RunIdentity, from_environment
+from lineage.policy import LoadedPolicy, PolicyError, load_policy, load_policy_text
+
+
+def add_policy_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", metavar="FILE", default=os.environ.get("LINEAGE_POLICY"), help="policy YAML (default: $LINEAGE_POLICY, else built-in defaults)")
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    add_policy_option(parser)
+    parser.add_argument("--dialect", default=os.environ.get("LINEAGE_DIALECT"), help="SQL dialect: postgres, duckdb, snowflake, bigquery, ... (default: $LINEAGE_DIALECT, else the --dsn's database, else postgres)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--catalog", metavar="FILE", help="catalog JSON in sqlglot's nested mapping format")
+    source.add_argument("--dsn", help="read the catalog from a live database: postgresql://... or duckdb:///path")
+    parser.add_argument("--database", help="default database for unqualified tables")
+    parser.add_argument("--schema", help="default schema for unqualified tables (postgres: public, duckdb: main)")
+    add_identity_options(parser)
+
+
+def add_identity_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--principal", help="accountable identity (default: $LINEAGE_PRINCIPAL, else os:<user>)")
+    parser.add_argument("--group", action="append", default=None, help="a group of the principal (repeatable; default: $LINEAGE_GROUPS)")
+    parser.add_argument("--env", help="environment such as dev or prod (default: $LINEAGE_ENV, else dev)")
+
+
+def load_policy_arg(path: str | None) -> LoadedPolicy:
+    try:
+        return load_policy(path) if path else load_policy_text(b"", "<default policy>")
+    except PolicyError as error:
+        raise UsageError(str(error)) from None
+
+
+def load_catalog_args(args: argparse.Namespace) -> Catalog:
+    """The catalog the options name; also settles ``args.dialect``."""
+    if not args.dialect:
+        args.dialect = "duckdb" if args.dsn and not args.dsn.startswith(("postgres", "host=", "dbname=")) else "postgres"
+    try:
+        get_dialect(args.dialect)
+    except UnknownDialect as error:
+        raise UsageError(str(error)) from None
+    try:
+        if args.catalog:
+            catalog = Catalog.from_json_file(args.catalog, dialect=args.dialect, default_database=args.database, default_schema=args.schema)
+        elif args.dsn:
+            catalog = Catalog.from_dsn(args.dsn, args.dialect)
+            if args.database or args.schema:
+                catalog = Catalog(catalog.tables, catalog.dialect, args.database or catalog.default_database, args.schema or catalog.default_schema, catalog.source)
+        else:
+            catalog = Catalog(dialect=args.dialect, default_database=args.database, default_schema=args.schema)
+    except CatalogError as error:
+        raise UsageError(str(error)) from None
+    if args.dsn and catalog.dialect != args.dialect:
+        catalog = Catalog(catalog.tables, args.dialect, catalog.default_database, catalog.default_schema, catalog.source)
+    return catalog
+
+
+def identity_from_args(args: argparse.Namespace, source: str = "cli") -> RunIdentity:
+    try:
+        return from_environment(principal=args.principal, groups=args.group, environment=args.env, source=source)
+    except ValueError as error:
+        raise UsageError(str(error)) from None

@@ -1,0 +1,176 @@
+"""The decision engine: SQL + identity -> one Decision per statement.
+
+    analysis (facts) -> guardrail rules (findings) -> masking rewrite -> Decision
+
+The strictest action among the findings wins. In audit mode the decision is recorded as
+decided but the original SQL passes unchanged (``effective_action`` is ``allow``).
+Decisions are cached by (sql, dialect, catalog version, identity's policy attributes); the
+policy version is fixed per engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Iterable, Protocol
+
+from lineage.analysis import DEFAULT_BUDGET_SECONDS, analyze_statement, split_statements
+from lineage.analysis.statements import get_dialect
+from lineage.catalog import Catalog
+from lineage.classify import ClassificationEntry, Classifier
+from lineage.identity import RunIdentity
+from lineage.model import Action, Decision, Finding, MaskedColumn, StatementFacts
+from lineage.names import any_table_matches
+from lineage.policy import LoadedPolicy, load_policy_text
+from lineage.rules import RULES, RuleContext
+
+
+@dataclass(frozen=True)
+class MaskResult:
+    sql: str | None
+    masked_columns: tuple[MaskedColumn, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+
+class Masker(Protocol):
+    def __call__(self, facts: StatementFacts, context: RuleContext) -> MaskResult: ...
+
+
+def _physical_names(facts: StatementFacts) -> list[str]:
+    """The relation a CREATE actually made (dbt's ``x__dbt_tmp``), besides its logical name."""
+    expression = facts.expression
+    target = getattr(expression, "this", None)
+    if target is not None and hasattr(target, "this") and type(target).__name__ == "Schema":
+        target = target.this
+    if target is None or type(target).__name__ != "Table":
+        return []
+    parts = [part.name for part in (target.args.get("catalog"), target.args.get("db"), target.this) if part is not None and part.name]
+    return [".".join(parts)] if parts else []
+
+
+class Engine:
+    def __init__(
+        self,
+        policy: LoadedPolicy | None = None,
+        catalog: Catalog | None = None,
+        dialect: str = "postgres",
+        cache_size: int = 4096,
+        budget: float = DEFAULT_BUDGET_SECONDS,
+        extra_classifications: Iterable[ClassificationEntry] = (),
+        masker: Masker | None = None,
+    ):
+        get_dialect(dialect)
+        self.policy = policy or load_policy_text(b"", "<default policy>")
+        self.dialect = dialect
+        self.catalog = catalog or Catalog(dialect=dialect)
+        self.budget = budget
+        self.classifier = Classifier.from_policy(self.policy.policy, extra_classifications)
+        self.masker = masker
+        self._cache: OrderedDict[tuple, tuple[Decision, ...]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def policy_version(self) -> str:
+        return self.policy.version
+
+    def set_catalog(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def learn(self, decision: Decision) -> bool:
+        """After a CREATE TABLE/VIEW ran, add the relation's columns to the catalog.
+
+        Later statements of the same pipeline (dbt's next model, a SELECT * on the new table)
+        then get column lineage and masking without a round trip to the warehouse. Types
+        are unknown here; the catalog is reloaded from the database when they matter.
+        """
+        facts = decision.facts
+        if facts.kind not in ("create_table_as", "create_view", "select_into") or not facts.output_columns:
+            return False
+        if "*" in facts.output_columns or not facts.writes:
+            return False
+        columns = {name: "UNKNOWN" for name in facts.output_columns}
+        physical = facts.writes[0]
+        for name in {physical, *_physical_names(facts)}:
+            existing = self.catalog.columns(name)
+            if existing is None or list(existing) != list(columns):
+                self.catalog.add_table(name, columns)
+        return True
+
+
+    def check(self, sql: str, identity: RunIdentity, dialect: str | None = None) -> tuple[Decision, ...]:
+        """Decisions for every statement in ``sql`` (cached)."""
+        dialect = dialect or self.dialect
+        key = (sql, dialect, self.catalog.version, identity.principal, identity.groups, identity.environment)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return cached
+        decisions = tuple(self._decide(facts, identity) for facts in self.analyze(sql, dialect))
+        with self._lock:
+            self.misses += 1
+            self._cache[key] = decisions
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return decisions
+
+    def analyze(self, sql: str, dialect: str | None = None) -> list[StatementFacts]:
+        dialect = dialect or self.dialect
+        return [analyze_statement(parsed, dialect, self.catalog, self.budget) for parsed in split_statements(sql, dialect)]
+
+    def decide(self, facts: StatementFacts, identity: RunIdentity) -> Decision:
+        return self._decide(facts, identity)
+
+    def context(self, identity: RunIdentity) -> RuleContext:
+        return RuleContext(self.policy.policy, identity, self.catalog, self.classifier)
+
+    def _decide(self, facts: StatementFacts, identity: RunIdentity) -> Decision:
+        context = self.context(identity)
+        findings: list[Finding] = []
+        for rule in RULES.values():
+            for finding in rule.function(facts, context):
+                findings.append(replace(finding, action=self._action_for(finding, identity)))
+        masked: tuple[MaskedColumn, ...] = ()
+        rewritten: str | None = None
+        if self.masker is not None and facts.kind != "unparseable":
+            result = self.masker(facts, context)
+            masked = result.masked_columns
+            rewritten = result.sql
+            for finding in result.findings:
+                findings.append(replace(finding, action=finding.action or self._action_for(finding, identity)))
+        action = Action.strictest(finding.action for finding in findings)
+        if masked and action.rank < Action.MASK.rank:
+            action = Action.MASK
+        audit = self.policy.mode == "audit"
+        final_sql = rewritten if (rewritten is not None and action == Action.MASK) else facts.sql
+        return Decision(
+            index=facts.index,
+            action=action,
+            effective_action=Action.ALLOW if audit else action,
+            sql=facts.sql if audit else final_sql,
+            original_sql=facts.sql,
+            facts=facts,
+            findings=tuple(findings),
+            masked_columns=masked,
+            policy_version=self.policy.version,
+            mode=self.policy.mode,
+            would_be_sql=final_sql if audit and final_sql != facts.sql else None,
+        )
+
+    def _action_for(self, finding: Finding, identity: RunIdentity) -> Action:
+        entries = [entry for entry in self.policy.policy.guardrails if entry.rule == finding.rule]
+        if not entries:
+            rule = RULES.get(finding.rule)
+            return finding.default_action or (rule.default if rule else Action.BLOCK)
+        for entry in entries:
+            if entry.environments is not None and identity.environment not in entry.environments:
+                continue
+            if entry.tables is not None and not (finding.object and any_table_matches(entry.tables, finding.object)):
+                continue
+            return entry.action
+        return Action.ALLOW

@@ -1,0 +1,1 @@
+"""Dynamic masking: strategies and the scan-time rewrite."""

@@ -1,0 +1,215 @@
+"""The policy file's shape, as pydantic models.
+
+Unknown keys are errors (a typo in a security policy must not silently do nothing).
+``lineage policy schema`` prints the JSON Schema generated from these models.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lineage.durations import parse_duration
+from lineage.model import Action
+from lineage.names import check_table_glob, check_tag_glob
+
+STRATEGY_NAMES = (
+    "nullify",
+    "type_default",
+    "constant",
+    "redact",
+    "show_first",
+    "show_last",
+    "partial",
+    "email",
+    "hash",
+    "date_trunc",
+    "pseudonym",
+    "custom",
+    "deny",
+)
+
+
+def _known_rules() -> dict[str, Any]:
+    from lineage.rules import RULES
+
+    return RULES
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Classification(Strict):
+    """Tags for the columns of the tables a glob selects."""
+
+    table: str = Field(description="[database.]schema.table; globs such as crm.* allowed")
+    columns: dict[str, str | list[str]] = Field(description="column -> tag or list of tags, e.g. email: pii.email")
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        return check_table_glob(value)
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        for column, tags in value.items():
+            if not column or column.strip() != column:
+                raise ValueError(f"{column!r} is not a column name")
+            for tag in [tags] if isinstance(tags, str) else tags:
+                check_tag_glob(tag)
+        return value
+
+    def tags_of(self, column: str) -> tuple[str, ...]:
+        for name, tags in self.columns.items():
+            if name.lower() == column.lower():
+                return (tags,) if isinstance(tags, str) else tuple(tags)
+        return ()
+
+
+class MaskingRule(Strict):
+    tags: list[str] = Field(min_length=1, description="tag globs this rule masks, e.g. pii.email or confidential.*")
+    strategy: str = Field(description="one of: " + ", ".join(STRATEGY_NAMES))
+    args: dict[str, Any] = Field(default_factory=dict, description="the strategy's arguments")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return [check_tag_glob(tag) for tag in value]
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        if value not in STRATEGY_NAMES:
+            raise ValueError(f"unknown masking strategy {value!r} (known: {', '.join(STRATEGY_NAMES)})")
+        return value
+
+    @model_validator(mode="after")
+    def _args(self) -> "MaskingRule":
+        from lineage.masking.arguments import check_args
+
+        check_args(self.strategy, self.args)
+        return self
+
+
+class IdentityMatch(Strict):
+    """Selects identities by principal (glob) or group."""
+
+    principal: str | None = None
+    group: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "IdentityMatch":
+        if (self.principal is None) == (self.group is None):
+            raise ValueError("give exactly one of principal or group")
+        return self
+
+    def matches(self, principal: str, groups: tuple[str, ...]) -> bool:
+        from lineage.names import glob_match
+
+        if self.principal is not None:
+            return glob_match(self.principal, principal)
+        return self.group in groups
+
+
+class Exemption(IdentityMatch):
+    tags: list[str] | None = Field(default=None, description="only these tag globs; all tags when omitted")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [check_tag_glob(tag) for tag in value]
+
+
+class KeySource(Strict):
+    """Where the key of the keyed ``hash`` and ``pseudonym`` strategies comes from: never the policy text."""
+
+    env: str | None = Field(default=None, description="name of an environment variable holding the key")
+    file: str | None = Field(default=None, description="path of a file holding the key (relative to the policy)")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "KeySource":
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+
+class Masking(Strict):
+    rules: list[MaskingRule] = Field(default_factory=list)
+    unmasked_for: list[Exemption] = Field(default_factory=list)
+    default_strategy: str = Field(
+        default="nullify", description="for classified columns that no rule's tags select (fail closed)"
+    )
+    hash_key: KeySource | None = None
+
+    @field_validator("default_strategy")
+    @classmethod
+    def _default(cls, value: str) -> str:
+        if value not in STRATEGY_NAMES:
+            raise ValueError(f"unknown masking strategy {value!r} (known: {', '.join(STRATEGY_NAMES)})")
+        return value
+
+
+class Guardrail(Strict):
+    rule: str
+    action: Action
+    environments: list[str] | None = Field(default=None, description="only in these environments")
+    tables: list[str] | None = Field(default=None, description="only for objects these table globs select")
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        rules = _known_rules()
+        if value not in rules:
+            raise ValueError(f"unknown rule {value!r} (known: {', '.join(sorted(rules))})")
+        return value
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [check_table_glob(glob) for glob in value]
+
+
+class Zone(Strict):
+    tags: list[str] = Field(min_length=1)
+    allowed: list[str] = Field(description="table globs where raw values with these tags may be written")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return [check_tag_glob(tag) for tag in value]
+
+    @field_validator("allowed")
+    @classmethod
+    def _allowed(cls, value: list[str]) -> list[str]:
+        return [check_table_glob(glob) for glob in value]
+
+
+class Notify(Strict):
+    slack_webhook_env: str | None = Field(default=None, description="env var holding a Slack incoming-webhook URL")
+    webhook_url_env: str | None = Field(default=None, description="env var holding a generic webhook URL")
+    airflow_conn_id: str | None = Field(default=None, description="Airflow connection whose host/password is the URL")
+
+
+class Approvals(Strict):
+    approvers: list[IdentityMatch] = Field(default_factory=list)
+    ttl: timedelta = Field(default=timedelta(hours=1), description="how long a request (and an approval) lives: 1h, 15m, 2d")
+    notify: Notify | None = None
+
+    @field_validator("ttl", mode="before")
+    @classmethod
+    def _ttl(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+
+class Policy(Strict):
+    version: Literal[1] = 1
+    mode: Literal["enforce", "audit"] = "enforce"
+    classifications: list[Classification] = Field(default_factory=list)
+    masking: Masking = Field(default_factory=Masking)
+    guardrails: list[Guardrail] = Field(default_factory=list)
+    zones: list[Zone] = Field(default_factory=list)
+    approvals: Approvals = Field(default_factory=Approvals)

@@ -1,0 +1,21 @@
+"""What a guardrail rule may look at besides the statement's facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lineage.catalog import Catalog
+from lineage.classify import Classifier, exempt
+from lineage.identity import RunIdentity
+from lineage.policy.model import Policy
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    policy: Policy
+    identity: RunIdentity
+    catalog: Catalog
+    classifier: Classifier
+
+    def sees_raw(self, tag: str) -> bool:
+        return exempt(self.policy.masking, self.identity.principal, self.identity.groups, tag)

@@ -1,0 +1,17 @@
+"""copy_out: data leaving the database (COPY ... TO, EXPORT DATA, UNLOAD).
+
+    COPY crm.customers TO '/tmp/customers.csv'
+    -> copy_out (block): copies crm.customers out of the database
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from lineage.model import Finding, StatementFacts
+from lineage.rules.context import RuleContext
+
+
+def copy_out(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
+    for table in facts.copy_out:
+        yield Finding("copy_out", f"copies {table} out of the database", table)

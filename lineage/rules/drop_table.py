@@ -1,0 +1,21 @@
+"""drop_table: dropping a table, view, schema or database.
+
+    DROP TABLE analytics.public.orders
+    -> drop_table (block): drops table analytics.public.orders
+
+dbt's own swap relations (``x__dbt_tmp``, ``x__dbt_backup``) are not reported: dropping
+them is how dbt replaces a model, not a loss of data.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from lineage.model import Finding, StatementFacts
+from lineage.rules.context import RuleContext
+
+
+def drop_table(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
+    for change in facts.schema_changes:
+        if change.change == "dropped_table" and not change.dbt_swap:
+            yield Finding("drop_table", f"drops {change.object_kind} {change.table}", change.table)

@@ -1,0 +1,94 @@
+"""Shared fixtures: the example policy and catalog, the CLI in-process, a throwaway PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+CORPUS = ROOT / "bench" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def policy_path() -> Path:
+    return DATA / "policy.yaml"
+
+
+@pytest.fixture(scope="session")
+def catalog_path() -> Path:
+    return DATA / "catalog.json"
+
+
+@pytest.fixture(scope="session")
+def loaded_policy(policy_path):
+    from lineage.policy import load_policy
+
+    return load_policy(policy_path)
+
+
+@pytest.fixture(scope="session")
+def catalog(catalog_path):
+    from lineage.catalog import Catalog
+
+    return Catalog.from_json_file(catalog_path, dialect="postgres")
+
+
+@pytest.fixture
+def engine(loaded_policy, catalog):
+    from lineage.engine import Engine
+
+    return Engine(loaded_policy, catalog, dialect="postgres")
+
+
+@pytest.fixture
+def identity():
+    from lineage.identity import RunIdentity
+
+    return RunIdentity(principal="alice@corp", groups=("analysts",), environment="dev")
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run ``lineage ...`` in-process; returns exit code, stdout and stderr."""
+    from lineage.cli import main
+
+    def run(*argv: str, stdin: str | None = None) -> CliResult:
+        if stdin is not None:
+            import io
+
+            fake = io.StringIO(stdin)
+            fake.isatty = lambda: False  # type: ignore[method-assign]
+            monkeypatch.setattr(sys, "stdin", fake)
+        capsys.readouterr()
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 2
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL 15 server for the session, with a CSV log of every statement."""
+    from lineage.testing.postgres import ThrowawayPostgres
+
+    server = ThrowawayPostgres(csvlog=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Iterable, Protocol
 
 from lineage.analysis import DEFAULT_BUDGET_SECONDS, analyze_statement, split_statements
@@ -20,17 +20,10 @@ from lineage.analysis.statements import get_dialect
 from lineage.catalog import Catalog
 from lineage.classify import ClassificationEntry, Classifier
 from lineage.identity import RunIdentity
-from lineage.model import Action, Decision, Finding, MaskedColumn, StatementFacts
+from lineage.model import Action, Decision, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.names import any_table_matches
 from lineage.policy import LoadedPolicy, load_policy_text
 from lineage.rules import RULES, RuleContext
-
-
-@dataclass(frozen=True)
-class MaskResult:
-    sql: str | None
-    masked_columns: tuple[MaskedColumn, ...] = ()
-    findings: tuple[Finding, ...] = ()
 
 
 class Masker(Protocol):

@@ -167,6 +167,16 @@ class MaskedColumn:
 
 
 @dataclass(frozen=True)
+class MaskResult:
+    """What the masking step did to one statement: the rewritten SQL (or None when unchanged),
+    the columns it masked, and its own findings (refusals when it cannot prove safety)."""
+
+    sql: str | None
+    masked_columns: tuple[MaskedColumn, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True)
 class Decision:
     """The engine's verdict on one statement.
 

@@ -1,0 +1,209 @@
+"""The one data path every adapter (DB-API wrapper, Airflow hook, dbt runner) drives.
+
+    governor.execute(sql, identity, run)
+      -> engine decisions (one per statement)
+      -> block: ledger record, FAIL event, StatementBlocked
+      -> require_approval: approved? run : ledger record, approval request, ApprovalRequired
+      -> allow/warn/mask: run(final SQL stamped with the identity comment)
+      -> ledger record (rows, duration, error), START/COMPLETE|FAIL events
+
+The adapters only translate their world into ``(sql, identity, run)`` and carry out the
+outcome; all judgement lives in the engine. The ledger, events and approvals are optional
+collaborators so each can be used (and tested) alone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from lineage.comment import identity_comment, stamp
+from lineage.engine import Engine
+from lineage.identity import RunIdentity
+from lineage.model import Action, Decision
+
+
+class GovernanceError(Exception):
+    """Base of the errors that stop a statement; ``decision`` says why."""
+
+    def __init__(self, message: str, decision: Decision):
+        super().__init__(message)
+        self.decision = decision
+
+
+class StatementBlocked(GovernanceError):
+    pass
+
+
+class ApprovalRequired(GovernanceError):
+    def __init__(self, message: str, decision: Decision, request_id: str | None):
+        super().__init__(message, decision)
+        self.request_id = request_id
+
+
+class LedgerLike(Protocol):
+    def record_statement(self, identity: RunIdentity, decision: Decision, phase: str, **details: Any) -> Any:
+        """``phase``: ``refused`` (blocked or held; never ran), ``started`` (written durably before
+        the statement runs), ``finished`` or ``failed`` (after, with rows, duration, error)."""
+
+
+class EventsLike(Protocol):
+    def statement_started(self, identity: RunIdentity, decision: Decision, context: "ExecutionContext") -> Any: ...
+
+    def statement_finished(self, identity: RunIdentity, decision: Decision, context: "ExecutionContext", outcome: "Outcome") -> Any: ...
+
+
+class ApprovalsLike(Protocol):
+    def approval_for(self, decision: Decision, identity: RunIdentity) -> str | None:
+        """The id of a valid approval covering this statement and run, else None."""
+
+    def request(self, decision: Decision, identity: RunIdentity) -> str:
+        """Create (or find the pending) approval request; returns its id."""
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """Where statements run: used for dataset names in events (``postgres://host:port``, ``duckdb://path``)."""
+
+    dialect: str
+    namespace: str | None = None
+    database: str | None = None
+    statement_number: int = 0
+
+
+@dataclass
+class Outcome:
+    decision: Decision
+    executed_sql: str | None
+    result: Any = None
+    rowcount: int | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+    approval_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def explain_refusal(decision: Decision) -> str:
+    """The message a pipeline shows for a blocked or held statement: rule, statement, what to do."""
+    relevant = [f for f in decision.findings if f.action == decision.action] or list(decision.findings)
+    reasons = "; ".join(f"{f.rule}: {f.message}" for f in relevant)
+    statement = " ".join(decision.original_sql.split())
+    if len(statement) > 300:
+        statement = statement[:297] + "..."
+    if decision.action == Action.BLOCK:
+        advice = "Change the statement, or ask the policy owners to allow it (policy version " + decision.policy_version[:19] + ")."
+        return f"blocked by lineage-governance ({reasons}) for statement #{decision.index}: {statement}. {advice}"
+    return (
+        f"approval required by lineage-governance ({reasons}) for statement #{decision.index}: {statement}. "
+        "Approve it with `lineage approvals approve <request id>` (an approver named in the policy) and re-run."
+    )
+
+
+class Governor:
+    def __init__(
+        self,
+        engine: Engine,
+        ledger: LedgerLike | None = None,
+        events: EventsLike | None = None,
+        approvals: ApprovalsLike | None = None,
+        comment: bool = True,
+    ):
+        self.engine = engine
+        self.ledger = ledger
+        self.events = events
+        self.approvals = approvals
+        self.comment = comment
+        self._statement_numbers: dict[str, int] = {}
+
+    def decide(self, sql: str, identity: RunIdentity, dialect: str | None = None) -> tuple[Decision, ...]:
+        return self.engine.check(sql, identity, dialect)
+
+    def execute(
+        self,
+        sql: str,
+        identity: RunIdentity,
+        run: Callable[[str], Any],
+        context: ExecutionContext | None = None,
+        rowcount: Callable[[Any], int | None] | None = None,
+    ) -> list[Outcome]:
+        """Govern and run every statement in ``sql``; ``run(final_sql)`` executes one statement.
+
+        Statements before a refused one have run (as they would have without governance);
+        the refused one and the rest do not.
+        """
+        context = context or ExecutionContext(dialect=self.engine.dialect)
+        outcomes = []
+        for decision in self.decide(sql, identity, context.dialect):
+            outcomes.append(self.execute_decision(decision, identity, run, context, rowcount))
+        return outcomes
+
+    def execute_decision(
+        self,
+        decision: Decision,
+        identity: RunIdentity,
+        run: Callable[[str], Any],
+        context: ExecutionContext,
+        rowcount: Callable[[Any], int | None] | None = None,
+    ) -> Outcome:
+        number = self._next_number(identity)
+        context = ExecutionContext(context.dialect, context.namespace, context.database, number)
+        approval_id = None
+        if decision.effective_action == Action.BLOCK:
+            self._refuse(decision, identity, context, None)
+            raise StatementBlocked(explain_refusal(decision), decision)
+        if decision.effective_action == Action.REQUIRE_APPROVAL:
+            approval_id = self.approvals.approval_for(decision, identity) if self.approvals else None
+            if approval_id is None:
+                request_id = self.approvals.request(decision, identity) if self.approvals else None
+                self._refuse(decision, identity, context, request_id, held=True)
+                message = explain_refusal(decision) + (f" Request id: {request_id}." if request_id else " No approvals store is configured.")
+                raise ApprovalRequired(message, decision, request_id)
+        final_sql = stamp(decision.sql, identity_comment(identity, decision.policy_version)) if self.comment else decision.sql
+        outcome = Outcome(decision, final_sql, approval_id=approval_id)
+        if self.ledger is not None:
+            self.ledger.record_statement(identity, decision, "started", executed_sql=final_sql, approval_id=approval_id)
+        if self.events is not None:
+            self.events.statement_started(identity, decision, context)
+        started = time.perf_counter()
+        try:
+            outcome.result = run(final_sql)
+        except Exception as error:
+            outcome.duration_ms = (time.perf_counter() - started) * 1000
+            outcome.error = f"{type(error).__name__}: {error}"
+            self._record(identity, outcome, context, "failed")
+            raise
+        outcome.duration_ms = (time.perf_counter() - started) * 1000
+        if rowcount is not None:
+            try:
+                outcome.rowcount = rowcount(outcome.result)
+            except Exception:
+                outcome.rowcount = None
+        self._record(identity, outcome, context, "finished")
+        return outcome
+
+    def _next_number(self, identity: RunIdentity) -> int:
+        number = self._statement_numbers.get(identity.run_id, 0) + 1
+        self._statement_numbers[identity.run_id] = number
+        return number
+
+    def _refuse(self, decision: Decision, identity: RunIdentity, context: ExecutionContext, request_id: str | None, held: bool = False) -> None:
+        outcome = Outcome(decision, None, error=explain_refusal(decision), extra={"approval_request": request_id} if request_id else {})
+        if self.events is not None:
+            self.events.statement_started(identity, decision, context)
+        self._record(identity, outcome, context, "refused")
+
+    def _record(self, identity: RunIdentity, outcome: Outcome, context: ExecutionContext, phase: str) -> None:
+        if self.ledger is not None:
+            self.ledger.record_statement(
+                identity,
+                outcome.decision,
+                phase,
+                rows=outcome.rowcount,
+                duration_ms=outcome.duration_ms,
+                error=outcome.error,
+                approval_id=outcome.approval_id,
+                approval_request=outcome.extra.get("approval_request"),
+            )
+        if self.events is not None:
+            self.events.statement_finished(identity, outcome.decision, context, outcome)

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "lineage.cli.check",
     "lineage.cli.policy",
     "lineage.cli.approvals",
+    "lineage.cli.jit",
 ]
 
 

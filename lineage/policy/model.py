@@ -205,6 +205,32 @@ class Approvals(Strict):
         return value if isinstance(value, timedelta) else parse_duration(value)
 
 
+class Jit(Strict):
+    """Just-in-time PostgreSQL roles per run: granted what the run's statements need, dropped after."""
+
+    enabled: bool = False
+    ttl: timedelta = Field(default=timedelta(minutes=15), description="VALID UNTIL of the role: 15m, 1h")
+    environments: list[str] | None = Field(default=None, description="only in these environments (default: all)")
+    admin_dsn_env: str = Field(default="LINEAGE_JIT_ADMIN_DSN", description="env var holding the admin DSN that creates roles (never runs pipeline SQL)")
+    role_prefix: str = Field(default="lg_", description="prefix of the roles' names (lowercase letters, digits, _)")
+    owner_role: str | None = Field(default=None, description="who takes over objects a run created (default: the admin user)")
+
+    @field_validator("ttl", mode="before")
+    @classmethod
+    def _ttl(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+    @field_validator("role_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or len(value) > 16 or not all(c.islower() or c.isdigit() or c == "_" for c in value) or value[0].isdigit():
+            raise ValueError(f"{value!r}: use up to 16 lowercase letters, digits or _ (not starting with a digit)")
+        return value
+
+    def applies_to(self, environment: str) -> bool:
+        return self.enabled and (self.environments is None or environment in self.environments)
+
+
 class Policy(Strict):
     version: Literal[1] = 1
     mode: Literal["enforce", "audit"] = "enforce"
@@ -213,3 +239,4 @@ class Policy(Strict):
     guardrails: list[Guardrail] = Field(default_factory=list)
     zones: list[Zone] = Field(default_factory=list)
     approvals: Approvals = Field(default_factory=Approvals)
+    jit: Jit = Field(default_factory=Jit)

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "lineage.cli.policy",
     "lineage.cli.approvals",
     "lineage.cli.jit",
+    "lineage.cli.verify",
 ]
 
 

@@ -144,6 +144,23 @@ class Masking(Strict):
         default="nullify", description="for classified columns that no rule's tags select (fail closed)"
     )
     hash_key: KeySource | None = None
+    verify_patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description="tag glob -> regex of what a RAW value looks like, for `lineage verify-masking` (POSIX-compatible)",
+    )
+
+    @field_validator("verify_patterns")
+    @classmethod
+    def _patterns(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for tag, pattern in value.items():
+            check_tag_glob(tag)
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"pattern for {tag!r} is not a regex: {error}") from None
+        return value
 
     @field_validator("default_strategy")
     @classmethod

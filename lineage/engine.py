@@ -20,6 +20,7 @@ from lineage.analysis.statements import get_dialect
 from lineage.catalog import Catalog
 from lineage.classify import ClassificationEntry, Classifier
 from lineage.identity import RunIdentity
+from lineage.masking.rewrite import mask_statement
 from lineage.model import Action, Decision, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.names import any_table_matches
 from lineage.policy import LoadedPolicy, load_policy_text
@@ -51,7 +52,7 @@ class Engine:
         cache_size: int = 4096,
         budget: float = DEFAULT_BUDGET_SECONDS,
         extra_classifications: Iterable[ClassificationEntry] = (),
-        masker: Masker | None = None,
+        masker: Masker | None = mask_statement,
     ):
         get_dialect(dialect)
         self.policy = policy or load_policy_text(b"", "<default policy>")
@@ -120,17 +121,20 @@ class Engine:
         return self._decide(facts, identity)
 
     def context(self, identity: RunIdentity) -> RuleContext:
-        return RuleContext(self.policy.policy, identity, self.catalog, self.classifier)
+        policy_dir = self.policy.base_dir if self.policy.path else None
+        return RuleContext(self.policy.policy, identity, self.catalog, self.classifier, policy_dir)
 
     def _decide(self, facts: StatementFacts, identity: RunIdentity) -> Decision:
         context = self.context(identity)
         findings: list[Finding] = []
         for rule in RULES.values():
+            if rule.reported_by_masker and self.masker is not None:
+                continue  # the masking step below reports these, running the rewrite once
             for finding in rule.function(facts, context):
                 findings.append(replace(finding, action=self._action_for(finding, identity)))
         masked: tuple[MaskedColumn, ...] = ()
         rewritten: str | None = None
-        if self.masker is not None and facts.kind != "unparseable":
+        if self.masker is not None:
             result = self.masker(facts, context)
             masked = result.masked_columns
             rewritten = result.sql
@@ -140,7 +144,8 @@ class Engine:
         if masked and action.rank < Action.MASK.rank:
             action = Action.MASK
         audit = self.policy.mode == "audit"
-        final_sql = rewritten if (rewritten is not None and action == Action.MASK) else facts.sql
+        # the masked SQL whenever there is one: a statement held for approval runs it after approval
+        final_sql = rewritten if rewritten is not None else facts.sql
         return Decision(
             index=facts.index,
             action=action,
@@ -156,9 +161,15 @@ class Engine:
         )
 
     def _action_for(self, finding: Finding, identity: RunIdentity) -> Action:
+        rule = RULES.get(finding.rule)
+        action = self._policy_action(finding, identity, rule)
+        if rule is not None and rule.floor is not None:
+            action = Action.strictest((action, rule.floor))
+        return action
+
+    def _policy_action(self, finding: Finding, identity: RunIdentity, rule) -> Action:
         entries = [entry for entry in self.policy.policy.guardrails if entry.rule == finding.rule]
         if not entries:
-            rule = RULES.get(finding.rule)
             return finding.default_action or (rule.default if rule else Action.BLOCK)
         for entry in entries:
             if entry.environments is not None and identity.environment not in entry.environments:

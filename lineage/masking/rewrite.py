@@ -234,8 +234,8 @@ class _Rewrite:
         self.refuse("statistics", f"{type(reference.table.parent).__name__.upper()} of {reference.mask.name} shows stored values (min/max, top values)", reference.mask.name)
 
     def _copy(self, reference: _Reference, references) -> None:
-        copy = reference.table.parent
-        if isinstance(copy, exp.Copy) and copy.args.get("kind"):
+        copy = reference.table.find_ancestor(exp.Copy)
+        if copy is not None and copy.args.get("kind"):
             return  # COPY ... FROM loads into the table
         self.refuse("copy_out", f"COPY of the protected table {reference.mask.name} out would export raw values; COPY (SELECT ...) is masked", reference.mask.name)
 
@@ -481,6 +481,8 @@ def _role(table: exp.Table) -> str:
             return INSERT_TARGET
         if isinstance(grandparent, exp.Create) and parent.arg_key == "this":
             return CREATE_TARGET
+        if isinstance(grandparent, exp.Copy) and parent.arg_key == "this":
+            return COPY
         return UNKNOWN
     if isinstance(parent, exp.Insert) and key == "this":
         return INSERT_TARGET

@@ -8,6 +8,7 @@ any cell or error message. Refusals are allowed only for the reasons masking doc
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import pytest
@@ -32,7 +33,7 @@ WRAPPERS = [
 ]
 ALLOWED_REFUSALS = {"whole_row", "deny"}
 
-PROFILE = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROFILE = settings(max_examples=int(os.environ.get("LINEAGE_HYPOTHESIS_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 @st.composite
@@ -114,7 +115,7 @@ def _holds(warehouse, sql: str) -> None:
         rows = warehouse.execute(decision.sql)
     except Exception as error:
         rows = f"{type(error).__name__}: {error}"
-    assert_no_raw(rows, f"by {sql}")
+    assert_no_raw(rows, f"by {sql}", written=sql)
     twin = warehouse.twin(sql)
     if isinstance(rows, str) or isinstance(twin, str):
         assert isinstance(rows, str) and isinstance(twin, str), (sql, rows, twin)

@@ -10,6 +10,7 @@ lookups.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -203,8 +204,13 @@ class MaskPlanner:
         return _identifier(name, self.dialect)
 
 
+@functools.lru_cache(maxsize=65536)
+def _quoted(name: str, dialect: str) -> bool:
+    return bool(Dialect.get_or_raise(dialect).quote_identifier(exp.to_identifier(name), identify=False).args.get("quoted"))
+
+
 def _identifier(name: str, dialect: str) -> exp.Identifier:
-    return Dialect.get_or_raise(dialect).quote_identifier(exp.to_identifier(name), identify=False)
+    return exp.Identifier(this=name, quoted=_quoted(name, dialect))
 
 
 def _parse_type(text: str | None, dialect: str) -> exp.DataType | None:

@@ -1,7 +1,8 @@
 """Small builders the strategies share: text casts, typed NULLs, star fills, NULL guards.
 
 Every strategy keeps NULL as NULL (a NULL has no value to hide), so the guards here
-only ever decide what a present value becomes.
+only ever decide what a present value becomes. No strategy writes a ``%`` into SQL: DB-API
+drivers with the ``format``/``pyformat`` paramstyle (psycopg) would read it as a placeholder.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 after the last ``@`` stays unless ``mask_domain``. A value without ``@`` becomes ``*****``.
 
     email(email text)  ->  CASE WHEN email IS NULL THEN NULL ELSE
-                             CASE WHEN email LIKE '%@%' THEN '*****@' || REVERSE(SPLIT_PART(REVERSE(email), '@', 1)) ELSE '*****' END END
+                             CASE WHEN STRPOS(email, '@') > 0 THEN '*****@' || REVERSE(SPLIT_PART(REVERSE(email), '@', 1)) ELSE '*****' END END
     'alice.smith@example.com' -> '*****@example.com'; with mask_domain: '*****@*****'
 """
 
@@ -18,7 +18,8 @@ LOCAL = "*****"
 def email(column: exp.Expression, dtype: exp.DataType | None, dialect: str, *, mask_domain: bool = False) -> exp.Expression:
     text = as_text(column, dtype)
     masked = exp.Literal.string(f"{LOCAL}@{LOCAL}") if mask_domain else concat(exp.Literal.string(f"{LOCAL}@"), _domain(text, dialect))
-    has_at = exp.Like(this=text.copy(), expression=exp.Literal.string("%@%"))
+    # STRPOS, not LIKE '%@%': a '%' in the SQL would break DB-API drivers that format parameters with %
+    has_at = exp.GT(this=exp.StrPosition(this=text.copy(), substr=exp.Literal.string("@")), expression=exp.Literal.number(0))
     return present(column, exp.Case(ifs=[exp.If(this=has_at, true=masked)], default=exp.Literal.string(LOCAL)))
 
 

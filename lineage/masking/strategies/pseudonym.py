@@ -52,5 +52,6 @@ def pseudonym(column: exp.Expression, dtype: exp.DataType | None, dialect: str, 
     )
     limit = RANGES.get(dtype.this)
     if limit is not None:
-        number = exp.Mod(this=exp.Paren(this=number), expression=exp.Literal.number(limit))
+        # MOD(), not the % operator: a '%' in the SQL would break DB-API drivers that format parameters with %
+        number = exp.Anonymous(this="MOD", expressions=[number, exp.Literal.number(limit)])
     return typed(number, dtype)

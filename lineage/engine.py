@@ -4,6 +4,8 @@
 
 The strictest action among the findings wins. In audit mode the decision is recorded as
 decided but the original SQL passes unchanged (``effective_action`` is ``allow``).
+The masking step is ``lineage.masking.rewrite.mask_statement`` unless another masker is
+given; with ``masker=None`` the ``masking_refused`` rule refuses what would need masking.
 Decisions are cached by (sql, dialect, catalog version, identity's policy attributes); the
 policy version is fixed per engine.
 """

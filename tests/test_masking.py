@@ -210,10 +210,18 @@ REFUSED = {
     "rename classified column": ("ALTER TABLE crm.customers RENAME COLUMN ssn TO notes", "schema_change"),
     "rename protected table": ("ALTER TABLE crm.customers RENAME TO clients", "schema_change"),
     "derived column": ("ALTER TABLE crm.customers ADD COLUMN s2 TEXT GENERATED ALWAYS AS (ssn) STORED", "schema_change"),
+    "check constraint": ("ALTER TABLE crm.customers ADD CONSTRAINT probe CHECK (ssn <> '000-00-0000')", "schema_change"),
+    "foreign key": ("CREATE TABLE mart.probe (x TEXT REFERENCES crm.customers (ssn))", "schema_change"),
+    "on conflict without keys": ("INSERT INTO crm.customers (id, ssn) VALUES (999, '000-00-0000') ON CONFLICT DO NOTHING", "dml_oracle"),
+    "on conflict on a classified key": ("INSERT INTO crm.customers (id, ssn) VALUES (999, '0') ON CONFLICT (ssn) DO NOTHING", "dml_oracle"),
+    "returning star with other tables": ("UPDATE crm.customers c SET city = c.city FROM crm.orders o WHERE o.customer_id = c.id RETURNING *", "not_understood"),
+    "correlated oracle in a subquery": ("DELETE FROM crm.customers c WHERE EXISTS (SELECT 1 FROM crm.orders o WHERE o.customer_id = c.id AND c.ssn LIKE '1%')", "dml_oracle"),
 }
 
 REFUSED_POSTGRES = {
     "row_to_json": ("SELECT row_to_json(c) FROM crm.customers c", "whole_row"),
+    "field of a whole row": ("SELECT (c).ssn FROM crm.customers c", "whole_row"),
+    "mcv list": ("SELECT * FROM pg_statistic_ext_data d, pg_mcv_list_items(d.stxdmcv) m", "statistics"),
     "query_to_xml": ("SELECT query_to_xml('select ssn from crm.customers', true, true, '')", "opaque"),
     "table_to_xml": ("SELECT table_to_xml('crm.customers', true, true, '')", "opaque"),
     "pg_stats": ("SELECT most_common_vals FROM pg_stats WHERE tablename = 'customers'", "statistics"),
@@ -253,6 +261,23 @@ def test_refused_on_postgres(pg, name):
 @pytest.mark.parametrize("name", sorted(REFUSED_DUCKDB))
 def test_refused_on_duckdb(duck, name):
     _assert_refused(duck, *REFUSED_DUCKDB[name])
+
+
+def test_masked_subquery_in_a_delete_is_not_an_oracle_on_the_target(warehouse):
+    """The inner crm.customers is a read (masked); only the target's own columns would be an oracle."""
+    decision = warehouse.decide("DELETE FROM crm.customers WHERE id IN (SELECT id FROM crm.customers WHERE ssn = '000-00-0000')")
+    assert decision.action == Action.MASK, decision.to_dict()
+
+
+def test_unqualified_name_of_two_protected_tables_is_refused(monkeypatch):
+    from lineage.catalog import Catalog
+
+    monkeypatch.setenv(KEY_ENV, "a-key-for-the-ambiguity-test-0123456789")
+    policy = load_policy_text(POLICY_PATH.read_text().replace("  - table: crm.payments", "  - table: sales.customers\n    columns: {ssn: pii.ssn}\n  - table: crm.payments"))
+    catalog = Catalog.from_mapping({"crm": {"customers": {"id": "int", "ssn": "text"}}, "sales": {"customers": {"id": "int", "ssn": "text"}}})
+    decision = Engine(policy, catalog).check("SELECT ssn FROM customers", ALICE)[0]
+    assert [f.detail["reason"] for f in decision.findings if f.rule == "masking_refused"] == ["ambiguous"]
+    assert Engine(policy, catalog).check("SELECT ssn FROM sales.customers", ALICE)[0].action == Action.MASK
 
 
 def test_the_refused_shapes_would_leak(pg, duck):
@@ -391,7 +416,8 @@ def test_missing_key_is_a_refusal_not_an_unkeyed_hash(duck, monkeypatch):
 def test_opaque_and_unparseable_are_refused_even_when_their_rules_are_lowered(duck):
     policy = load_policy_text(POLICY_PATH.read_text() + "guardrails:\n  - {rule: opaque_statement, action: warn}\n  - {rule: unparseable, action: warn}\n")
     engine = Engine(policy, duck.catalog, dialect="duckdb")
-    for sql, reason in [("CALL leak()", "opaque"), ("SELEC ssn FRM crm.customers", "unparseable")]:
+    for sql, reason in [("CALL leak()", "opaque"), ("SELEC ssn FRM crm.customers", "unparseable"),
+                        ("EXPLAIN ANALYZE SELEC ssn FRM crm.customers", "unparseable")]:
         decision = engine.check(sql, ALICE)[0]
         assert decision.action == Action.BLOCK, sql
         assert [f.detail["reason"] for f in decision.findings if f.rule == "masking_refused"] == [reason]
@@ -470,3 +496,11 @@ def test_rewrite_keeps_driver_placeholders(pg, postgres):
         rows = connection.execute(decision.sql, (1,)).fetchall()
     assert rows and rows[0][0].startswith("*****@")
     assert_no_raw(rows)
+
+
+def test_engine_without_a_masker_refuses_what_needs_masking(duck):
+    engine = Engine(duck.engine().policy, duck.catalog, dialect="duckdb", masker=None)
+    decision = engine.check("SELECT email FROM crm.customers", ALICE)[0]
+    assert decision.action == Action.BLOCK and decision.sql == "SELECT email FROM crm.customers"
+    assert [f.detail["reason"] for f in decision.findings if f.rule == "masking_refused"] == ["not_masked"]
+    assert engine.check("SELECT id, amount FROM crm.orders", ALICE)[0].action == Action.ALLOW

@@ -90,7 +90,8 @@ class _Rewrite:
 
     def run(self) -> MaskResult:
         facts = self.facts
-        if facts.kind == "unparseable":
+        if facts.kind == "unparseable" or facts.parse_error:
+            # (an EXPLAIN of an unparseable statement has kind explain and a parse error)
             self.refuse("unparseable", "the statement cannot be parsed, so masking cannot prove it leaves protected tables alone")
         for part in facts.opaque:
             self.refuse("opaque", f"{part.detail}: masking cannot see which tables it reads, and this identity reads classified data only masked")

@@ -504,3 +504,25 @@ def test_engine_without_a_masker_refuses_what_needs_masking(duck):
     assert decision.action == Action.BLOCK and decision.sql == "SELECT email FROM crm.customers"
     assert [f.detail["reason"] for f in decision.findings if f.rule == "masking_refused"] == ["not_masked"]
     assert engine.check("SELECT id, amount FROM crm.orders", ALICE)[0].action == Action.ALLOW
+
+
+def test_governor_runs_the_masked_sql_and_records_what_it_masked(duck):
+    from lineage.governor import ExecutionContext, Governor, StatementBlocked
+
+    records = []
+
+    class Ledger:
+        def record_statement(self, identity, decision, phase, **details):
+            records.append((phase, decision.action, [c.qualified for c in decision.masked_columns], details.get("executed_sql")))
+
+    governor = Governor(duck.engine(), ledger=Ledger())
+    outcomes = governor.execute("SELECT ssn, email FROM crm.customers ORDER BY id", ALICE, duck.execute, ExecutionContext("duckdb"))
+    rows = outcomes[0].result
+    assert len(rows) == len(CUSTOMERS)
+    assert_no_raw(rows)
+    phase, action, masked, executed = records[0]
+    assert phase == "started" and action == Action.MASK and "memory.crm.customers.ssn" in masked
+    assert "run_id=" in executed and "*****@" in executed
+    with pytest.raises(StatementBlocked, match="masking_refused"):
+        governor.execute("SELECT c FROM crm.customers c", ALICE, duck.execute, ExecutionContext("duckdb"))
+    assert records[-1][0] == "refused"

@@ -98,15 +98,19 @@ class _Rewrite:
         for name in facts.system_reads:
             if name.lower().rsplit(".", 1)[-1] in VALUE_STATISTICS:
                 self.refuse("statistics", f"{name} exposes stored column values (most common values, histogram bounds)", name)
-        tree, prefix = self._statement()
-        if tree is None:
+        source = self._statement()
+        if source is None:
             return self.result(None)
-        for node in tree.find_all(exp.Func):
+        for node in source.find_all(exp.Func):
             if _function_name(node) in VALUE_STATISTIC_FUNCTIONS:
                 self.refuse("statistics", f"{_function_name(node)}() exposes stored column values (min/max statistics)")
-        references = self._references(tree)
-        if not references:
+        if not self._references(source):  # nothing protected: no copy, no rewrite
             return self.result(None)
+        prefix = self._prefix()
+        if prefix is None:
+            return self.result(None)
+        tree = source.copy()
+        references = self._references(tree)
         self._check_whole_rows(tree, references)
         self._check_denied(tree, references)
         for reference in references:
@@ -121,7 +125,8 @@ class _Rewrite:
         self._unqualify_columns(tree, [reference for reference in reads if reference.table.args.get("alias") is None])
         return self.result(prefix + tree.sql(dialect=self.dialect))
 
-    def _statement(self) -> tuple[exp.Expression | None, str]:
+    def _statement(self) -> exp.Expression | None:
+        """The statement as parsed (shared with the facts: never mutated; the rewrite copies it)."""
         facts = self.facts
         source = facts.statement
         if source is None and facts.expression is not None:
@@ -129,16 +134,19 @@ class _Rewrite:
                 source = sqlglot.parse_one(facts.sql, read=facts.dialect)
             except Exception:
                 self.refuse("not_understood", "the statement could not be parsed again for the masking rewrite")
-                return None, ""
+                return None
         if source is None or isinstance(source, exp.Command):
-            return None, ""
-        prefix = ""
-        if facts.kind == "explain":
-            prefix = _explain_prefix(facts.sql, facts.dialect)
-            if prefix is None:
-                self.refuse("not_understood", "EXPLAIN whose inner statement the rewrite cannot locate")
-                return None, ""
-        return source.copy(), prefix
+            return None
+        return source
+
+    def _prefix(self) -> str | None:
+        """What precedes the rewritten statement: ``EXPLAIN ANALYZE `` for an EXPLAIN, else nothing."""
+        if self.facts.kind != "explain":
+            return ""
+        prefix = _explain_prefix(self.facts.sql, self.facts.dialect)
+        if prefix is None:
+            self.refuse("not_understood", "EXPLAIN whose inner statement the rewrite cannot locate")
+        return prefix
 
     # -- finding protected references ----------------------------------------------------------
 

@@ -224,6 +224,7 @@ REFUSED_POSTGRES = {
     "mcv list": ("SELECT * FROM pg_statistic_ext_data d, pg_mcv_list_items(d.stxdmcv) m", "statistics"),
     "query_to_xml": ("SELECT query_to_xml('select ssn from crm.customers', true, true, '')", "opaque"),
     "table_to_xml": ("SELECT table_to_xml('crm.customers', true, true, '')", "opaque"),
+    "query_to_xml from a column": ("SELECT query_to_xml(q, true, true, ns) FROM (VALUES ('select ssn from crm.customers', '')) t(q, ns)", "opaque"),
     "pg_stats": ("SELECT most_common_vals FROM pg_stats WHERE tablename = 'customers'", "statistics"),
     "do block": ("DO $$ BEGIN PERFORM ssn FROM crm.customers; END $$", "opaque"),
     "copy with a column list": ("COPY crm.customers (ssn) TO STDOUT", "copy_out"),
@@ -285,6 +286,7 @@ def test_the_refused_shapes_would_leak(pg, duck):
     assert leaked(pg.execute("SELECT row_to_json(c) FROM crm.customers c"))
     assert leaked(duck.execute("SELECT c FROM crm.customers c"))
     assert leaked(pg.execute("SELECT query_to_xml('select ssn from crm.customers', true, true, '')"))
+    assert leaked(pg.execute("SELECT query_to_xml(q, true, true, ns) FROM (VALUES ('select ssn from crm.customers', '')) t(q, ns)"))
     assert leaked(duck.execute("SUMMARIZE crm.customers"))
 
 

@@ -29,6 +29,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from lineage.analysis.opaque import SQL_STRING_FUNCTIONS
 from lineage.masking.plan import KeyUnavailable, MaskError, MaskPlanner, TableMask, planner_for
 from lineage.model import Action, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.names import is_dbt_intermediate
@@ -102,8 +103,12 @@ class _Rewrite:
         if source is None:
             return self.result(None)
         for node in source.find_all(exp.Func):
-            if _function_name(node) in VALUE_STATISTIC_FUNCTIONS:
-                self.refuse("statistics", f"{_function_name(node)}() exposes stored column values (min/max statistics)")
+            name = _function_name(node)
+            if name in VALUE_STATISTIC_FUNCTIONS:
+                self.refuse("statistics", f"{name}() exposes stored column values (min/max statistics)")
+            elif name in SQL_STRING_FUNCTIONS:
+                # whatever its arguments (a column or a parameter can hold the SQL text too)
+                self.refuse("opaque", f"{name}() runs SQL or reads a table named at run time: masking cannot see which tables it reads")
         if not self._references(source):  # nothing protected: no copy, no rewrite
             return self.result(None)
         prefix = self._prefix()

@@ -528,3 +528,17 @@ def test_governor_runs_the_masked_sql_and_records_what_it_masked(duck):
     with pytest.raises(StatementBlocked, match="masking_refused"):
         governor.execute("SELECT c FROM crm.customers c", ALICE, duck.execute, ExecutionContext("duckdb"))
     assert records[-1][0] == "refused"
+
+
+def test_unqualified_names_and_wildcard_classifications(monkeypatch):
+    """With ``crm.*`` classified, a bare name the catalog knows elsewhere is that table; one the
+    catalog does not know at all may be a crm table, whose columns are unknown: refused."""
+    from lineage.catalog import Catalog
+
+    policy = load_policy_text("classifications:\n  - {table: 'crm.*', columns: {ssn: pii.ssn}}\n")
+    catalog = Catalog.from_mapping({"public": {"orders": {"id": "int"}}, "crm": {"customers": {"id": "int", "ssn": "text"}}})
+    engine = Engine(policy, catalog)
+    assert engine.check("SELECT id FROM orders", ALICE)[0].action == Action.ALLOW
+    assert engine.check("SELECT ssn FROM customers", ALICE)[0].action == Action.MASK
+    refused = engine.check("SELECT * FROM leads", ALICE)[0]
+    assert [f.detail["reason"] for f in refused.findings if f.rule == "masking_refused"] == ["unknown_columns"]

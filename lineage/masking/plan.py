@@ -22,7 +22,7 @@ from sqlglot.dialects.dialect import Dialect
 
 from lineage.masking.keys import KeyUnavailable, derive_key, load_key
 from lineage.masking.strategies import KEYED, MaskError, mask_expression
-from lineage.names import glob_match, split_name, tag_matches
+from lineage.names import glob_match, split_name, table_matches, tag_matches
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,9 @@ class MaskPlanner:
         """Qualified names a table reference may denote.
 
         A qualified reference is the table it names. An unqualified one is resolved by the
-        session's search path at run time, which the rewrite cannot see, so every table of
-        that name is a candidate (qualify names to avoid masking a namesake).
+        session's search path at run time, which the rewrite cannot see, so every catalog
+        table of that name is a candidate (qualify names to avoid masking a namesake); when
+        the catalog knows no table of that name, so is every classified table it may be.
         """
         catalog = self.catalog
         resolved = catalog.resolve(parts)
@@ -96,17 +97,17 @@ class MaskPlanner:
                 return [".".join(resolved)]
             return [".".join(self._with_defaults(parts))]
         names = [".".join(resolved)] if resolved is not None else [".".join(self._with_defaults(parts))]
-        for found in self._same_last_part(parts[-1]):
+        namesakes = self._same_last_part(parts[-1])
+        for found in namesakes:
             name = ".".join(found)
             if name not in names:
                 names.append(name)
-        last = parts[-1].lower()
-        for entry in self.classifier.entries:
-            pattern = split_name(entry.table)
-            if glob_match(pattern[-1], last):
-                guess = ".".join(pattern[:-1] + (parts[-1],))
-                if not any(name.lower().endswith("." + guess.lower()) or name.lower() == guess.lower() for name in names):
-                    names.append(guess)
+        if resolved is None and not namesakes:
+            last = parts[-1].lower()
+            for entry in self.classifier.entries:
+                pattern = split_name(entry.table)
+                if glob_match(pattern[-1], last):
+                    names.append(".".join(pattern[:-1] + (parts[-1],)))
         return names
 
     def _with_defaults(self, parts: tuple[str, ...]) -> tuple[str, ...]:
@@ -139,7 +140,7 @@ class MaskPlanner:
         known = self.catalog.columns(name)
         if known is None:
             # unknown columns: protected if any entry could hide a masked tag
-            entries = self.classifier._table_entries(name)
+            entries = [entry for entry in self.classifier.entries if table_matches(entry.table, name)]
             if any(not self.sees_raw(tag) for entry in entries for tag in entry.tags):
                 masked = {}
                 for entry in entries:

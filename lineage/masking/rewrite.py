@@ -179,19 +179,76 @@ class _Rewrite:
     # -- checks over the whole statement -----------------------------------------------------------
 
     def _check_whole_rows(self, tree: exp.Expression, references: list[_Reference]) -> None:
-        by_alias = {reference.alias: reference for reference in references}
+        """``c``, ``row_to_json(c)``, ``count(c.*)``, ``(c).ssn``: a protected table's whole row as a value."""
+        protected = {id(reference.table): reference for reference in references}
+        aliases = {reference.alias for reference in references}
         for column in tree.find_all(exp.Column):
             if isinstance(column.this, exp.Star):
-                reference = by_alias.get(_normalized(column.args["table"], self.dialect)) if column.args.get("table") else None
-                if reference is not None and not isinstance(column.parent, (exp.Select, exp.Returning)):
+                qualifier = column.args.get("table")
+                if qualifier is None or isinstance(column.parent, (exp.Select, exp.Returning)):
+                    continue  # SELECT c.* / RETURNING c.* are expanded to (masked) columns
+                source = self._resolve_alias(column, _normalized(qualifier, self.dialect))
+                reference = protected.get(id(source))
+                if reference is not None:
                     self.refuse("whole_row", f"{column.sql(self.dialect)} passes whole rows of {reference.mask.name} to an expression", reference.mask.name)
                 continue
-            if column.args.get("table"):
+            if column.args.get("table") is not None:
                 continue
             name = _normalized(column.this, self.dialect)
-            reference = by_alias.get(name)
-            if reference is not None and name not in reference.mask.column_names():
+            if name not in aliases:
+                continue
+            reference = protected.get(id(self._resolve_whole_row(column, name)))
+            if reference is not None:
                 self.refuse("whole_row", f"{column.sql(self.dialect)} refers to whole rows of {reference.mask.name}", reference.mask.name)
+
+    def _resolve_alias(self, column: exp.Column, alias: str) -> exp.Expression | None:
+        """The source a qualifier names, from the column's scope outwards."""
+        for scope in _scopes_around(column):
+            for name, source, _ in self._scope_sources(scope):
+                if name == alias:
+                    return source
+        return None
+
+    def _resolve_whole_row(self, column: exp.Column, name: str) -> exp.Expression | None:
+        """The source a bare name denotes as a whole row, or None when it is a column.
+
+        Inner scopes first; in a scope, a source that has the column wins over a source
+        aliased by that name (as in PostgreSQL). A source with unknown columns might have it,
+        but the name is only taken as a column when some source is known to have it.
+        """
+        for scope in _scopes_around(column):
+            sources = self._scope_sources(scope)
+            if any(columns is not None and name in columns for _, _, columns in sources):
+                return None
+            for alias, source, _ in sources:
+                if alias == name:
+                    return source
+        return None
+
+    def _scope_sources(self, scope: exp.Expression) -> list[tuple[str, exp.Expression, set[str] | None]]:
+        """(alias, source node, its column names or None when unknown) for the sources a scope reads."""
+        out = []
+        for source in _scope_source_nodes(scope):
+            alias = source.args.get("alias")
+            identifier = alias.this if alias is not None and alias.this else (source.this if isinstance(source, exp.Table) else None)
+            if not isinstance(identifier, exp.Identifier):
+                continue
+            out.append((_normalized(identifier, self.dialect), source, self._source_columns(source)))
+        return out
+
+    def _source_columns(self, source: exp.Expression) -> set[str] | None:
+        alias = source.args.get("alias")
+        if alias is not None and alias.args.get("columns"):
+            return {_normalized(column, self.dialect) for column in alias.args["columns"]}
+        if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier):
+            parts = tuple(p.name for p in (source.args.get("catalog"), source.args.get("db"), source.this) if p is not None and p.name)
+            known = self.planner.catalog.columns(parts)
+            return {c.lower() for c in known} if known else None
+        if isinstance(source, exp.Subquery) and isinstance(source.this, exp.Select):
+            selects = source.this.selects
+            if not any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and isinstance(s.this, exp.Star)) for s in selects):
+                return {s.alias_or_name.lower() for s in selects}
+        return None
 
     def _check_denied(self, tree: exp.Expression, references: list[_Reference]) -> None:
         for reference in references:
@@ -214,7 +271,7 @@ class _Rewrite:
                     self.refuse("deny", f"{table}.{name} may not be referenced at all (strategy deny)", table)
             for star in tree.find_all(exp.Star):
                 scope = star.parent
-                if isinstance(scope, exp.Select) and reference.table in _direct_sources(scope) and not _excludes(star, denied):
+                if isinstance(scope, exp.Select) and _is_source(reference.table, scope) and not _excludes(star, denied):
                     self.refuse("deny", f"SELECT * includes {table}.{', '.join(sorted(denied))}, which may not be referenced (strategy deny)", table)
                 if isinstance(scope, exp.Returning) and reference.role in (DML_TARGET, INSERT_TARGET) and _statement_of(reference.table) is scope.parent:
                     self.refuse("deny", f"RETURNING * includes {table}.{', '.join(sorted(denied))} (strategy deny)", table)
@@ -224,7 +281,7 @@ class _Rewrite:
                     self.refuse("deny", f"JOIN ... USING ({', '.join(using)}) refers to a deny column of {table}", table)
                 if join.args.get("method") and str(join.args["method"]).upper() == "NATURAL":
                     select = join.parent
-                    if isinstance(select, exp.Select) and reference.table in _direct_sources(select):
+                    if isinstance(select, exp.Select) and _is_source(reference.table, select):
                         self.refuse("deny", f"NATURAL JOIN may compare {table}'s deny columns", table)
 
     # -- per role ----------------------------------------------------------------------------------
@@ -369,23 +426,7 @@ class _Rewrite:
         return qualifier in target_names
 
     def _sources(self, select: exp.Select) -> dict[str, set[str] | None]:
-        out: dict[str, set[str] | None] = {}
-        for source in _direct_sources(select):
-            alias = source.args.get("alias")
-            name = alias.this if alias is not None and alias.this else (source.this if isinstance(source, exp.Table) else None)
-            if not isinstance(name, exp.Identifier):
-                continue
-            columns: set[str] | None = None
-            if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier):
-                parts = tuple(p.name for p in (source.args.get("catalog"), source.args.get("db"), source.this) if p is not None and p.name)
-                known = self.planner.catalog.columns(parts)
-                columns = {c.lower() for c in known} if known else None
-            elif isinstance(source, exp.Subquery) and isinstance(source.this, exp.Select):
-                selects = source.this.selects
-                if not any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and isinstance(s.this, exp.Star)) for s in selects):
-                    columns = {s.alias_or_name.lower() for s in selects}
-            out[_normalized(name, self.dialect)] = columns
-        return out
+        return {alias: columns for alias, _, columns in self._scope_sources(select)}
 
     def _returning(self, reference: _Reference, statement: exp.Expression | None) -> None:
         """Classified columns in RETURNING come back masked; ``*`` is expanded to masked columns."""
@@ -533,6 +574,39 @@ def _direct_sources(select: exp.Select) -> list[exp.Expression]:
         sources.append(from_.this)
     for join in select.args.get("joins") or []:
         sources.append(join.this)
+    return sources
+
+
+def _is_source(table: exp.Expression, select: exp.Select) -> bool:
+    return any(source is table for source in _direct_sources(select))
+
+
+SCOPES = (exp.Select, exp.Update, exp.Delete, exp.Merge, exp.Insert)
+
+
+def _scopes_around(node: exp.Expression):
+    """The SELECT / DML nodes enclosing ``node``, innermost first (where its names resolve)."""
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, SCOPES):
+            yield parent
+        parent = parent.parent
+
+
+def _scope_source_nodes(scope: exp.Expression) -> list[exp.Expression]:
+    if isinstance(scope, exp.Select):
+        return _direct_sources(scope)
+    sources = []
+    target = scope.this.this if isinstance(scope.this, exp.Schema) else scope.this
+    if isinstance(target, exp.Table):
+        sources.append(target)
+    from_ = scope.args.get("from_")
+    if from_ is not None:
+        sources.append(from_.this)
+        sources += [join.this for join in from_.args.get("joins") or []]
+    sources += [join.this for join in scope.args.get("joins") or []]
+    using = scope.args.get("using")
+    sources += using if isinstance(using, list) else ([using] if using is not None else [])
     return sources
 
 

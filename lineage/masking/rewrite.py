@@ -201,6 +201,19 @@ class _Rewrite:
             if reference is not None:
                 self.refuse("whole_row", f"{column.sql(self.dialect)} refers to whole rows of {reference.mask.name}", reference.mask.name)
 
+    def _may_be_column_of(self, column: exp.Column, name: str, table: exp.Table) -> bool:
+        """Whether ``column`` may read ``name`` of ``table`` (unknown sources count as maybe)."""
+        qualifier = column.args.get("table")
+        if qualifier is not None:
+            return self._resolve_alias(column, _normalized(qualifier, self.dialect)) is table
+        for scope in _scopes_around(column):
+            sources = self._scope_sources(scope)
+            if any(source is table for _, source, _ in sources):
+                return True
+            if any(columns is not None and name in columns for _, _, columns in sources):
+                return False
+        return False
+
     def _resolve_alias(self, column: exp.Column, alias: str) -> exp.Expression | None:
         """The source a qualifier names, from the column's scope outwards."""
         for scope in _scopes_around(column):
@@ -266,8 +279,7 @@ class _Rewrite:
                         self.refuse("deny", f"{column.sql(self.dialect)} includes {table}.{', '.join(sorted(denied))}, which may not be referenced (strategy deny)", table)
                     continue
                 name = column.name.lower()
-                qualifier = column.args.get("table")
-                if name in denied and (qualifier is None or _normalized(qualifier, self.dialect) == reference.alias):
+                if name in denied and self._may_be_column_of(column, name, reference.table):
                     self.refuse("deny", f"{table}.{name} may not be referenced at all (strategy deny)", table)
             for star in tree.find_all(exp.Star):
                 scope = star.parent

@@ -143,8 +143,8 @@ class Engine:
             for finding in result.findings:
                 findings.append(replace(finding, action=finding.action or self._action_for(finding, identity)))
         action = Action.strictest(finding.action for finding in findings)
-        if masked and action.rank < Action.MASK.rank:
-            action = Action.MASK
+        if (masked or rewritten is not None) and action.rank < Action.MASK.rank:
+            action = Action.MASK  # the SQL that runs is rewritten, even if it reads no masked column
         audit = self.policy.mode == "audit"
         # the masked SQL whenever there is one: a statement held for approval runs it after approval
         final_sql = rewritten if rewritten is not None else facts.sql

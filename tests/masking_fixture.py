@@ -145,7 +145,6 @@ class Warehouse:
     catalog: Catalog
     policy_path: Path = POLICY_PATH
     engines: dict = field(default_factory=dict)
-    reset: Callable[[], None] | None = None
 
     def engine(self, policy_path: Path | None = None) -> Engine:
         path = policy_path or self.policy_path
@@ -190,7 +189,7 @@ def _masked_customers(warehouse: Warehouse) -> list[tuple]:
     return rows
 
 
-def _masked_payments(warehouse: Warehouse) -> list[tuple]:
+def _masked_payments() -> list[tuple]:
     # card_number is a deny column: the twin holds what a masked identity can read (nothing)
     return [(pid, customer, None, amount) for pid, customer, _, amount in PAYMENTS]
 
@@ -232,7 +231,7 @@ def duck(key_env):
         twin.execute(statement)
     twin.executemany("INSERT INTO crm.customers VALUES (" + ", ".join(["?"] * 9) + ")", masked)
     twin.executemany("INSERT INTO crm.orders VALUES (?, ?, ?, ?)", ORDERS)
-    twin.executemany("INSERT INTO crm.payments VALUES (?, ?, ?, ?)", _masked_payments(warehouse))
+    twin.executemany("INSERT INTO crm.payments VALUES (?, ?, ?, ?)", _masked_payments())
     yield warehouse
     raw.close()
     twin.close()
@@ -274,7 +273,7 @@ def pg(postgres, key_env):
         twin.execute(statement)
     many(twin)("INSERT INTO crm.customers VALUES (" + ", ".join(["?"] * 9) + ")", masked)
     many(twin)("INSERT INTO crm.orders VALUES (?, ?, ?, ?)", ORDERS)
-    many(twin)("INSERT INTO crm.payments VALUES (?, ?, ?, ?)", _masked_payments(warehouse))
+    many(twin)("INSERT INTO crm.payments VALUES (?, ?, ?, ?)", _masked_payments())
     yield warehouse
     raw.close()
     twin.close()

@@ -72,6 +72,9 @@ class _Rewrite:
     planner: MaskPlanner
     refusals: list[Finding] = field(default_factory=list)
     masked: dict[tuple[str, str], MaskedColumn] = field(default_factory=dict)
+    returned: set[tuple[str, str]] = field(default_factory=set)  # masked in RETURNING
+    tables: list[TableMask] = field(default_factory=list)  # protected tables the SQL reads through masks
+    changed: bool = False
 
     @property
     def dialect(self) -> str:
@@ -84,8 +87,21 @@ class _Rewrite:
 
     def result(self, sql: str | None) -> MaskResult:
         if self.refusals:
-            return MaskResult(sql=None, masked_columns=tuple(self.masked.values()), findings=tuple(self.refusals))
-        return MaskResult(sql=sql, masked_columns=tuple(self.masked.values()))
+            return MaskResult(sql=None, masked_columns=self._reported(), findings=tuple(self.refusals))
+        return MaskResult(sql=sql, masked_columns=self._reported())
+
+    def _reported(self) -> tuple[MaskedColumn, ...]:
+        """The masked columns the statement reads (every classified column of a protected table
+        is masked in its derived table, but only those it reads are worth reporting)."""
+        read = {name.lower(): {column.lower() for column in columns} for name, columns in self.facts.columns_read.items()}
+        known = {mask.name: mask.column_names() for mask in self.tables}
+        out = []
+        for (table, column), masked in self.masked.items():
+            columns = read.get(table.lower())
+            unsure = columns is None or "*" in columns or not columns <= known.get(table, set())
+            if unsure or column.lower() in columns or (table, column) in self.returned:
+                out.append(masked)
+        return tuple(out)
 
     # -- the statement -----------------------------------------------------------------------
 
@@ -126,6 +142,8 @@ class _Rewrite:
         for reference in reads:
             self._replace(reference, tree)
         if self.refusals:  # a mask that could not be built (no key, wrong type)
+            return self.result(None)
+        if not self.changed:  # protected tables only written, altered or dropped: nothing to rewrite
             return self.result(None)
         self._unqualify_columns(tree, [reference for reference in reads if reference.table.args.get("alias") is None])
         return self.result(prefix + tree.sql(dialect=self.dialect))
@@ -459,10 +477,14 @@ class _Rewrite:
                     return
                 for column, dtype in mask.columns:
                     reference_node = exp.Column(this=self.planner.identifier(column))
+                    if column.lower() in mask.masked:
+                        self.returned.add((mask.name, mask.masked[column.lower()].column))
                     items.append(self._masked_or_plain(mask, column, dtype, reference_node))
                 continue
             items.append(self._mask_target_columns(item, reference, statement, names))
         returning.set("expressions", items)
+        self.changed = True
+        self.tables.append(mask)
 
     def _mask_target_columns(self, item: exp.Expression, reference: _Reference, statement: exp.Expression, names: set[str]) -> exp.Expression:
         mask = reference.mask
@@ -473,6 +495,7 @@ class _Rewrite:
             if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
                 lowered = node.name.lower()
                 if lowered in mask.masked and self._refers_to_target(node, statement, names):
+                    self.returned.add((mask.name, mask.masked[lowered].column))
                     return self._masked(mask, mask.masked[lowered].column, types.get(lowered), node.copy())
             return node
 
@@ -517,6 +540,8 @@ class _Rewrite:
         if table.args.get("pivots"):
             derived.set("pivots", table.args["pivots"])
         table.replace(derived)
+        self.changed = True
+        self.tables.append(mask)
 
     def _unqualify_columns(self, tree: exp.Expression, unaliased: list[_Reference]) -> None:
         """``crm.customers.email`` becomes ``customers.email`` once crm.customers is a derived table."""

@@ -122,7 +122,7 @@ class _Rewrite:
             name = _function_name(node)
             if name in VALUE_STATISTIC_FUNCTIONS:
                 self.refuse("statistics", f"{name}() exposes stored column values (min/max statistics)")
-            elif name in SQL_STRING_FUNCTIONS:
+            elif name in SQL_STRING_FUNCTIONS and not any(f"{name}()" in part.detail for part in facts.opaque):
                 # whatever its arguments (a column or a parameter can hold the SQL text too)
                 self.refuse("opaque", f"{name}() runs SQL or reads a table named at run time: masking cannot see which tables it reads")
         if not self._references(source):  # nothing protected: no copy, no rewrite

@@ -12,25 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lineage.durations import parse_duration
+from lineage.masking.strategies import KEYED, STRATEGIES, STRATEGY_NAMES
 from lineage.model import Action
 from lineage.names import check_table_glob, check_tag_glob
-
-STRATEGY_NAMES = (
-    "nullify",
-    "type_default",
-    "constant",
-    "redact",
-    "show_first",
-    "show_last",
-    "partial",
-    "email",
-    "hash",
-    "date_trunc",
-    "pseudonym",
-    "custom",
-    "deny",
-)
-
 
 def _known_rules() -> dict[str, Any]:
     from lineage.rules import RULES
@@ -167,7 +151,18 @@ class Masking(Strict):
     def _default(cls, value: str) -> str:
         if value not in STRATEGY_NAMES:
             raise ValueError(f"unknown masking strategy {value!r} (known: {', '.join(STRATEGY_NAMES)})")
+        strategy = STRATEGIES[value]
+        if strategy.keyed or any(required for _, required in strategy.arguments.values()):
+            plain = ", ".join(name for name, s in STRATEGIES.items() if not s.keyed and not any(r for _, r in s.arguments.values()))
+            raise ValueError(f"default_strategy takes no arguments, so it must be one of {plain}; got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _keyed_need_a_key(self) -> "Masking":
+        keyed = [rule.strategy for rule in self.rules if rule.strategy in KEYED]
+        if keyed and self.hash_key is None:
+            raise ValueError(f"strategy {keyed[0]} needs masking.hash_key ({{env: VAR}} or {{file: path}}); the key never goes in the policy")
+        return self
 
 
 class Guardrail(Strict):
@@ -183,6 +178,13 @@ class Guardrail(Strict):
         if value not in rules:
             raise ValueError(f"unknown rule {value!r} (known: {', '.join(sorted(rules))})")
         return value
+
+    @model_validator(mode="after")
+    def _not_lowered(self) -> "Guardrail":
+        rule = _known_rules()[self.rule]
+        if rule.floor is not None and self.action.rank < rule.floor.rank:
+            raise ValueError(f"{self.rule} cannot be lowered below {rule.floor.value}: it is what makes masking fail closed")
+        return self
 
     @field_validator("tables")
     @classmethod

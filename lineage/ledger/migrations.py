@@ -65,6 +65,14 @@ class SchemaTooNew(Exception):
     pass
 
 
+def version_sql(p: str) -> str:
+    return f"INSERT INTO lineage_ledger_schema (version, applied_at) VALUES ({p}, {p})"
+
+
+def backfill_sql(p: str) -> str:
+    return f"UPDATE lineage_ledger SET time = {p}, kind = {p}, run_id = {p}, principal = {p}, action = {p} WHERE seq = {p}"
+
+
 def migrate(execute: Callable[..., Any], placeholder: str, steps: dict[int, list[str]], current: int, now: str, target: int = CURRENT_VERSION, where: str = "ledger") -> int:
     """Apply the steps after ``current`` up to ``target``; the caller holds the transaction and lock.
 
@@ -78,20 +86,19 @@ def migrate(execute: Callable[..., Any], placeholder: str, steps: dict[int, list
                 backfill(execute, placeholder)
             else:
                 execute(statement)
-        execute(f"INSERT INTO lineage_ledger_schema (version, applied_at) VALUES ({placeholder}, {placeholder})", (version, now))
+        execute(version_sql(placeholder), (version, now))
     return max(current, target)
 
 
 def backfill(execute: Callable[..., Any], placeholder: str) -> None:
     """Fill the derived columns of existing records from their bodies."""
     rows = execute("SELECT seq, body FROM lineage_ledger ORDER BY seq").fetchall()
-    p = placeholder
     for seq, body in rows:
         try:
             columns = derived_columns(json.loads(body))
         except ValueError:
             continue  # a damaged body stays as it is; verification reports it
         execute(
-            f"UPDATE lineage_ledger SET time = {p}, kind = {p}, run_id = {p}, principal = {p}, action = {p} WHERE seq = {p}",
+            backfill_sql(placeholder),
             (columns["time"], columns["kind"], columns["run_id"], columns["principal"], columns["action"], seq),
         )

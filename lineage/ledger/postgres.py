@@ -16,7 +16,7 @@ import threading
 from typing import Any, Iterator, Mapping
 
 from lineage.ledger.chain import Entry
-from lineage.ledger.migrations import POSTGRES, SchemaTooNew, migrate
+from lineage.ledger.migrations import POSTGRES, SchemaTooNew, backfill_sql, migrate, version_sql
 from lineage.ledger.record import now
 from lineage.ledger.store import PAGE, Filters, Ledger, LedgerError, SnapshotReader, entry_from_row, where_clause
 
@@ -53,12 +53,23 @@ RETURNING seq, prev_hash, hash
 _SELECT = "SELECT seq, prev_hash, hash, body, time, kind, run_id, principal, action FROM lineage_ledger"
 _SELECT_V1 = "SELECT seq, prev_hash, hash, body FROM lineage_ledger"
 
+_EXISTS = "SELECT to_regclass('lineage_ledger_schema') IS NOT NULL"
+_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS lineage_ledger_schema (version INTEGER NOT NULL, applied_at TEXT NOT NULL)"
+_SCHEMA_VERSION = "SELECT COALESCE(MAX(version), 0) FROM lineage_ledger_schema"
+
+
+def ledger_statements() -> tuple[str, ...]:
+    """Every statement text this backend may send (for ``lineage correlate`` to recognise)."""
+    migrations = tuple(statement for steps in POSTGRES.values() for statement in steps if statement != "<backfill>")
+    return (APPEND, APPEND_V1, _EXISTS, _LOCK, _SCHEMA_TABLE, _SCHEMA_VERSION, backfill_sql("%s"), version_sql("%s"), *migrations)
+
+
 # connections inherited over fork() must never be closed by the child (that would end the parent's session)
 _INHERITED: list[Any] = []
 
 
 class PostgresLedger(Ledger):
-    STATEMENTS = (APPEND, APPEND_V1)
 
     def __init__(self, url: str, create: bool = True, target_version: int | None = None):
         try:
@@ -92,13 +103,13 @@ class PostgresLedger(Ledger):
         with self._lock:
             connection = self._conn()
             try:
-                exists = connection.execute("SELECT to_regclass('lineage_ledger_schema') IS NOT NULL").fetchone()[0]
+                exists = connection.execute(_EXISTS).fetchone()[0]
                 if not exists and not self._create:
                     raise LedgerError(f"{self.url}: no ledger in this database (nothing has been recorded yet, or the URL is wrong)")
                 with connection.transaction():
-                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-                    connection.execute("CREATE TABLE IF NOT EXISTS lineage_ledger_schema (version INTEGER NOT NULL, applied_at TEXT NOT NULL)")
-                    current = connection.execute("SELECT COALESCE(MAX(version), 0) FROM lineage_ledger_schema").fetchone()[0]
+                    connection.execute(_LOCK, (_LOCK_KEY,))
+                    connection.execute(_SCHEMA_TABLE)
+                    current = connection.execute(_SCHEMA_VERSION).fetchone()[0]
                     kwargs = {"target": target_version} if target_version is not None else {}
                     version = migrate(connection.execute, "%s", POSTGRES, current, now(), where=self.url, **kwargs)
             except SchemaTooNew as error:

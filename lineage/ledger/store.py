@@ -61,8 +61,6 @@ class Ledger:
     """
 
     url: str = ""
-    #: the SQL this backend sends, so ``lineage correlate`` can recognise the ledger's own traffic
-    STATEMENTS: tuple[str, ...] = ()
 
     def record_statement(self, identity: RunIdentity, decision: Decision, phase: str, **details: Any) -> Entry:
         return self.append(statement_record(identity, decision, phase, details))

@@ -29,6 +29,7 @@ from typing import Any, Iterable
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.tokens import TokenType
 
 from lineage.analysis.statements import get_dialect
 from lineage.comment import parse_comment
@@ -164,13 +165,13 @@ def correlate(statements: Iterable[LoggedStatement], entries: Iterable[Entry], d
         fields = parse_comment(statement.sql) or {}
         run_id = fields.get("run_id")
         if run_id is None:
-            tree = _parse(statement.sql, dialect)
-            if _is_transaction_control(tree):
+            if _is_transaction_control(statement.sql, dialect):
                 report.control += 1
                 session_run = _run_of_application(statement.application)
                 if session_run in runs:
                     _summary(summaries, session_run, runs[session_run]).control += 1
                 continue
+            tree = _parse(statement.sql, dialect)
             if _is_ledger_traffic(tree, statement, fp, ledger_fps):
                 report.ledger_traffic += 1
                 continue
@@ -262,16 +263,24 @@ def _parse(sql: str, dialect: str) -> list[exp.Expression]:
         return []
 
 
-def _is_transaction_control(trees: list[exp.Expression]) -> bool:
-    if not trees:
+_CONTROL_WORDS = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE"}
+
+
+def _is_transaction_control(sql: str, dialect: str) -> bool:
+    """Every statement in ``sql`` opens, ends or marks a transaction (by its first token: the
+    parser does not know every form, such as ``BEGIN ISOLATION LEVEL ... READ ONLY``)."""
+    try:
+        tokens = get_dialect(dialect).tokenize(sql)
+    except (SqlglotError, Exception):
         return False
-    for tree in trees:
-        if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback)):
-            continue
-        if isinstance(tree, exp.Command) and str(tree.this).upper() in ("SAVEPOINT", "RELEASE", "START", "END", "ABORT"):
-            continue
-        return False
-    return True
+    first_words, expect_first = [], True
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            expect_first = True
+        elif expect_first:
+            first_words.append(token.text.upper())
+            expect_first = False
+    return bool(first_words) and all(word in _CONTROL_WORDS for word in first_words)
 
 
 def _is_ledger_traffic(trees: list[exp.Expression], statement: LoggedStatement, fp: str, ledger_fps: set[str]) -> bool:

@@ -2,7 +2,9 @@
 
 An append is one ``BEGIN IMMEDIATE`` transaction (read the head, insert the chained
 record, move the head), so any number of processes on one machine append to one valid
-chain: SQLite lets one writer in at a time and the others wait (busy timeout). WAL mode
+chain: SQLite lets one writer in at a time and the others retry after a short random
+pause (SQLite's own busy handler sleeps up to 100 ms at a time, which lets one busy
+writer starve the others; ours waits at most a few milliseconds). WAL mode
 keeps readers from blocking writers; ``synchronous=FULL`` makes every committed record
 survive a crash of the machine, not just of the process. A process killed mid-append
 leaves no partial record: the transaction either committed or rolls back on the next open.
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -23,6 +27,7 @@ from lineage.ledger.record import now
 from lineage.ledger.store import PAGE, Filters, Ledger, LedgerError, SnapshotReader, entry_from_row, where_clause
 
 BUSY_TIMEOUT_SECONDS = 60.0
+_LOCKED = ("locked", "busy")
 _SELECT = "SELECT seq, prev_hash, hash, body, time, kind, run_id, principal, action FROM lineage_ledger"
 _INSERT = "INSERT INTO lineage_ledger (seq, prev_hash, hash, body, time, kind, run_id, principal, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
@@ -46,8 +51,8 @@ class SqliteLedger(Ledger):
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            connection = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
+            connection = sqlite3.connect(str(self.path), timeout=0, isolation_level=None, check_same_thread=False)
+            _retry(lambda: connection.execute("PRAGMA journal_mode=WAL"))
             connection.execute(f"PRAGMA synchronous={self.synchronous}")
         except sqlite3.Error as error:
             raise LedgerError(f"{self.path}: cannot open the ledger: {error}") from None
@@ -64,7 +69,7 @@ class SqliteLedger(Ledger):
         with self._lock:
             connection = self._conn()
             try:
-                connection.execute("BEGIN IMMEDIATE")
+                _retry(lambda: connection.execute("BEGIN IMMEDIATE"))
                 try:
                     connection.execute("CREATE TABLE IF NOT EXISTS lineage_ledger_schema (version INTEGER NOT NULL, applied_at TEXT NOT NULL)")
                     current = connection.execute("SELECT COALESCE(MAX(version), 0) FROM lineage_ledger_schema").fetchone()[0]
@@ -93,7 +98,7 @@ class SqliteLedger(Ledger):
         with self._lock:
             connection = self._conn()
             try:
-                connection.execute("BEGIN IMMEDIATE")
+                _retry(lambda: connection.execute("BEGIN IMMEDIATE"))
                 try:
                     seq, prev_hash = connection.execute("SELECT seq, hash FROM lineage_ledger_head WHERE id = 1").fetchone()
                     seq += 1
@@ -118,7 +123,8 @@ class SqliteLedger(Ledger):
         where, params = where_clause(filters, "?")
         with self._lock:
             try:
-                rows = self._conn().execute(f"{self._select()} WHERE seq > ?{where} ORDER BY seq LIMIT ?", [after, *params, limit]).fetchall()
+                connection = self._conn()
+                rows = _retry(lambda: connection.execute(f"{self._select()} WHERE seq > ?{where} ORDER BY seq LIMIT ?", [after, *params, limit]).fetchall())
             except sqlite3.Error as error:
                 raise LedgerError(f"{self.path}: cannot read the ledger: {error}") from None
         return [entry_from_row(row) for row in rows]
@@ -129,6 +135,7 @@ class SqliteLedger(Ledger):
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[SnapshotReader]:
         connection = self._connect()
+        connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")  # a reader only waits for recovery
         try:
             connection.execute("BEGIN")  # a WAL read transaction: one snapshot for head and records
             yield _SqliteSnapshot(connection, self._select())
@@ -137,6 +144,24 @@ class SqliteLedger(Ledger):
             raise LedgerError(f"{self.path}: cannot read the ledger: {error}") from None
         finally:
             connection.close()
+
+
+def _retry(operation):
+    """Run ``operation`` until the file is not locked by another writer (up to the timeout).
+
+    Pauses are short and random so that waiting writers take turns; switching a fresh file
+    to WAL (which needs the file to itself) and recovery after a killed writer retry here too.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    attempt = 0
+    while True:
+        try:
+            return operation()
+        except sqlite3.OperationalError as error:
+            if not any(word in str(error) for word in _LOCKED) or time.monotonic() > deadline:
+                raise
+            attempt += 1
+            time.sleep(random.uniform(0, min(0.005, 0.0001 * 2 ** min(attempt, 6))))
 
 
 class _SqliteSnapshot(SnapshotReader):

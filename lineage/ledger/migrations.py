@@ -45,8 +45,8 @@ SQLITE: dict[int, list[str]] = {
 POSTGRES: dict[int, list[str]] = {
     1: [
         "CREATE TABLE lineage_ledger (seq BIGINT PRIMARY KEY, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL)",
-        "CREATE TABLE lineage_ledger_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL)",
-        f"INSERT INTO lineage_ledger_head (id, seq, hash) VALUES (1, 0, '{GENESIS}')",
+        "CREATE TABLE lineage_ledger_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+        f"INSERT INTO lineage_ledger_head (id, seq, prev_hash, hash) VALUES (1, 0, '', '{GENESIS}')",
     ],
     2: [
         "ALTER TABLE lineage_ledger ADD COLUMN time TEXT, ADD COLUMN kind TEXT, ADD COLUMN run_id TEXT, ADD COLUMN principal TEXT, ADD COLUMN action TEXT",

@@ -1,11 +1,22 @@
 """The ledger on PostgreSQL, for many workers on many machines (``LINEAGE_LEDGER_URL=postgresql://...``).
 
-An append is one statement in its own transaction: lock the head row, chain the record
-with the server's ``sha256``, insert it and move the head. Concurrent appenders queue on
-the head row's lock only for the few microseconds of that statement, and each sees the
-head its predecessor left (PostgreSQL re-reads a row locked ``FOR UPDATE`` after waiting),
-so there is one chain however many writers there are. The server computes exactly the
+An append is one statement in its own transaction: move the head row one step (its
+``SET`` reads the old sequence and hash, so the server chains the record with its own
+``sha256`` right there) and insert the record the ``RETURNING`` clause describes.
+Concurrent appenders queue on the head row's lock only for that statement, and each
+updates the head its predecessor left (PostgreSQL re-evaluates an ``UPDATE`` on the newest
+row version after waiting), so there is one chain however many writers there are. The server computes exactly the
 hash ``lineage.ledger.chain.chain_hash`` defines; verification recomputes it in Python.
+
+Durability without a queue: a commit that waits for its WAL flush would hold the head
+row's lock through the flush, and appenders would take turns at disk speed. So the append
+commits asynchronously (the lock goes at once) and the appender then waits for the flush
+with a tiny synchronous transaction of its own (``pg_current_xact_id()``: its commit record
+lies after the append's, so its flush covers it). Those waits overlap across writers and
+share flushes (group commit). ``record_*`` returns only once the record is durable, as a
+plain synchronous commit would; a server crash before that loses the record and, with it,
+every later one (the WAL is replayed in order), so the chain stays whole. Servers that run
+with ``synchronous_commit=off`` get neither wait.
 """
 
 from __future__ import annotations
@@ -23,36 +34,26 @@ from lineage.ledger.store import PAGE, Filters, Ledger, LedgerError, SnapshotRea
 APPLICATION_NAME = "lineage-ledger"
 _LOCK_KEY = 0x6C696E6C65646772  # "linledgr": serialises schema migrations across workers
 
-APPEND = """
-WITH prev AS (
-    SELECT seq, hash FROM lineage_ledger_head WHERE id = 1 FOR UPDATE
-), next AS (
-    SELECT seq + 1 AS seq, hash AS prev_hash,
-           encode(sha256(convert_to((seq + 1)::text || ':' || hash || ':' || %(body)s, 'UTF8')), 'hex') AS hash
-    FROM prev
-), moved AS (
-    UPDATE lineage_ledger_head AS head SET seq = next.seq, hash = next.hash FROM next WHERE head.id = 1
+_MOVE_HEAD = """
+WITH moved AS (
+    UPDATE lineage_ledger_head
+    SET seq = seq + 1, prev_hash = hash,
+        hash = encode(sha256(convert_to((seq + 1)::text || ':' || hash || ':' || %(body)s, 'UTF8')), 'hex')
+    WHERE id = 1
+    RETURNING seq, prev_hash, hash
 )
-INSERT INTO lineage_ledger (seq, prev_hash, hash, body, time, kind, run_id, principal, action)
-SELECT seq, prev_hash, hash, %(body)s, %(time)s, %(kind)s, %(run_id)s, %(principal)s, %(action)s FROM next
-RETURNING seq, prev_hash, hash
 """
-APPEND_V1 = """
-WITH prev AS (
-    SELECT seq, hash FROM lineage_ledger_head WHERE id = 1 FOR UPDATE
-), next AS (
-    SELECT seq + 1 AS seq, hash AS prev_hash,
-           encode(sha256(convert_to((seq + 1)::text || ':' || hash || ':' || %(body)s, 'UTF8')), 'hex') AS hash
-    FROM prev
-), moved AS (
-    UPDATE lineage_ledger_head AS head SET seq = next.seq, hash = next.hash FROM next WHERE head.id = 1
-)
-INSERT INTO lineage_ledger (seq, prev_hash, hash, body) SELECT seq, prev_hash, hash, %(body)s FROM next
-RETURNING seq, prev_hash, hash
-"""
+APPEND = _MOVE_HEAD + """INSERT INTO lineage_ledger (seq, prev_hash, hash, body, time, kind, run_id, principal, action)
+SELECT seq, prev_hash, hash, %(body)s, %(time)s, %(kind)s, %(run_id)s, %(principal)s, %(action)s FROM moved
+RETURNING seq, prev_hash, hash"""
+APPEND_V1 = _MOVE_HEAD + """INSERT INTO lineage_ledger (seq, prev_hash, hash, body) SELECT seq, prev_hash, hash, %(body)s FROM moved
+RETURNING seq, prev_hash, hash"""
 _SELECT = "SELECT seq, prev_hash, hash, body, time, kind, run_id, principal, action FROM lineage_ledger"
 _SELECT_V1 = "SELECT seq, prev_hash, hash, body FROM lineage_ledger"
 
+_SHOW_SYNC = "SHOW synchronous_commit"
+_ASYNC = "SET synchronous_commit = off"
+_DURABLE = {level: f"BEGIN; SET LOCAL synchronous_commit = {level}; SELECT pg_current_xact_id(); COMMIT" for level in ("on", "local", "remote_write", "remote_apply")}
 _EXISTS = "SELECT to_regclass('lineage_ledger_schema') IS NOT NULL"
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 _SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS lineage_ledger_schema (version INTEGER NOT NULL, applied_at TEXT NOT NULL)"
@@ -62,7 +63,7 @@ _SCHEMA_VERSION = "SELECT COALESCE(MAX(version), 0) FROM lineage_ledger_schema"
 def ledger_statements() -> tuple[str, ...]:
     """Every statement text this backend may send (for ``lineage correlate`` to recognise)."""
     migrations = tuple(statement for steps in POSTGRES.values() for statement in steps if statement != "<backfill>")
-    return (APPEND, APPEND_V1, _EXISTS, _LOCK, _SCHEMA_TABLE, _SCHEMA_VERSION, backfill_sql("%s"), version_sql("%s"), *migrations)
+    return (APPEND, APPEND_V1, _SHOW_SYNC, _ASYNC, *_DURABLE.values(), _EXISTS, _LOCK, _SCHEMA_TABLE, _SCHEMA_VERSION, backfill_sql("%s"), version_sql("%s"), *migrations)
 
 
 # connections inherited over fork() must never be closed by the child (that would end the parent's session)
@@ -81,6 +82,7 @@ class PostgresLedger(Ledger):
         self.url = _redact(url)
         self._lock = threading.Lock()
         self._connection: Any = None
+        self._durable: str | None = None
         self._pid = 0
         self._create = create
         self._migrate(target_version)
@@ -97,6 +99,9 @@ class PostgresLedger(Ledger):
                 _INHERITED.append(self._connection)
             self._connection = self._connect()
             self._pid = os.getpid()
+            self._durable = _DURABLE.get(self._connection.execute(_SHOW_SYNC).fetchone()[0])
+            if self._durable is not None:
+                self._connection.execute(_ASYNC)
         return self._connection
 
     def _migrate(self, target_version: int | None) -> None:
@@ -129,7 +134,10 @@ class PostgresLedger(Ledger):
         params = {"body": body_text, **columns}
         with self._lock:
             try:
-                row = self._conn().execute(APPEND if self._columns else APPEND_V1, params).fetchone()
+                connection = self._conn()
+                row = connection.execute(APPEND if self._columns else APPEND_V1, params).fetchone()
+                if self._durable is not None:
+                    connection.execute(self._durable)  # returns once the append's commit is flushed
             except self._psycopg.Error as error:
                 raise LedgerError(f"{self.url}: cannot append to the ledger: {_first_line(error)}") from None
         seq, prev_hash, hash_ = row

@@ -141,6 +141,8 @@ def test_correlate_finds_governed_unattributed_and_divergent_statements(postgres
 
 def test_correlate_recognises_a_ledger_in_the_same_database(postgres, tmp_path, cli):
     dsn = fresh_database(postgres, "same_server_test")
+    with psycopg.connect(postgres.dsn, autocommit=True) as admin:  # durable appends: the flush-wait statements are logged too
+        admin.execute("ALTER DATABASE same_server_test SET synchronous_commit = on")
     time.sleep(0.01)
     since = datetime.now(timezone.utc) - timedelta(milliseconds=5)
     identity = RunIdentity(principal="svc:etl", source="dbapi")

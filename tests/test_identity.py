@@ -61,6 +61,9 @@ def test_exec_takes_identity_flags_and_records_them(tmp_path, cli, policy_path, 
     assert body["identity"]["principal"] == "alice@corp" and body["identity"]["actor"] == "agent:report-bot"
     assert body["identity"]["run_id"] == RUN and body["identity"]["job_name"] == "ad_hoc_report"
 
+    both = cli("exec", "--dsn", f"duckdb:///{database}", "--ledger", str(ledger), "--principal", "alice@corp", "--sql", "select count(*) as n from crm.orders; select max(amount) as top from crm.orders", "--format", "json")
+    assert [result["rows"] for result in both.json()["results"]] == [[[2]], [[20]]]
+
     blocked = cli("exec", "--dsn", f"duckdb:///{database}", "--policy", str(policy_path), "--ledger", str(ledger), "--principal", "alice@corp", "--sql", "delete from crm.orders")
     assert blocked.code == 1 and "delete_without_where" in blocked.err
     assert cli("exec", "--dsn", "mysql://x", "--ledger", str(ledger), "--sql", "select 1").code == 2

@@ -51,6 +51,22 @@ def test_appends_chain_verify_and_refuse_updates(database, cli):
     assert "127.0.0.1" in result.out
 
 
+def test_durable_appends_wait_for_the_flush_outside_the_head_lock(database, postgres):
+    name = database.rsplit("/", 1)[1]
+    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = on')
+    ledger = open_ledger(database)
+    fill(ledger, 5)
+    assert ledger._durable is not None and "synchronous_commit = on" in ledger._durable
+    assert ledger._conn().execute("SHOW synchronous_commit").fetchone() == ("off",)  # the append itself
+    processes = start_workers(database, 8, 10)
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    result = ledger.verify()
+    assert result.ok and result.records == 5 + 80
+
+
 def test_tampering_is_found(database, tmp_path, cli):
     ledger = open_ledger(database)
     fill(ledger, 10)

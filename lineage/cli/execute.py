@@ -17,6 +17,7 @@ import json
 import sys
 from typing import Any
 
+from lineage.analysis import split_statements
 from lineage.catalog import Catalog, CatalogError, _duckdb_path, _redact
 from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError
 from lineage.cli.check import read_sql
@@ -61,8 +62,9 @@ def run_exec(args: argparse.Namespace) -> int:
     try:
         cursor = governed.cursor()
         try:
-            cursor.execute(sql)
-            results.append(_result(cursor))
+            for statement in split_statements(sql, dialect):  # one at a time, so every result is printed
+                cursor.execute(statement.sql)
+                results.append(_result(cursor))
         except StatementBlocked as error:
             print(f"lineage: {error}", file=sys.stderr)
             code = EXIT_BLOCKED

@@ -176,22 +176,21 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def render_table(entries: list[Entry]) -> str:
-    header = f"{'seq':>6}  {'time (UTC)':<19}  {'record':<18} {'principal':<22} {'run':<8}  {'action':<16} {'tables':<30} statement"
+    header = f"{'seq':>6}  {'time (UTC)':<19}  {'record':<16} {'action':<16} {'principal':<28} {'run id':<36}  statement [tables] [error]"
     lines = [header, "-" * len(header)]
     for entry in entries:
-        body = entry.body
         row = flatten(entry)
         who = row["principal"] or "-"
         if row["actor"]:
             who = f"{row['actor']} for {who}"
         record = row["kind"] if row["kind"] != "statement" else f"stmt {row['phase']}"
-        tables = " ".join(filter(None, [row["tables_read"], ("-> " + row["tables_written"]) if row["tables_written"] else ""])) or "-"
-        statement = row["sql"] or json.dumps(body.get("payload"), sort_keys=True)
-        if row["error"]:
-            statement += f"  [{row['error']}]"
+        payload = entry.body.get("payload") or {}
+        statement = row["sql"] or payload.get("sql") or json.dumps(payload, sort_keys=True)
+        tables = " ".join(filter(None, [row["tables_read"], ("-> " + row["tables_written"]) if row["tables_written"] else ""]))
+        detail = _cut(statement, 90) + (f"  [{tables}]" if tables else "") + (f"  [{row['error']}]" if row["error"] else "")
         lines.append(
-            f"{entry.seq:>6}  {(row['time'] or '')[:19].replace('T', ' '):<19}  {record[:18]:<18} {_cut(who, 22):<22} {(row['run_id'] or '-')[:8]:<8}  "
-            f"{row['action'] or '-':<16} {_cut(tables, 30):<30} {_cut(statement, 100)}"
+            f"{entry.seq:>6}  {(row['time'] or '')[:19].replace('T', ' '):<19}  {record[:16]:<16} {row['action'] or '-':<16} "
+            f"{_cut(who, 28):<28} {row['run_id'] or '-':<36}  {detail}"
         )
     lines.append(f"{len(entries)} record(s)")
     return "\n".join(lines)

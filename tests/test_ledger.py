@@ -181,6 +181,13 @@ def test_verify_of_a_missing_ledger_is_bad_input_and_creates_nothing(tmp_path, c
     result = cli("ledger", "verify", "--ledger", str(tmp_path / "none.db"))
     assert result.code == 2 and "no ledger here" in result.err
     assert not (tmp_path / "none.db").exists()
+    other = tmp_path / "other.db"
+    sqlite3.connect(str(other)).execute("create table t (a int)")
+    result = cli("ledger", "show", "--ledger", str(other))
+    assert result.code == 2 and "not a ledger" in result.err
+    untouched = sqlite3.connect(str(other))
+    assert [row[0] for row in untouched.execute("select name from sqlite_master")] == ["t"]
+    assert untouched.execute("pragma journal_mode").fetchone() == ("delete",)
 
 
 # -- show / export -----------------------------------------------------------------------------

@@ -59,12 +59,12 @@ def test_durable_appends_wait_for_the_flush_outside_the_head_lock(database, post
     fill(ledger, 5)
     assert ledger._durable is not None and "synchronous_commit = on" in ledger._durable
     assert ledger._conn().execute("SHOW synchronous_commit").fetchone() == ("off",)  # the append itself
-    processes = start_workers(database, 8, 10)
+    processes = start_workers(database, 4, 10)
     for process in processes:
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
     result = ledger.verify()
-    assert result.ok and result.records == 5 + 80
+    assert result.ok and result.records == 5 + 40
 
 
 def test_tampering_is_found(database, tmp_path, cli):

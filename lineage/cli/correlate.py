@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import timezone
 
 from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
 from lineage.cli.ledger import _cut, add_ledger_option, open_for_reading
@@ -41,15 +42,20 @@ def run_correlate(args: argparse.Namespace) -> int:
     until = parse_time(args.until, "--until", end_of_day=True)
     databases = set(args.database or ())
 
+    warned = []
+
     def wanted(statement) -> bool:
         if databases and statement.database not in databases:
             return False
-        if statement.time is not None and statement.time.tzinfo is not None:
-            if since and statement.time < since:
-                return False
-            if until and statement.time > until:
-                return False
-        return True
+        when = statement.time
+        if when is None or not (since or until):
+            return True
+        if when.tzinfo is None:  # a log_timezone other than UTC: its abbreviation is not a reliable zone
+            if not warned:
+                print(f"lineage: {statement.source}: log times are not in UTC; --since/--until compare them as if they were (set log_timezone=UTC)", file=sys.stderr)
+                warned.append(True)
+            when = when.replace(tzinfo=timezone.utc)
+        return not (since and when < since) and not (until and when > until)
 
     with open_for_reading(args.ledger) as ledger:
         try:

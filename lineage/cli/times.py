@@ -17,8 +17,11 @@ def parse_time(text: str | None, option: str, end_of_day: bool = False) -> datet
         return datetime.now(timezone.utc) - parse_duration(text)
     except ValueError:
         pass
+    stripped = text.strip()
+    if stripped.endswith(("Z", "z")):
+        stripped = stripped[:-1] + "+00:00"  # Python 3.10's fromisoformat does not read Z
     try:
-        value = datetime.fromisoformat(text.strip().replace(" ", "T", 1) if len(text.strip()) > 10 else text.strip())
+        value = datetime.fromisoformat(stripped.replace(" ", "T", 1) if len(stripped) > 10 else stripped)
     except ValueError:
         raise UsageError(f"{option} {text!r}: not a time: use 2026-05-09, 2026-05-09T10:00:00Z or a duration ago such as 2h") from None
     if value.tzinfo is None:

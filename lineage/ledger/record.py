@@ -36,7 +36,9 @@ def statement_record(identity: RunIdentity, decision: Decision, phase: str, deta
     facts = decision.facts
     dialect = facts.dialect
     sql, fp = normalize(decision.original_sql, dialect)
-    executed_sql, executed_fp = normalize(details.get("executed_sql") or decision.sql, dialect)
+    # what ran is the decision's SQL; the governor's executed_sql only adds the identity comment,
+    # which normalising drops (and which would make every run's statement a cache miss)
+    executed_sql, executed_fp = normalize(decision.sql, dialect)
     literals = literal_values(decision.original_sql, dialect) | literal_values(decision.sql, dialect)
     unparsed = facts.kind == "unparseable"
     names = _names(decision)

@@ -28,6 +28,8 @@ from lineage.ledger.store import PAGE, Filters, Ledger, LedgerError, SnapshotRea
 
 BUSY_TIMEOUT_SECONDS = 60.0
 _LOCKED = ("locked", "busy")
+# connections inherited over fork() are kept, never closed by the child
+_INHERITED: list[sqlite3.Connection] = []
 _SELECT = "SELECT seq, prev_hash, hash, body, time, kind, run_id, principal, action FROM lineage_ledger"
 _INSERT = "INSERT INTO lineage_ledger (seq, prev_hash, hash, body, time, kind, run_id, principal, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
@@ -45,6 +47,9 @@ class SqliteLedger(Ledger):
         self._connection: sqlite3.Connection | None = None
         self._pid = 0
         self._columns = True
+        self._create = create
+        if not create:
+            self._check_is_ledger()
         self._migrate(target_version)
 
     # -- connection ---------------------------------------------------------------------
@@ -61,9 +66,24 @@ class SqliteLedger(Ledger):
     def _conn(self) -> sqlite3.Connection:
         # a connection must not cross fork(): Airflow and multiprocessing workers get their own
         if self._connection is None or self._pid != os.getpid():
+            if self._connection is not None:
+                _INHERITED.append(self._connection)  # closing it here could disturb the parent's file locks and WAL
             self._connection = self._connect()
             self._pid = os.getpid()
         return self._connection
+
+    def _check_is_ledger(self) -> None:
+        """Before touching a file a read-only command was pointed at (WAL mode is persistent)."""
+        try:
+            probe = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+            try:
+                found = probe.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lineage_ledger_schema'").fetchone()
+            finally:
+                probe.close()
+        except sqlite3.DatabaseError as error:
+            raise LedgerError(f"{self.path}: not a usable ledger: {error}") from None
+        if not found:
+            raise LedgerError(f"{self.path}: not a ledger (no lineage_ledger_schema table)")
 
     def _migrate(self, target_version: int | None) -> None:
         with self._lock:

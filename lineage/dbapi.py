@@ -26,7 +26,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 from lineage.catalog import Catalog
 from lineage.comment import application_name, identity_comment
@@ -224,8 +224,10 @@ class _Internal:
         self.comment = identity_comment(identity, policy_version)
         self.ledger = ledger
         self.dialect = dialect
+        self.purpose = "session"  # what the statements being sent are for, as the ledger records it
 
     def execute(self, sql: str, params: Any = None) -> Any:
+        """Run one of lineage's own statements (the catalog reader calls this as ``connection.execute``)."""
         final = f"{sql.strip()} {self.comment}"
         if params is not None and _paramstyle(self.driver) in ("format", "pyformat"):
             final = _escape_comment(final, self.comment)

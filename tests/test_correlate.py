@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import shutil
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 

@@ -267,10 +267,10 @@ def test_ledger_urls(tmp_path, monkeypatch):
 # -- processes ---------------------------------------------------------------------------------
 
 
-def start_workers(url: str, workers: int, count: int) -> list[subprocess.Popen]:
+def start_workers(url: str, workers: int, count: int, pause: float = 0.0) -> list[subprocess.Popen]:
     """Worker processes with the ledger open, released to append all at the same moment."""
     processes = [
-        subprocess.Popen([sys.executable, str(WORKER), url, str(worker), str(count)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, str(WORKER), url, str(worker), str(count), str(pause)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for worker in range(workers)
     ]
     for process in processes:
@@ -293,7 +293,7 @@ def assert_all_appended(ledger, workers: int, count: int) -> None:
 
 def test_eight_processes_open_a_fresh_ledger_and_append_to_one_chain(tmp_path):
     path = tmp_path / "fresh" / "ledger.db"
-    processes = start_workers(str(path), 8, 30)  # they also race to create the file and tables
+    processes = start_workers(str(path), 8, 30, pause=0.002)  # they also race to create the file and tables
     for process in processes:
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err

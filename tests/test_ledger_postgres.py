@@ -103,7 +103,7 @@ def test_tampering_is_found(database, tmp_path, cli):
 
 
 def test_eight_processes_open_a_fresh_ledger_and_append_to_one_chain(database):
-    processes = start_workers(database, 8, 30)  # they also race to create the tables
+    processes = start_workers(database, 8, 30, pause=0.002)  # they also race to create the tables
     for process in processes:
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err

@@ -221,8 +221,8 @@ def _runs_from_ledger(entries: Iterable[Entry]) -> dict[str, _RunLedger]:
                 run.refused.add(fp)
         else:
             payload = body.get("payload") or {}
-            if payload.get("fingerprint"):
-                run.executed[payload["fingerprint"]] += 1
+            if payload.get("fingerprint"):  # statements lineage sent itself, and executemany's repeats
+                run.executed[payload["fingerprint"]] += int(payload.get("repeats", 1))
                 run.sql[payload["fingerprint"]] = payload.get("sql")
     return runs
 

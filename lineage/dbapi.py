@@ -110,7 +110,10 @@ class _Governed:
     def governor(self) -> Governor:
         return self._governor
 
-    def _govern(self, query: Any, params: Any, run: Callable[[str], Any], rowcount: Callable[[Any], int | None] | None = None) -> list[Outcome]:
+    def _govern(self, query: Any, params: Any, run: Callable[[str], Any], rowcount: Callable[[Any], int | None] | None = None, executions: int = 1) -> list[Outcome]:
+        """Govern ``query`` statement by statement; ``executions`` > 1 for ``executemany``, which the
+        server runs (and logs) once per parameter set: the ledger notes the repeats, so that
+        ``lineage correlate`` does not take them for replays."""
         sql = _query_text(query, self._raw)
         decisions = self._governor.decide(sql, self._identity, self._context.dialect)
         if params is not None and len(decisions) > 1:
@@ -121,6 +124,8 @@ class _Governed:
         comment = identity_comment(self._identity, self._governor.engine.policy_version)
 
         def run_stamped(final_sql: str) -> Any:
+            if executions > 1:
+                self._note_repeats(final_sql, executions - 1)
             return run(_escape_comment(final_sql, comment) if escape else final_sql)
 
         outcomes = []
@@ -129,6 +134,12 @@ class _Governed:
             self._governor.engine.learn(decision)
             outcomes.append(outcome)
         return outcomes
+
+    def _note_repeats(self, final_sql: str, repeats: int) -> None:
+        ledger = self._governor.ledger
+        if ledger is not None and hasattr(ledger, "record_event"):
+            text, fp = normalize(final_sql, self._context.dialect)
+            ledger.record_event("executemany", self._identity, {"fingerprint": fp, "sql": text, "repeats": repeats})
 
     def __getattr__(self, name: str) -> Any:
         if name in _REFUSED.get(self._driver, ()):
@@ -154,7 +165,7 @@ class GovernedCursor(_Governed):
 
     def executemany(self, query: Any, seq_of_params: Iterable[Any], **kwargs: Any) -> Any:
         seq_of_params = list(seq_of_params)
-        self._govern(query, seq_of_params or None, lambda sql: self._raw.executemany(sql, seq_of_params, **kwargs), _rowcount(self._raw))
+        self._govern(query, seq_of_params or None, lambda sql: self._raw.executemany(sql, seq_of_params, **kwargs), _rowcount(self._raw), len(seq_of_params))
         return self if self._driver == "duckdb" else None
 
     def __iter__(self):
@@ -189,7 +200,7 @@ class GovernedConnection(_Governed):
     def executemany(self, query: Any, seq_of_params: Iterable[Any], **kwargs: Any) -> Any:
         if self._driver == "duckdb":
             seq_of_params = list(seq_of_params)
-            self._govern(query, seq_of_params or None, lambda sql: self._raw.executemany(sql, seq_of_params), _rowcount(self._raw))
+            self._govern(query, seq_of_params or None, lambda sql: self._raw.executemany(sql, seq_of_params), _rowcount(self._raw), len(seq_of_params))
             return self
         cursor = self.cursor()
         cursor.executemany(query, seq_of_params, **kwargs)

@@ -94,6 +94,7 @@ def test_correlate_finds_governed_unattributed_and_divergent_statements(postgres
     connection.execute("select name from crm.customers where ssn = %s", (SSN,)).fetchall()
     connection.execute(f"select email from crm.customers where ssn = '{SSN}'").fetchall()
     connection.execute("update crm.customers set name = 'Ada L.' where id = 1")
+    connection.cursor().executemany("insert into crm.customers (id, name) values (%s, %s)", [(10, "Cy"), (11, "Di"), (12, "Ed")])  # logged 3 times
     with pytest.raises(StatementBlocked):
         connection.execute("update crm.customers set email = null")
     connection.commit()
@@ -116,9 +117,9 @@ def test_correlate_finds_governed_unattributed_and_divergent_statements(postgres
     (run,) = report["runs"]
     assert run["run_id"] == identity.run_id and run["principal"] == "svc:etl" and run["job"] == "lineage-governance/nightly"
     assert run["database_users"] == ["postgres"] and f"lg:{identity.run_id}:svc:etl" in run["applications"]
-    assert run["statements"] == 2 + 3 + 3  # catalog + application_name, three governed statements, three borrowed comments
+    assert run["statements"] == 2 + 3 + 3 + 3  # catalog + application_name, three statements, executemany x3, three borrowed comments
     assert run["divergent"] == 3 and run["control"] >= 2  # BEGIN / COMMIT of the psycopg transaction
-    assert report["principals"] == [{"principal": "svc:etl", "runs": 1, "statements": 8, "divergent": 3, "actors": []}]
+    assert report["principals"] == [{"principal": "svc:etl", "runs": 1, "statements": 11, "divergent": 3, "actors": []}]
 
     (outsider,) = report["unattributed"]
     assert outsider["user"] == "postgres" and outsider["application"] == "psql" and outsider["database"] == "correlate_test"

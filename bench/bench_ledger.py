@@ -1,8 +1,8 @@
 """Benchmark of the ledger (issue: run identity and tamper-evident ledger).
 
 Appends per second with 1 and 8 concurrent writer processes, on SQLite and on PostgreSQL,
-each beside a plain INSERT of the same rows into a table without the chain, in the same
-run and under the same settings. Also the whole per-statement cost from the governor's
+each beside a plain INSERT of the same rows into a table of the same shape and indexes
+without the chain, in the same run and under the same settings (alternating rounds, medians). Also the whole per-statement cost from the governor's
 side (build the literal-free record from a decision, then append).
 
     .venv/bin/python bench/bench_ledger.py [--appends 2000] [--durable]
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import sqlite3
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -136,15 +137,23 @@ def record_rate(url: str, count: int) -> float:
     return rate
 
 
-def run_backend(name: str, ledger_url: str, plain_url: str, rows, results: dict) -> None:
-    print(f"\n{name}: {len(rows)} appends per measurement")
-    print(f"  {'writers':>7} {'chained appends/s':>18} {'plain INSERT/s':>15} {'chained cost':>13}")
+def run_backend(name: str, ledger_url: str, plain_url: str, rows, results: dict, rounds: int) -> None:
+    """Chained and plain measurements alternate over ``rounds``, and the medians are compared, so a
+    burst of someone else's disk or CPU use does not land on one side only."""
+    print(f"\n{name}: {len(rows)} appends per measurement, median of {rounds} alternating rounds")
+    print(f"  {'writers':>7} {'chained appends/s':>18} {'plain INSERT/s':>15} {'chained cost':>13}   (rounds: chained/plain)")
+    chunk = len(rows) // rounds
     for writers in (1, 8):
-        chain_rate = appends_per_second(chained, ledger_url, rows, writers)
-        plain_rate = appends_per_second(plain, plain_url, rows, writers)
+        chain_rates, plain_rates = [], []
+        for round_ in range(rounds):
+            part = rows[round_ * chunk:(round_ + 1) * chunk]
+            chain_rates.append(appends_per_second(chained, ledger_url, part, writers))
+            plain_rates.append(appends_per_second(plain, plain_url, part, writers))
+        chain_rate, plain_rate = statistics.median(chain_rates), statistics.median(plain_rates)
         ratio = plain_rate / chain_rate
         results[(name, writers)] = (chain_rate, plain_rate, ratio)
-        print(f"  {writers:>7} {chain_rate:>18,.0f} {plain_rate:>15,.0f} {ratio:>12.2f}x")
+        spread = " ".join(f"{c / 1000:.1f}k/{p / 1000:.1f}k" for c, p in zip(chain_rates, plain_rates))
+        print(f"  {writers:>7} {chain_rate:>18,.0f} {plain_rate:>15,.0f} {ratio:>12.2f}x   ({spread})")
     verification = open_ledger(ledger_url).verify()
     print(f"  chain after the runs: {'intact' if verification.ok else 'BROKEN'} ({verification.records} records)")
     results[(name, "verify")] = verification.ok
@@ -153,6 +162,7 @@ def run_backend(name: str, ledger_url: str, plain_url: str, rows, results: dict)
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--appends", type=int, default=4000, help="appends per measurement (default 4000)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating chained/plain rounds (default 5)")
     parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync=on and synchronous_commit=on")
     args = parser.parse_args()
     rows = sample_rows(args.appends)
@@ -166,7 +176,7 @@ def main() -> int:
         with sqlite3.connect(plain_path) as connection:
             for statement in PLAIN_SQLITE:
                 connection.execute(statement)
-        run_backend("SQLite (WAL, synchronous=FULL)", str(ledger_path), str(plain_path), rows, results)
+        run_backend("SQLite (WAL, synchronous=FULL)", str(ledger_path), str(plain_path), rows, results, args.rounds)
         sqlite_record = record_rate(str(Path(directory) / "record.db"), min(args.appends, 2000))
 
     settings = {"fsync": "on", "synchronous_commit": "on"} if args.durable else {}
@@ -178,7 +188,7 @@ def main() -> int:
                 connection.execute(statement)
         open_ledger(server.dsn).close()
         label = "fsync=on, synchronous_commit=on" if args.durable else "fsync=off, synchronous_commit=off"
-        run_backend(f"PostgreSQL 15 ({label})", server.dsn, server.dsn, rows, results)
+        run_backend(f"PostgreSQL 15 ({label})", server.dsn, server.dsn, rows, results, args.rounds)
         postgres_record = record_rate(server.dsn, min(args.appends, 2000))
 
     print("\nper governed statement (record_statement: build the literal-free record, then append; 1 writer)")

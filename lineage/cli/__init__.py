@@ -16,6 +16,7 @@ EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
 COMMAND_MODULES = [
     "lineage.cli.check",
     "lineage.cli.policy",
+    "lineage.cli.events",
 ]
 
 

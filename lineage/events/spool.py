@@ -525,21 +525,22 @@ class Spool:
         if self._closed:
             return True
         self._closed = True
-        drained = True
         thread = self._thread
         if thread is not None and thread.is_alive():
-            if timeout > 0 and self._holding:
+            if timeout > 0:
                 self._draining = True
-                deadline = time.monotonic() + timeout
                 self._kick.set()
                 self._wake.set()
+                deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline and self.pending():
+                    if not self._holding and _SenderLock.holder(self.lock_path) not in (None, os.getpid()):
+                        break  # another process sends this spool's events
                     time.sleep(0.02)
-                drained = not self.pending()
             self._stop.set()
             self._kick.set()
             self._wake.set()
             thread.join(timeout=max(1.0, timeout))
+        drained = not self.pending()
         try:
             self._writer.close()
         except Exception:

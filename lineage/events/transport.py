@@ -57,6 +57,16 @@ def new_client():
     return client
 
 
+def client_from_config(config: dict[str, Any]):
+    """An ``OpenLineageClient`` for an explicit configuration (``{"transport": {...}}``), with
+    the spool's retry policy: for tests, the demo and programs that configure in code."""
+    from openlineage.client import OpenLineageClient
+
+    client = OpenLineageClient(config=config)
+    own_retries(client.transport)
+    return client
+
+
 def own_retries(transport: Any) -> None:
     from openlineage.client.transport.http import HttpTransport
 
@@ -82,6 +92,31 @@ class _Wrapper:
         self.transport = transport
 
 
+def _client_facets(facets: dict, owner: str) -> dict:
+    """The facets ``OpenLineageClient.emit`` merges into (tags, environmentVariables) as its own
+    classes; every other facet stays plain JSON."""
+    from openlineage.client.facet_v2 import environment_variables_run, tags_job, tags_run
+
+    facets = dict(facets or {})
+    tags = facets.get("tags")
+    if isinstance(tags, dict):
+        module, name = (tags_run, "TagsRunFacet") if owner == "run" else (tags_job, "TagsJobFacet")
+        fields = getattr(module, name + "Fields")
+        facets["tags"] = getattr(module, name)(
+            tags=[fields(key=t["key"], value=t["value"], source=t.get("source")) for t in tags.get("tags") or ()],
+            producer=tags.get("_producer", ""),
+        )
+    variables = facets.get("environmentVariables")
+    if owner == "run" and isinstance(variables, dict):
+        facets["environmentVariables"] = environment_variables_run.EnvironmentVariablesRunFacet(
+            environmentVariables=[
+                environment_variables_run.EnvironmentVariable(name=v["name"], value=v["value"]) for v in variables.get("environmentVariables") or ()
+            ],
+            producer=variables.get("_producer", ""),
+        )
+    return facets
+
+
 def revive(body: str):
     """A spooled JSON event as an ``event_v2`` event for ``OpenLineageClient.emit``."""
     from openlineage.client import event_v2
@@ -92,8 +127,8 @@ def revive(body: str):
             eventType=event_v2.RunState(data["eventType"]) if data.get("eventType") else None,
             eventTime=data["eventTime"],
             producer=data.get("producer", ""),
-            run=event_v2.Run(runId=data["run"]["runId"], facets=data["run"].get("facets") or {}),
-            job=event_v2.Job(namespace=data["job"]["namespace"], name=data["job"]["name"], facets=data["job"].get("facets") or {}),
+            run=event_v2.Run(runId=data["run"]["runId"], facets=_client_facets(data["run"].get("facets"), "run")),
+            job=event_v2.Job(namespace=data["job"]["namespace"], name=data["job"]["name"], facets=_client_facets(data["job"].get("facets"), "job")),
             inputs=[
                 event_v2.InputDataset(namespace=d["namespace"], name=d["name"], facets=d.get("facets") or {}, inputFacets=d.get("inputFacets") or {})
                 for d in data.get("inputs") or ()
@@ -120,8 +155,14 @@ def revive(body: str):
 
 
 def is_permanent(error: BaseException) -> bool:
-    """A rejection that retrying cannot fix: a 4xx answer (except timeouts and rate limits).
-    Those events go to the spool's rejected table; everything else is retried."""
+    """A failure that retrying cannot fix: a 4xx answer (except timeouts and rate limits), or an
+    event the client itself cannot process (a programming error, deterministic for that event).
+    Those events go to the spool's rejected table; everything else (the network, 5xx, a broker
+    that is away) is retried."""
+    import requests
+
+    if isinstance(error, (AttributeError, TypeError, KeyError, IndexError, ValueError)) and not isinstance(error, requests.RequestException):
+        return True
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None)
     return status is not None and 400 <= status < 500 and status not in RETRYABLE_STATUS

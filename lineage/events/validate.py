@@ -60,7 +60,12 @@ class Validator:
         return validator
 
     def spec_problems(self, event: dict) -> Iterator[str]:
-        kind = "RunEvent" if "run" in event else ("DatasetEvent" if "dataset" in event else "JobEvent")
+        if "dataset" in event:
+            kind = "DatasetEvent"
+        elif "run" in event or "eventType" in event or "job" not in event:
+            kind = "RunEvent"
+        else:
+            kind = "JobEvent"
         for error in sorted(self._validator(f"{CORE_ID}#/$defs/{kind}").iter_errors(event), key=lambda e: list(map(str, e.absolute_path))):
             yield f"{_path('', error)}: {_message(error)}"
 

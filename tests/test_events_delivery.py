@@ -170,6 +170,7 @@ def test_rejected_event_is_kept_and_does_not_block_the_rest(tmp_path, cli, caplo
                 assert wait_for(lambda: len(server.events) == 6)
             assert order_of(server.events) == order_of(events)
             assert server.rejected[0][0] == 422
+            assert wait_for(lambda: spool.status().pending == 0)  # the last answer may still be on its way
             status = spool.status()
             assert status.rejected == 1 and status.pending == 0 and status.delivered == 6
             assert "rejected event 3 for good (HTTP 422" in caplog.text

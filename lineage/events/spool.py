@@ -153,14 +153,67 @@ class _SenderLock:
             os.close(fd)
 
 
-def _connect(path: Path, synchronous: str, autocheckpoint: bool) -> sqlite3.Connection:
-    connection = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute(f"PRAGMA synchronous={synchronous}")
-    if not autocheckpoint:
-        # the sender thread checkpoints; an emit never pays for copying the WAL back
-        connection.execute("PRAGMA wal_autocheckpoint=0")
-    return connection
+# No thread may be inside SQLite when the process forks: a child would wait forever for a
+# mutex held by a thread it does not have (Airflow forks its task processes). Every SQLite call
+# of the spool holds this gate, and fork() waits for it.
+_GATE = threading.RLock()
+_ABANDONED: list = []  # a parent's connections, never touched (not even closed) in a child
+
+
+def _gate() -> threading.RLock:
+    return _GATE
+
+
+def _reset_gate() -> None:
+    global _GATE
+    _GATE = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=lambda: _GATE.acquire(), after_in_parent=lambda: _GATE.release(), after_in_child=_reset_gate)
+
+
+class _Db:
+    """One SQLite connection (WAL); every call holds the fork gate."""
+
+    def __init__(self, path: Path, synchronous: str, autocheckpoint: bool):
+        with _gate():
+            self.connection = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute(f"PRAGMA synchronous={synchronous}")
+            if not autocheckpoint:
+                # the sender thread checkpoints; an emit never pays for copying the WAL back
+                self.connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    def rows(self, sql: str, params: tuple = ()) -> list:
+        with _gate():
+            return self.connection.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple = ()):
+        return self.rows(sql, params)[0]
+
+    def run(self, sql: str, params: tuple = ()) -> None:
+        with _gate():
+            self.connection.execute(sql, params)
+
+    def script(self, sql: str) -> None:
+        with _gate():
+            self.connection.executescript(sql)
+
+    def transaction(self, *statements: tuple[str, tuple]) -> None:
+        with _gate():
+            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    self.connection.execute(sql, params)
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+            self.connection.execute("COMMIT")
+
+    def close(self) -> None:
+        with _gate():
+            self.connection.close()
 
 
 class Spool:
@@ -194,8 +247,7 @@ class Spool:
         self.poll_interval = poll_interval
         self.sender_enabled = sender
         self._setup()
-        with self._writer:
-            self._writer.executescript(SCHEMA)
+        self._writer.script(SCHEMA)
         self._refresh_counts()
         if sender:
             self.start()
@@ -206,7 +258,7 @@ class Spool:
     def _setup(self) -> None:
         self._pid = os.getpid()
         self._lock = threading.Lock()
-        self._writer = _connect(self.path, self.synchronous, autocheckpoint=not self.sender_enabled)
+        self._writer = _Db(self.path, self.synchronous, autocheckpoint=not self.sender_enabled)
         self._wake = threading.Event()
         self._kick = threading.Event()
         self._stop = threading.Event()
@@ -231,7 +283,7 @@ class Spool:
                     self._drop()
                     return False
             try:
-                self._writer.execute("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (time.time(), size, body))
+                self._writer.run("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (time.time(), size, body))
             except sqlite3.Error as error:
                 log.error("lineage events: could not store an event in the spool %s (%s); it is lost", self.path, error)
                 return False
@@ -248,17 +300,17 @@ class Spool:
         return True
 
     def _refresh_counts(self) -> None:
-        count, total = self._writer.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
+        count, total = self._writer.one("SELECT count(*), coalesce(sum(size), 0) FROM events")
         self._pending, self._bytes = count, total
         if count < NEAR_FULL * self.max_events and total < NEAR_FULL * self.max_bytes:
             self._near_warned = False
 
     def _drop(self) -> None:
         try:
-            self._writer.execute(
-                "INSERT INTO counters (name, value) VALUES ('dropped', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1"
+            self._writer.transaction(
+                ("INSERT INTO counters (name, value) VALUES ('dropped', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", ()),
+                ("INSERT OR REPLACE INTO notes (name, value) VALUES ('last_dropped_at', ?)", (str(time.time()),)),
             )
-            self._writer.execute("INSERT OR REPLACE INTO notes (name, value) VALUES ('last_dropped_at', ?)", (str(time.time()),))
         except sqlite3.Error:
             pass
         self._dropped_since_warning += 1
@@ -276,6 +328,7 @@ class Spool:
 
     def _after_fork(self) -> None:
         # SQLite connections and threads do not survive fork(): start afresh in the child
+        _ABANDONED.append(self._writer)
         self._setup()
         self._refresh_counts()
         if self.sender_enabled:
@@ -291,7 +344,7 @@ class Spool:
         self._thread.start()
 
     def _run(self) -> None:
-        connection = _connect(self.path, self.synchronous, autocheckpoint=True)
+        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
         lock = _SenderLock(self.lock_path)
         client = None
         failures = 0
@@ -320,7 +373,7 @@ class Spool:
                     if remaining:
                         continue
                     if time.monotonic() - last_checkpoint > 5:
-                        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        connection.run("PRAGMA wal_checkpoint(PASSIVE)")
                         last_checkpoint = time.monotonic()
                     self._wake.wait(self.poll_interval)
                     self._wake.clear()
@@ -345,9 +398,9 @@ class Spool:
         delay = min(self.backoff_max, self.backoff_base * 2 ** max(0, failures - 1))
         return delay * random.uniform(0.8, 1.0)
 
-    def _deliver(self, connection: sqlite3.Connection, client: Any) -> tuple[int, int, str | None, int]:
+    def _deliver(self, connection: _Db, client: Any) -> tuple[int, int, str | None, int]:
         """Send pending events oldest first until one fails; ``(delivered, rejected, error, rows left in batch)``."""
-        rows = connection.execute("SELECT id, created, body FROM events ORDER BY id LIMIT ?", (BATCH,)).fetchall()
+        rows = connection.rows("SELECT id, created, body FROM events ORDER BY id LIMIT ?", (BATCH,))
         delivered = rejected = 0
         for index, (event_id, created, body) in enumerate(rows):
             if self._stop.is_set() and not self._draining:
@@ -367,33 +420,30 @@ class Spool:
                     self._reject(connection, event_id, created, body, reason)
                     rejected += 1
                     continue
-                connection.execute("UPDATE events SET attempts = attempts + 1, last_error = ? WHERE id = ?", (reason, event_id))
+                connection.run("UPDATE events SET attempts = attempts + 1, last_error = ? WHERE id = ?", (reason, event_id))
                 self._note_error(connection, reason)
                 return delivered, rejected, reason, len(rows) - index
             # the backend accepted it: forget it now (a crash right here is the one resend case)
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute("DELETE FROM events WHERE id = ?", (event_id,))
-            connection.execute("INSERT INTO counters (name, value) VALUES ('delivered', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1")
-            connection.execute("INSERT OR REPLACE INTO notes (name, value) VALUES ('last_delivery_at', ?)", (str(time.time()),))
-            connection.execute("COMMIT")
+            connection.transaction(
+                ("DELETE FROM events WHERE id = ?", (event_id,)),
+                ("INSERT INTO counters (name, value) VALUES ('delivered', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", ()),
+                ("INSERT OR REPLACE INTO notes (name, value) VALUES ('last_delivery_at', ?)", (str(time.time()),)),
+            )
             delivered += 1
         return delivered, rejected, None, len(rows) if len(rows) == BATCH else 0
 
     _draining = False
 
-    def _reject(self, connection: sqlite3.Connection, event_id: int, created: float, body: str, reason: str) -> None:
-        connection.execute("BEGIN IMMEDIATE")
-        connection.execute(
-            "INSERT OR REPLACE INTO rejected (id, created, rejected, reason, body) VALUES (?, ?, ?, ?, ?)",
-            (event_id, created, time.time(), reason, body),
+    def _reject(self, connection: _Db, event_id: int, created: float, body: str, reason: str) -> None:
+        connection.transaction(
+            ("INSERT OR REPLACE INTO rejected (id, created, rejected, reason, body) VALUES (?, ?, ?, ?, ?)", (event_id, created, time.time(), reason, body)),
+            ("DELETE FROM events WHERE id = ?", (event_id,)),
         )
-        connection.execute("DELETE FROM events WHERE id = ?", (event_id,))
-        connection.execute("COMMIT")
 
-    def _note(self, connection: sqlite3.Connection, name: str, value: str) -> None:
-        connection.execute("INSERT OR REPLACE INTO notes (name, value) VALUES (?, ?)", (name, value))
+    def _note(self, connection: _Db, name: str, value: str) -> None:
+        connection.run("INSERT OR REPLACE INTO notes (name, value) VALUES (?, ?)", (name, value))
 
-    def _note_error(self, connection: sqlite3.Connection, reason: str) -> None:
+    def _note_error(self, connection: _Db, reason: str) -> None:
         try:
             self._note(connection, "last_error", reason)
             self._note(connection, "last_error_at", str(time.time()))
@@ -403,9 +453,9 @@ class Spool:
     # -- control -----------------------------------------------------------------------------
 
     def pending(self) -> int:
-        connection = _connect(self.path, self.synchronous, autocheckpoint=True)
+        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
         try:
-            return connection.execute("SELECT count(*) FROM events").fetchone()[0]
+            return connection.one("SELECT count(*) FROM events")[0]
         finally:
             connection.close()
 
@@ -439,7 +489,7 @@ class Spool:
                 result.error = f"another process (pid {result.busy_pid}) is sending this spool's events"
                 return result
             time.sleep(0.05)
-        connection = _connect(self.path, self.synchronous, autocheckpoint=True)
+        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
         failures = 0
         try:
             client = self.client_factory()
@@ -466,7 +516,7 @@ class Spool:
         except Exception as error:
             result.error = describe_error(error)
         finally:
-            result.remaining = connection.execute("SELECT count(*) FROM events").fetchone()[0]
+            result.remaining = connection.one("SELECT count(*) FROM events")[0]
             if not result.remaining:
                 result.error = None
             connection.close()
@@ -477,26 +527,25 @@ class Spool:
 
     def requeue_rejected(self) -> int:
         """Put rejected events back at the end of the queue (after fixing what the backend disliked)."""
-        connection = _connect(self.path, self.synchronous, autocheckpoint=True)
+        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            rows = connection.execute("SELECT id, created, body FROM rejected ORDER BY id").fetchall()
-            for _, created, body in rows:
-                connection.execute("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (created, len(body), body))
-            connection.execute("DELETE FROM rejected")
-            connection.execute("COMMIT")
+            rows = connection.rows("SELECT id, created, body FROM rejected ORDER BY id")
+            connection.transaction(
+                *[("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (created, len(body), body)) for _, created, body in rows],
+                *[("DELETE FROM rejected WHERE id = ?", (event_id,)) for event_id, _, _ in rows],
+            )
         finally:
             connection.close()
         self._wake.set()
         return len(rows)
 
     def status(self) -> SpoolStatus:
-        connection = _connect(self.path, self.synchronous, autocheckpoint=True)
+        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
         try:
-            pending, pending_bytes, oldest = connection.execute("SELECT count(*), coalesce(sum(size), 0), min(created) FROM events").fetchone()
-            counters = dict(connection.execute("SELECT name, value FROM counters").fetchall())
-            notes = dict(connection.execute("SELECT name, value FROM notes").fetchall())
-            rejected = connection.execute("SELECT count(*) FROM rejected").fetchone()[0]
+            pending, pending_bytes, oldest = connection.one("SELECT count(*), coalesce(sum(size), 0), min(created) FROM events")
+            counters = dict(connection.rows("SELECT name, value FROM counters"))
+            notes = dict(connection.rows("SELECT name, value FROM notes"))
+            rejected = connection.one("SELECT count(*) FROM rejected")[0]
         finally:
             connection.close()
         last_error_at = float(notes["last_error_at"]) if "last_error_at" in notes else None

@@ -1,7 +1,8 @@
 """Benchmark of OpenLineage event delivery (issue: OpenLineage events).
 
 Side by side in one run, against the same local Marquez-contract HTTP server
-(lineage.testing.marquez, facet validation off so the server costs little):
+(``python -m lineage.testing.marquez --no-validate`` in its own process, as a real backend would
+be, and cheap so that the client side is what is measured):
 
 - openlineage-python's direct synchronous HTTP emit (``OpenLineageClient.emit``): the baseline;
 - our ``emit`` into the durable spool, with the backend up and with it down;
@@ -16,9 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+import requests
 
 import duckdb
 
@@ -33,7 +39,7 @@ from lineage.events.transport import client_from_config
 from lineage.governor import ExecutionContext, Outcome
 from lineage.identity import RunIdentity
 from lineage.policy import load_policy
-from lineage.testing.marquez import MarquezServer
+from lineage.testing.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +75,35 @@ def sample_events(count: int, engine, identity, decision) -> list:
     return [json.loads(body) for body in captured]
 
 
-def direct_client(server: MarquezServer, retries: bool = True):
+class ServerProcess:
+    """The Marquez-contract test server in its own process: started, stopped, restarted on one port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "ServerProcess":
+        self.process = subprocess.Popen([sys.executable, "-m", "lineage.testing.marquez", "--port", str(self.port), "--no-validate"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.process.stdout.readline()  # "Marquez test server on ..."
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def count(self) -> int:
+        return requests.get(f"{self.url}/api/v1/events/lineage", params={"limit": 0}, timeout=5).json()["totalCount"]
+
+    def run_ids(self, limit: int) -> list[str]:
+        events = requests.get(f"{self.url}/api/v1/events/lineage", params={"limit": limit}, timeout=30).json()["events"]
+        return [event["run"]["runId"] for event in reversed(events)]
+
+
+def direct_client(server, retries: bool = True):
     """openlineage-python as the Airflow provider uses it: a client with the http transport."""
     from openlineage.client import OpenLineageClient
 
@@ -90,7 +124,7 @@ def wait_until(condition, timeout: float) -> float:
     while not condition():
         if time.perf_counter() - started > timeout:
             raise TimeoutError("the sender did not finish in time")
-        time.sleep(0.001)
+        time.sleep(0.05)
     return time.perf_counter() - started
 
 
@@ -109,62 +143,66 @@ def main() -> int:
 
     print(f"{count} events of governed statements, {len(json.dumps(events[0]))} bytes each (JSON)")
 
-    with tempfile.TemporaryDirectory() as tmp, MarquezServer(validate=False) as server:
-        # baseline: direct synchronous openlineage-python emit, backend up
-        client = direct_client(server)
-        direct = timed_emits(client.emit, objects())
-        direct_throughput = count / sum(direct)
-        server.events.clear()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess().start()
+        new_client = lambda: client_from_config({"transport": {"type": "http", "url": server.url}})  # noqa: E731
+        try:
+            # baseline: direct synchronous openlineage-python emit, backend up
+            client = direct_client(server)
+            direct = timed_emits(client.emit, objects())
+            direct_throughput = count / sum(direct)
+            server.stop()
+            server.start()
 
-        # our emit, backend up: the sender runs alongside
-        spool = Spool(Path(tmp) / "up.db", client_factory=lambda: client_from_config({"transport": {"type": "http", "url": server.url}}), poll_interval=0.01)
-        emitter = EventEmitter([spool])
-        spool_up = timed_emits(emitter.emit, objects())
-        wait_until(lambda: len(server.events) == count, 120)
-        spool.close()
-        server.events.clear()
+            # our emit, backend up: the sender runs alongside
+            spool = Spool(Path(tmp) / "up.db", client_factory=new_client, poll_interval=0.01)
+            emitter = EventEmitter([spool])
+            spool_up = timed_emits(emitter.emit, objects())
+            wait_until(lambda: spool.pending() == 0, 300)
+            spool.close()
+            server.stop()
 
-        # our emit, backend down; then the sender's throughput once it is back
-        server.stop()
-        spool = Spool(Path(tmp) / "down.db", client_factory=lambda: client_from_config({"transport": {"type": "http", "url": server.url}}),
-                      backoff_base=0.01, backoff_max=0.05, poll_interval=0.01)
-        emitter = EventEmitter([spool])
-        spool_down = timed_emits(emitter.emit, objects())
-        assert spool.status().pending == count
-        server.start()
-        drain = wait_until(lambda: len(server.events) == count, 300)
-        sender_throughput = count / drain
-        in_order = [e["run"]["runId"] for e in server.events] == [e["run"]["runId"] for e in events]
-        spool.close()
+            # our emit, backend down; then the sender's throughput once it is back
+            spool = Spool(Path(tmp) / "down.db", client_factory=new_client, backoff_base=0.01, backoff_max=0.05, poll_interval=0.01)
+            emitter = EventEmitter([spool])
+            spool_down = timed_emits(emitter.emit, objects())
+            assert spool.status().pending == count
+            server.start()
+            drain = wait_until(lambda: spool.pending() == 0, 300)
+            sender_throughput = count / drain
+            in_order = server.run_ids(count) == [e["run"]["runId"] for e in events] and server.count() == count
+            spool.close()
+            server.stop()
+            server.start()
 
-        # a governed statement's two events, built and emitted (what the governor pays per statement)
-        server.events.clear()
-        spool = Spool(Path(tmp) / "statements.db", client_factory=lambda: client_from_config({"transport": {"type": "http", "url": server.url}}), poll_interval=0.01)
-        governance = GovernanceEvents(EventEmitter([spool]), engine)
-        context = ExecutionContext("duckdb", duckdb_namespace(":memory:"), "memory")
-        outcome = Outcome(decision, decision.sql)
+            # a governed statement's two events, built and emitted (what the governor pays per statement)
+            spool = Spool(Path(tmp) / "statements.db", client_factory=new_client, poll_interval=0.01)
+            governance = GovernanceEvents(EventEmitter([spool]), engine)
+            context = ExecutionContext("duckdb", duckdb_namespace(":memory:"), "memory")
+            outcome = Outcome(decision, decision.sql)
 
-        def one_statement(number):
-            numbered = ExecutionContext(context.dialect, context.namespace, context.database, number)
-            governance.statement_started(identity, decision, numbered)
-            governance.statement_finished(identity, decision, numbered, outcome)
+            def one_statement(number):
+                numbered = ExecutionContext(context.dialect, context.namespace, context.database, number)
+                governance.statement_started(identity, decision, numbered)
+                governance.statement_finished(identity, decision, numbered, outcome)
 
-        per_statement = timed_emits(one_statement, range(1, count // 2 + 1))
-        wait_until(lambda: len(server.events) == count, 120)
-        spool.close()
+            per_statement = timed_emits(one_statement, range(1, count // 2 + 1))
+            wait_until(lambda: spool.pending() == 0, 300)
+            spool.close()
 
-        # direct emit with the backend down: openlineage-python's default retries, then the event is lost
-        server.stop()
-        down_client = direct_client(server)
-        lost = []
-        for event in objects()[:2]:
-            started = time.perf_counter()
-            try:
-                down_client.emit(event)
-            except Exception:
-                pass
-            lost.append(time.perf_counter() - started)
-        server.start()
+            # direct emit with the backend down: openlineage-python's default retries, then the event is lost
+            server.stop()
+            down_client = direct_client(server)
+            lost = []
+            for event in objects()[:2]:
+                started = time.perf_counter()
+                try:
+                    down_client.emit(event)
+                except Exception:
+                    pass
+                lost.append(time.perf_counter() - started)
+        finally:
+            server.stop()
 
     rows = [
         ("openlineage-python direct HTTP emit (baseline)", summary(direct)),

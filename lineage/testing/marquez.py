@@ -199,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lineage.testing.marquez", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--no-validate", action="store_true", help="accept any JSON event (for benchmarks: the backend costs little)")
     args = parser.parse_args(argv)
-    server = MarquezServer(args.port, args.host).start()
+    server = MarquezServer(args.port, args.host, validate=not args.no_validate).start()
     print(f"Marquez test server on {server.url}/api/v1/lineage (Ctrl-C stops)", flush=True)
     try:
         while True:

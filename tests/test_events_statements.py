@@ -316,3 +316,21 @@ def test_events_never_break_the_statement(loaded_policy, catalog, caplog):
     outcome = governor.execute("select amount from crm.orders", RunIdentity(principal="a"), lambda sql: connection.execute(sql).fetchall(), ExecutionContext("duckdb"))
     assert outcome[0].result == [(5,)]
     assert "could not emit START" in caplog.text
+
+
+def test_audit_mode_records_the_decision_but_claims_no_masking(policy_path, tmp_path):
+    from lineage.policy import load_policy_text
+
+    policy = load_policy_text(policy_path.read_bytes().replace(b"mode: enforce", b"mode: audit"), "audit.yaml")
+    db = Database("duckdb", tmp_path)
+    engine = Engine(policy, db.catalog, dialect="duckdb", masker=email_masker)
+    path = tmp_path / "events.jsonl"
+    governor = Governor(engine, events=GovernanceEvents(EventEmitter([JsonlSink(path)]), engine))
+    outcome = governor.execute("select id, email from crm.customers where id = 1", dag_task_identity(), db.run,
+                               ExecutionContext("duckdb", db.namespace, db.database))[0]
+    assert outcome.result == [(1, "alice@corp.com")]  # audit: the original SQL ran
+    start, complete = events_of(path)
+    decision = complete["run"]["facets"]["lineageGovernance_decision"]
+    assert decision["action"] == "mask" and decision["effectiveAction"] == "allow" and decision["mode"] == "audit"
+    assert "lineageGovernance_masking" not in complete["inputs"][0]["inputFacets"]
+    assert validate_lines(path.read_text().splitlines()) == []

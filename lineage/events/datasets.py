@@ -29,7 +29,7 @@ from lineage.events.facets import (
     MaskedColumnEntry,
 )
 from lineage.events.naming import dataset_name, default_namespace, sanitize_namespace
-from lineage.model import Decision, MaskedColumn
+from lineage.model import Action, Decision, MaskedColumn
 from lineage.names import dbt_logical_name
 
 CREATING_KINDS = ("create_table_as", "create_view", "select_into")
@@ -62,7 +62,8 @@ def statement_datasets(
     """The statement's inputs and outputs, identical on every event of its run."""
     facts = decision.facts
     system = set(facts.system_reads)
-    masked = _masked_by_table(decision.masked_columns, where)
+    # in audit mode (or when refused) nothing was read masked, whatever masking would have done
+    masked = _masked_by_table(decision.masked_columns, where) if decision.effective_action == Action.MASK else {}
     policy_version = decision.policy_version
     inputs: list[InputDataset] = []
     input_fields: dict[str, dict[str, str]] = {}  # dataset name -> lower field -> field
@@ -134,7 +135,10 @@ def _output_columns(decision: Decision, catalog: Catalog | None, table: str) -> 
 
 def _dataset_facets(where: Where, columns: Mapping[str, str] | None, classifications) -> dict:
     facets: dict = {
-        "dataSource": datasource_dataset.DatasourceDatasetFacet(name=where.namespace, uri=where.namespace, producer=PRODUCER),
+        # ``uri`` is a URI: "bigquery" (a namespace without a scheme) goes in ``name`` only
+        "dataSource": datasource_dataset.DatasourceDatasetFacet(
+            name=where.namespace, uri=where.namespace if "://" in where.namespace else None, producer=PRODUCER
+        ),
     }
     if columns:
         facets["schema"] = schema_dataset.SchemaDatasetFacet(

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "lineage.cli.ledger",
     "lineage.cli.correlate",
     "lineage.cli.execute",
+    "lineage.cli.events",
 ]
 
 

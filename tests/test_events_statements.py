@@ -67,6 +67,9 @@ class Approvals:
         self.requests.append(decision.original_sql)
         return "req-42"
 
+    def approver(self, approval_id):
+        return "olga@corp" if approval_id == self.granted else None
+
 
 class Database:
     """One real database (DuckDB file or PostgreSQL) with the example tables, and how to run SQL."""
@@ -239,7 +242,7 @@ def test_governed_statements_produce_valid_events(database, loaded_policy, tmp_p
     assert held[1]["run"]["facets"]["lineageGovernance_decision"]["approval"] == {"requestId": "req-42"}
     assert held[1]["run"]["facets"]["lineageGovernance_decision"]["outcome"] == "awaiting_approval"
     assert approved[1]["eventType"] == "COMPLETE"
-    assert approved[1]["run"]["facets"]["lineageGovernance_decision"]["approval"] == {"id": "appr-7"}
+    assert approved[1]["run"]["facets"]["lineageGovernance_decision"]["approval"] == {"id": "appr-7", "approver": "olga@corp"}
 
     # a database error: FAIL, first line of the error only
     message = failed[1]["run"]["facets"]["errorMessage"]["message"]

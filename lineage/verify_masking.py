@@ -168,3 +168,40 @@ def _sqlalchemy_url(dsn: str) -> str:
         if dsn.startswith(prefix):
             return "postgresql+psycopg://" + dsn[len(prefix):]
     return dsn
+
+
+def record(result: VerificationResult, identity, ledger=None, emitter=None, namespace: str | None = None) -> None:
+    """Put the evidence where auditors and Marquez look: a ledger record, and the OpenLineage
+    ``dataQualityAssertions`` facet on each verified dataset (Marquez shows a quality badge)."""
+    if ledger is not None:
+        ledger.record_event("masking_verification", identity, result.to_dict())
+    if emitter is None or namespace is None:
+        return
+    from openlineage.client.event_v2 import InputDataset
+    from openlineage.client.event_v2 import RunState as EventType
+    from openlineage.client.facet_v2 import data_quality_assertions_dataset as assertions_facet
+
+    from lineage.events.build import job_event
+    from lineage.events.facets import PRODUCER
+
+    inputs = []
+    by_table: dict[str, list[ColumnCheck]] = {}
+    for check in result.checks:
+        by_table.setdefault(check.table, []).append(check)
+    for table, checks in by_table.items():
+        facet = assertions_facet.DataQualityAssertionsDatasetFacet(
+            assertions=[
+                assertions_facet.Assertion(
+                    assertion=check.assertion,
+                    success=check.success,
+                    column=check.column,
+                    name=f"no raw {check.tag} values",
+                    description=f"{check.unexpected} raw-looking value(s) of {check.rows}",
+                )
+                for check in checks
+            ],
+            producer=PRODUCER,
+        )
+        inputs.append(InputDataset(namespace=namespace, name=table, inputFacets={"dataQualityAssertions": facet}))
+    for event_type in (EventType.START, EventType.COMPLETE):
+        emitter.emit(job_event(event_type, identity, job_type="DATA_QUALITY", inputs=inputs))

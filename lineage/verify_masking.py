@@ -117,6 +117,13 @@ def _collect(result, checks, table: str, rows: int) -> list[ColumnCheck]:
     return out
 
 
+def _by_table(selected: list[tuple[str, str, str, str]]) -> dict[str, list[tuple[str, str, str, str]]]:
+    grouped: dict[str, list[tuple[str, str, str, str]]] = {}
+    for item in selected:
+        grouped.setdefault(item[0], []).append(item)
+    return grouped
+
+
 def verify_duckdb(connection, policy, classifier: Classifier, catalog: Catalog | None = None, tables: Iterable[str] | None = None) -> VerificationResult:
     catalog = catalog or Catalog.from_duckdb(connection)
     selected, skipped = columns_to_verify(policy, classifier, catalog, tables)
@@ -125,10 +132,7 @@ def verify_duckdb(connection, policy, classifier: Classifier, catalog: Catalog |
         return result
     gx, context = _quiet_gx()
     source = context.data_sources.add_pandas("lineage_verify")
-    by_table: dict[str, list] = {}
-    for item in selected:
-        by_table.setdefault(item[0], []).append(item)
-    for table, checks in by_table.items():
+    for table, checks in _by_table(selected).items():
         columns = sorted({column for _, column, _, _ in checks})
         quoted = ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
         frame = connection.execute(f"select {', '.join(chr(34) + c.replace(chr(34), chr(34) * 2) + chr(34) for c in columns)} from {quoted}").df()
@@ -150,10 +154,7 @@ def verify_postgres(dsn: str, policy, classifier: Classifier, catalog: Catalog |
         return result
     gx, context = _quiet_gx()
     source = context.data_sources.add_postgres("lineage_verify", connection_string=_sqlalchemy_url(dsn))
-    by_table: dict[str, list] = {}
-    for item in selected:
-        by_table.setdefault(item[0], []).append(item)
-    for table, checks in by_table.items():
+    for table, checks in _by_table(selected).items():
         parts = table.split(".")
         schema, relation = (parts[-2] if len(parts) > 1 else "public"), parts[-1]
         asset = source.add_table_asset(table.replace(".", "__"), table_name=relation, schema_name=schema)

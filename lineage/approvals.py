@@ -88,6 +88,8 @@ def default_url() -> str:
         return ledger
     if ledger.startswith("sqlite:///"):
         return "sqlite:///" + str(Path(ledger[len("sqlite:///"):]).with_name("approvals.db"))
+    if ledger and "://" not in ledger:
+        return "sqlite:///" + str(Path(ledger).with_name("approvals.db"))  # a plain ledger file path
     return f"sqlite:///{DEFAULT_PATH}"
 
 
@@ -313,6 +315,10 @@ class Approvals:
                 log.warning("approval %s: notification failed: %s", request.id, error)
                 self._record("approval_notification_failed", identity, request, error=str(error))
         return request.id
+
+    def approver(self, approval_id: str) -> str | None:
+        request = self.store.get(approval_id)
+        return request.decided_by if request is not None else None
 
     # -- decisions by people ----------------------------------------------------------------
 

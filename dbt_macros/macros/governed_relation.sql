@@ -25,8 +25,12 @@
         {{ return((relation ~ suffix) if alias else relation) }}
     {%- endif -%}
     {%- if plan -%}
-        {%- set entry = plan.get('relations', {}).get(node_id) -%}
-        {%- set masks = entry.get('masks', {}) if entry else {} -%}
+        {%- set key = (relation.database ~ '.' ~ relation.schema ~ '.' ~ relation.identifier) | lower -%}
+        {%- set entry = plan.get('relations', {}).get(key) -%}
+        {%- if entry is none -%}
+            {{ exceptions.raise_compiler_error("lineage_governance: the pre-flight of this run did not see " ~ relation ~ " read through governed_source/governed_ref (" ~ node_id ~ "); refusing to read it unchecked") }}
+        {%- endif -%}
+        {%- set masks = entry.get('masks', {}) -%}
     {%- else -%}
         {%- set masks = lineage_governance.meta_masks(node_id) -%}
     {%- endif -%}

@@ -15,6 +15,7 @@
 -#}
 {% macro guard_schema_change() -%}
     {%- if not execute or model is not defined or model.resource_type not in ['model', 'snapshot'] -%}{{ return('') }}{%- endif -%}
+    {%- if lineage_governance.lineage_plan().get('mode') == 'analysis' -%}{{ return('') }}{%- endif -%}
     {%- if model.config.materialized not in ['table', 'view', 'incremental', 'snapshot', 'materialized_view'] -%}{{ return('') }}{%- endif -%}
     {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
     {%- if existing is none -%}{{ return('') }}{%- endif -%}

@@ -18,9 +18,10 @@
     {%- set parent = env_var('OPENLINEAGE_PARENT_ID', '') -%}
     {%- set parent_parts = parent.split('/') if parent else [] -%}
     {%- set parent_namespace = parent_parts[0] if parent_parts | length >= 3 else '' -%}
+    {%- set parent_job = (parent_parts[1:-1] | join('/')) if parent_parts | length >= 3 else '' -%}
     {%- set fields = {
         'run_id': env_var('LINEAGE_RUN_ID', '') or invocation_id,
-        'job': (env_var('LINEAGE_JOB_NAMESPACE', '') or parent_namespace or 'lineage-governance') ~ '/' ~ (env_var('LINEAGE_JOB_NAME', '') or ('dbt.' ~ project_name)),
+        'job': (env_var('LINEAGE_JOB_NAMESPACE', '') or parent_namespace or 'lineage-governance') ~ '/' ~ (env_var('LINEAGE_JOB_NAME', '') or ((parent_job ~ '.') if parent_job else '') ~ 'dbt.' ~ project_name),
         'principal': env_var('LINEAGE_PRINCIPAL', '') or ('os:' ~ (env_var('USER', '') or env_var('LOGNAME', '') or 'unknown')),
         'source': 'dbt',
         'invocation_id': invocation_id,

@@ -3,7 +3,7 @@
   environment variable LINEAGE_DBT_PLAN (never in vars, which dbt logs and writes to artifacts):
 
     {"mode": "run" | "analysis",
-     "relations": {"<unique_id>": {"masks": {"<column>": {"strategy": "email", "args": {}, "tag": "pii.email"}},
+     "relations": {"<database.schema.identifier>": {"masks": {"<column>": {"strategy": "email", "args": {}, "tag": "pii.email"}},
                                    "columns": ["id", "email", ...]}},
      "keys": {"hash|pii.ssn": ["<inner pad hex>", "<outer pad hex>"]},
      "custom": {"<expression>": "<SQL over __lineage_value__>"},

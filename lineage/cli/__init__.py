@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "lineage.cli.correlate",
     "lineage.cli.execute",
     "lineage.cli.events",
+    "lineage.cli.dbt",
 ]
 
 

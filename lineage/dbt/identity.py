@@ -2,7 +2,9 @@
 
     dbt_identity(project="governed_shop", command="build", env={"LINEAGE_PRINCIPAL": "svc:dbt"})
     -> RunIdentity(principal="svc:dbt", source="dbt", job "lineage-governance"/"dbt.governed_shop.build",
-                   run_id=<new UUIDv7>, parent = the Airflow task from OPENLINEAGE_PARENT_ID, ...)
+                   run_id=<new UUIDv7>)
+    with OPENLINEAGE_PARENT_ID="airflow/shop_dag.dbt_build/<run id>" (the Airflow task):
+    -> job "airflow"/"shop_dag.dbt_build.dbt.governed_shop.build", parent = that task run
 
 The macro ``identity_comment`` builds the query comment from the same environment with the
 same defaults, so the comment dbt stamps on every query carries this identity's run id (the
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
-from lineage.identity import RunIdentity, from_environment
+from lineage.identity import RunIdentity, from_environment, parse_parent
 
 AIRFLOW_CONTEXT = (("dag_id", "AIRFLOW_CTX_DAG_ID"), ("task_id", "AIRFLOW_CTX_TASK_ID"), ("try_number", "AIRFLOW_CTX_TRY_NUMBER"))
 
@@ -47,12 +49,15 @@ def dbt_identity(
         attributes["invocation_id"] = invocation_id
     if node_id:
         attributes["node_id"] = node_id
+    _, parent_job, _ = parse_parent(env.get("OPENLINEAGE_PARENT_ID"))
+    # Marquez nests a child under its parent by name: {parent job}.{child}, as Airflow's {dag}.{task}
+    default_job = f"{parent_job}.{dbt_job_name(project, command)}" if parent_job else dbt_job_name(project, command)
     return from_environment(
         principal=principal,
         groups=groups,
         environment=environment,
         source="dbt",
-        job_name=env.get("LINEAGE_JOB_NAME") or dbt_job_name(project, command),
+        job_name=env.get("LINEAGE_JOB_NAME") or default_job,
         env=env,
         run_id=run_id,
         **attributes,

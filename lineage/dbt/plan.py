@@ -1,7 +1,7 @@
 """What the macros need for one run, handed to dbt as JSON in ``LINEAGE_DBT_PLAN``.
 
     {"mode": "run",
-     "relations": {"source.shop.shop.customers": {"masks": {"email": {"strategy": "email", "args": {}, "tag": "pii.email"}},
+     "relations": {"shop.raw.raw_customers": {"masks": {"email": {"strategy": "email", "args": {}, "tag": "pii.email"}},
                                                   "columns": ["id", "email", ...]}},
      "keys": {"hash|pii.ssn": ["<inner pad hex>", "<outer pad hex>"]},
      "custom": {"left(value, 1) || '.'": "CASE WHEN __lineage_value__ IS NULL THEN NULL ELSE LEFT(...) END"},
@@ -43,23 +43,19 @@ def analysis_plan() -> str:
 
 def macro_plan(
     report: Report,
-    node_of: Mapping[str, str],
     planner: MaskPlanner,
     dialect: str,
     approved: Mapping[str, str] | None = None,
     columns: Mapping[str, list[str]] | None = None,
 ) -> dict:
-    """The plan for the run the report cleared. ``node_of``: lower-case relation -> node id."""
+    """The plan for the run the report cleared, keyed by lower-case ``database.schema.identifier``."""
     relations: dict[str, dict] = {}
     keys: dict[str, list[str]] = {}
     custom: dict[str, str] = {}
     for relation, masks in sorted(report.masks.items()):
-        if not masks:
-            continue
-        node_id = node_of.get(relation.lower())
-        if node_id is None:
-            continue
-        relations[node_id] = {
+        # every relation read through the governed macros is listed, masked or not: one the
+        # pre-flight did not see is refused at run time (fail closed)
+        relations[relation.lower()] = {
             "masks": {column: _mask_json(mask) for column, mask in sorted(masks.items())},
             "columns": list((columns or {}).get(relation.lower()) or []),
         }

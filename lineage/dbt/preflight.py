@@ -224,7 +224,9 @@ class Preflight:
                 self._carry(node, target, facts, lineage)
                 if node.selected:
                     result.findings.extend(self._zones(target, facts))
-                if self._learns(node):
+                if node.resource_type == "seed":
+                    self._learn_seed(node)
+                elif self._learns(node):
                     self.engine.learn(decision)
             self._note_readers(node, facts, lineage)
         return result
@@ -248,6 +250,14 @@ class Preflight:
             what = "VIEW" if node.materialized in ("view", "materialized_view") else "TABLE"
             return f"CREATE OR REPLACE {what} {self._name(node.relation)} AS {body}"
         return node.sql
+
+    def _learn_seed(self, node: Node) -> None:
+        """A seed's table has its CSV's columns (types as the warehouse has them, when it does)."""
+        known = self.engine.catalog.columns(node.relation) or {}
+        lowered = {name.lower(): kind for name, kind in known.items()}
+        columns = {column: lowered.get(column.lower(), "UNKNOWN") for column in node.columns}
+        if list(columns) != list(known):
+            self.engine.catalog.add_table(node.relation, columns)
 
     def _learns(self, node: Node) -> bool:
         return node.resource_type in ("model", "seed") and not (node.materialized == "incremental" and self._exists(node) and not node.full_refresh)

@@ -14,7 +14,10 @@
 -#}
 {% macro mask(column, strategy, tag=none, data_type=none) -%}
     {%- set args = lineage_governance.mask_arguments(strategy, kwargs) -%}
-    {%- if lineage_governance.lineage_plan().get('mode') == 'analysis' -%}
+    {%- if not execute -%}
+        {#- parsing: the arguments are checked, the SQL is rendered when dbt compiles -#}
+        null
+    {%- elif lineage_governance.lineage_plan().get('mode') == 'analysis' -%}
         lineage_mask({{ column }}, '{{ strategy }}', '{{ tag or '' }}')
     {%- else -%}
         ({{ lineage_governance.apply_mask(column, strategy, data_type, args, tag) | trim }})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
+from lineage.comment import application_name
 from lineage.identity import RunIdentity, from_environment, parse_parent
 
 AIRFLOW_CONTEXT = (("dag_id", "AIRFLOW_CTX_DAG_ID"), ("task_id", "AIRFLOW_CTX_TASK_ID"), ("try_number", "AIRFLOW_CTX_TRY_NUMBER"))
@@ -85,6 +86,8 @@ def comment_environment(identity: RunIdentity, policy_version: str | None = None
         env["LINEAGE_ACTOR"] = identity.actor
     if policy_version:
         env["LINEAGE_POLICY_VERSION"] = policy_version
+    # PostgreSQL sessions named like the core's (profiles.yml: application_name: "{{ env_var('LINEAGE_APPLICATION_NAME', 'dbt') }}")
+    env["LINEAGE_APPLICATION_NAME"] = application_name(identity)
     if identity.parent_run_id:
         env["OPENLINEAGE_PARENT_ID"] = f"{identity.parent_job_namespace}/{identity.parent_job_name}/{identity.parent_run_id}"
     return env

@@ -41,6 +41,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from lineage.classify import zone_allows
+from lineage.dbt.node import Node
 from lineage.engine import Engine
 from lineage.identity import RunIdentity
 from lineage.masking.plan import ColumnMask, MaskPlanner
@@ -51,26 +52,6 @@ MASK_FUNCTION = "lineage_mask"
 # the engine's one-statement versions of what the pre-flight decides over the whole DAG
 REPLACED_RULES = frozenset({"pii_to_unapproved_zone", "masking_refused"})
 WILDCARD = "*"
-
-
-@dataclass(frozen=True)
-class Node:
-    """One node as the pre-flight sees it."""
-
-    unique_id: str
-    resource_type: str  # model, seed, snapshot, test, operation, hook
-    sql: str | None = None  # compiled in analysis mode; None for seeds
-    relation: str | None = None  # database.schema.identifier it writes
-    materialized: str | None = None
-    selected: bool = True  # runs in this command (else analysed only for lineage)
-    governed: tuple[str, ...] = ()  # node ids read through governed_source/governed_ref, one per call
-    columns: tuple[str, ...] = ()  # a seed's columns (its CSV header)
-    exists: bool | None = None  # the relation exists in the warehouse (None: ask the catalog)
-    full_refresh: bool = False
-
-    @property
-    def label(self) -> str:
-        return self.unique_id
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
     lineage dbt --policy policy.yaml build --select marts+
       1. dbt parses and selects as always; before it touches the warehouse (schemas, on-run-start
-         hooks, nodes), the pre-flight compiles every node that will run, and its ancestors, with
-         the macros in analysis mode, reads the live catalog through dbt's own connection, and
-         puts everything through the engine (``lineage.dbt.preflight``).
+         hooks, nodes), every node that will run, and its ancestors, is compiled with the macros
+         in analysis mode, the live catalog is read through dbt's own connection, and the
+         governance sidecar puts everything through the engine (``lineage.dbt.preflight``).
          block -> exit 1 before anything ran; require_approval -> exit 3 with request ids (or
          ``--wait``); otherwise the macros get this run's plan (masks, keys, approvals).
       2. dbt runs. Every statement it sends (``SQLQuery`` / ``SQLQueryStatus`` events) goes into
@@ -17,7 +17,9 @@
 How it hooks in: dbtRunner callbacks receive dbt's events (statements, nodes); the pre-flight
 runs in ``GraphRunnableTask.execute_with_hooks``, wrapped for the length of the invocation,
 the one point where dbt has selected the nodes and registered the adapter but has not yet
-created a schema or run a hook. The wrapper is removed when the invocation returns.
+created a schema or run a hook. The judging and recording happen in a sidecar process
+(``lineage.dbt.sidecar``), which this module starts before importing dbt, so the two load
+and work side by side. This module imports nothing heavy at module level.
 """
 
 from __future__ import annotations
@@ -29,11 +31,10 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from lineage.dbt.identity import comment_environment, dbt_identity, dbt_job_name, node_identity
 from lineage.dbt.manifest import (
     contract_enforced,
     depends_on,
@@ -44,23 +45,20 @@ from lineage.dbt.manifest import (
     relation_name,
     topological,
 )
-from lineage.dbt.plan import ENV_VAR, PlanError, analysis_plan, macro_plan
-from lineage.dbt.preflight import Node, Preflight, Report
-from lineage.identity import RunIdentity
-from lineage.model import Action
-from lineage.policy import LoadedPolicy
+from lineage.dbt.node import Node
+from lineage.dbt.sidecar import EXIT_APPROVAL, EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK, Config
 
 PREFLIGHT_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "test", "retry"})
 DIALECTS = {"postgres": "postgres", "redshift": "redshift", "duckdb": "duckdb", "snowflake": "snowflake", "bigquery": "bigquery",
             "databricks": "databricks", "spark": "spark", "trino": "trino", "clickhouse": "clickhouse"}
 ANALYSED = ("model", "seed", "snapshot", "test")
 GOVERNED_LOG = "lineage_governance:governed "
-PROGRESS_FROM = 50  # nodes; smaller projects print no progress
-EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
+PLAN_VAR = "LINEAGE_DBT_PLAN"
+ANALYSIS_PLAN = json.dumps({"mode": "analysis"})
 
 
 class PreflightStopped(Exception):
-    """The pre-flight refused the run (block, or approval needed and not waiting)."""
+    """The pre-flight refused the run (block, approval needed, or no sidecar to judge it)."""
 
     def __init__(self, message: str, exit_code: int, requests: list[str] | None = None):
         super().__init__(message)
@@ -68,8 +66,11 @@ class PreflightStopped(Exception):
         self.requests = requests or []
 
 
+_DbtPreflightStopped: type | None = None
+
+
 def _stop(message: str, exit_code: int, requests: list[str] | None = None) -> Exception:
-    """A PreflightStopped dbt treats as its own error: one line on the console, no traceback."""
+    """A PreflightStopped that dbt treats as its own error: one line on the console, no traceback."""
     from dbt_common.exceptions import DbtBaseException
 
     global _DbtPreflightStopped
@@ -78,12 +79,9 @@ def _stop(message: str, exit_code: int, requests: list[str] | None = None) -> Ex
     return _DbtPreflightStopped(message, exit_code, requests)
 
 
-_DbtPreflightStopped: type | None = None
-
-
 @dataclass
 class Options:
-    policy: LoadedPolicy
+    policy: str | None = None  # path; default $LINEAGE_POLICY, else the built-in defaults
     principal: str | None = None
     groups: tuple[str, ...] | None = None
     environment: str | None = None
@@ -92,9 +90,9 @@ class Options:
     wait_timeout: float | None = None  # seconds; default: the policy's approval ttl
     poll_seconds: float = 2.0
     approval_ids: tuple[str, ...] = ()
-    ledger: Any = None  # a Ledger, a URL, or None for $LINEAGE_LEDGER_URL / .lineage/ledger.db
-    approvals: Any = None  # an Approvals, or None for the store next to the ledger
-    emitter: Any = None  # an EventEmitter, or None for lineage.events.emit.emitter_from_environment()
+    ledger: str | None = None  # default $LINEAGE_LEDGER_URL, else .lineage/ledger.db
+    approvals: str | None = None  # default $LINEAGE_APPROVALS_URL, else next to the ledger
+    events_file: str | None = None  # JSONL, besides what the environment configures
     report_json: str | None = None  # write the pre-flight report here
     env: dict[str, str] | None = None
 
@@ -102,84 +100,150 @@ class Options:
 @dataclass
 class Outcome:
     exit_code: int
-    identity: RunIdentity
-    report: Report | None = None
+    identity: dict
+    report: dict | None = None  # the pre-flight report (``lineage.dbt.sidecar.report_json``)
     requests: list[str] = field(default_factory=list)
     message: str = ""
     invocation_id: str | None = None
     node_runs: dict[str, str] = field(default_factory=dict)  # node id -> its OpenLineage run id
     dbt_success: bool | None = None
     plan: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class Sidecar:
+    """The dbt side of the pipe to the governance sidecar (``python -m lineage.dbt.sidecar``).
+
+    A fresh interpreter rather than a fork (the caller may have threads) and rather than
+    multiprocessing's spawn (which re-imports the caller's ``__main__``); the two ends talk
+    through a socket pair wrapped in ``multiprocessing.connection.Connection``.
+    """
+
+    def __init__(self, config: Config):
+        import socket
+        import subprocess
+        from multiprocessing.connection import Connection
+
+        import lineage
+
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)
+        package_root = str(Path(lineage.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(part for part in (package_root, env.get("PYTHONPATH")) if part)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lineage.dbt.sidecar", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        self.lock = threading.Lock()
+        self.dead: str | None = None
+        self.send(("config", config))
+
+    def send(self, message: tuple) -> None:
+        """Fire and forget; a dead sidecar stops dbt (fail closed: nothing runs unrecorded)."""
+        if self.dead is not None:
+            raise _stop(self.dead, EXIT_BLOCKED)
+        try:
+            with self.lock:
+                self.conn.send(message)
+        except (OSError, EOFError, BrokenPipeError):
+            self.dead = "lineage-governance: the governance sidecar is gone; stopping (nothing runs unrecorded)"
+            raise _stop(self.dead, EXIT_BLOCKED) from None
+
+    def receive(self, kind: str, say: Callable[[str], None] | None = None):
+        while True:
+            try:
+                message = self.conn.recv()
+            except (OSError, EOFError):
+                self.dead = "lineage-governance: the governance sidecar is gone"
+                raise PreflightStopped(self.dead, EXIT_BLOCKED) from None
+            if message[0] == "print":
+                if say is not None:
+                    say(message[1])
+                continue
+            if message[0] == "error":
+                raise PreflightStopped(message[2], message[1])
+            if message[0] == kind:
+                return message[1]
+
+    def request(self, message: tuple, kind: str, say: Callable[[str], None] | None = None):
+        self.send(message)
+        return self.receive(kind, say)
+
+    def close(self) -> None:
+        """After ``closed`` everything is written; the sidecar's interpreter shuts down on its own."""
+        self.conn.close()
+        if self.dead is not None and self.process.poll() is None:
+            self.process.kill()
 
 
 class DbtRun:
-    """One governed dbt invocation."""
+    """One governed dbt invocation (the dbt side)."""
 
     def __init__(self, options: Options, out: TextIO | None = None, err: TextIO | None = None):
         self.options = options
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        self.policy = options.policy
-        self.identity: RunIdentity | None = None
-        self.report: Report | None = None
-        self.engine = None
-        self.plan: dict | None = None
-        self.approved: dict[str, str] = {}
-        self.requests: list[str] = []
+        self.sidecar: Sidecar | None = None
         self.invocation_id: str | None = None
-        self.where = None
-        self.node_runs: dict[str, RunIdentity] = {}
         self._compiling: str | None = None
         self._governed: dict[str, list[str]] = {}
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._node_identities: dict[str, RunIdentity] = {}
-        self._ledger = None
-        self._events = None
-        self._started_invocation = False
-        self._context = None
-        self.project: str | None = None
-
-    # -- entry --------------------------------------------------------------------------------
+        self._verdict: dict | None = None
+        self.catalog_queries: dict[str, str] = {}
 
     def invoke(self, args: list[str]) -> Outcome:
         command = next((arg for arg in args if not arg.startswith("-")), None)
-        project_dir = _project_dir(args, self.options.env)
-        project = self.project = _project_name(project_dir)
-        env = dict(os.environ if self.options.env is None else self.options.env)
-        self.identity = dbt_identity(project, command, env=env, principal=self.options.principal,
-                                     groups=self.options.groups, environment=self.options.environment)
-        self._ledger = self._open_ledger()
-        self._events = self._open_events()
-        exported = comment_environment(self.identity, self.policy.version)
-        exported[ENV_VAR] = ""  # no plan until the pre-flight makes one: the macros fail closed
+        project = _project_name(_project_dir(args, self.options.env))
+        options = self.options
+        config = Config(
+            project=project, command=command, policy=options.policy, principal=options.principal, groups=options.groups,
+            environment=options.environment, catalog=options.catalog, wait=options.wait, wait_timeout=options.wait_timeout,
+            poll_seconds=options.poll_seconds, approval_ids=options.approval_ids, ledger=options.ledger,
+            approvals=options.approvals, events_file=options.events_file, report_json=options.report_json, env=options.env,
+        )
+        self.sidecar = Sidecar(config)
+        try:
+            return self._invoke(args, command)
+        finally:
+            self.sidecar.close()
+
+    def _invoke(self, args: list[str], command: str | None) -> Outcome:
+        from dbt.cli.main import dbtRunner  # meanwhile the sidecar loads the policy, sqlglot, openlineage
+
+        try:
+            hello = self.sidecar.receive("ready")
+        except PreflightStopped as stop:
+            return Outcome(stop.exit_code, {}, message=str(stop))
+        self.catalog_queries = hello["catalog_queries"]
+        exported = dict(hello["env"])
+        exported[PLAN_VAR] = ""  # no plan until the pre-flight makes one: the macros fail closed
         hook = _preflight_hook(self._preflight) if command in PREFLIGHT_COMMANDS else contextlib.nullcontext()
         cwd = os.getcwd()
-        outcome = Outcome(EXIT_OK, self.identity)
-        from dbt.cli.main import dbtRunner
-
-        with _environment(exported), hook, _quiet_sqlglot():
+        with _environment(exported), hook:
             try:
                 result = dbtRunner(callbacks=[self._on_event]).invoke(list(args))
             finally:
                 os.chdir(cwd)  # dbt moves to the project directory
+                release_duckdb()
+        outcome = Outcome(EXIT_OK, hello["identity"], invocation_id=self.invocation_id, dbt_success=bool(result.success))
         stopped = result.exception if isinstance(result.exception, PreflightStopped) else None
-        outcome.report, outcome.plan, outcome.invocation_id = self.report, self.plan, self.invocation_id
-        outcome.node_runs = {node_id: identity.run_id for node_id, identity in self.node_runs.items()}
-        outcome.requests = list(self.requests)
-        outcome.dbt_success = bool(result.success)
         if stopped is not None:
-            outcome.exit_code, outcome.message = stopped.exit_code, str(stopped)
+            outcome.exit_code, outcome.message, outcome.requests = stopped.exit_code, str(stopped), stopped.requests
         elif result.exception is not None and not result.success:
             outcome.exit_code, outcome.message = EXIT_BLOCKED, f"dbt: {result.exception}"
         elif not result.success:
             outcome.exit_code, outcome.message = EXIT_BLOCKED, "dbt reported failures"
-        self._finish_pending("dbt ended without reporting this statement's status")
-        self._invocation_event(outcome)
-        self._close()
+        if self.sidecar.dead is None:
+            closed = self.sidecar.request(("done", outcome.exit_code, outcome.message), "closed")
+            outcome.report, outcome.node_runs, outcome.plan = closed["report"], closed["node_runs"], closed["plan"]
+            outcome.requests = outcome.requests or closed["requests"]
+            outcome.warnings = closed["warnings"]
+            for warning in closed["warnings"]:
+                print(warning, file=self.err)
         return outcome
 
-    # -- the pre-flight -----------------------------------------------------------------------
+    # -- the pre-flight (inside dbt, before it touches the warehouse) ------------------------------
 
     def _preflight(self, task, selected_uids) -> None:
         from dbt.adapters.factory import get_adapter
@@ -189,88 +253,68 @@ class DbtRun:
         manifest, config = task.manifest, task.config
         adapter = get_adapter(config)
         dialect = DIALECTS.get(adapter.type(), adapter.type())
-        self.where = _where(config, dialect)
         selected = set(selected_uids)
-        wanted = selected | set(task.graph.select_parents(selected))
-        nodes_by_id = {uid: node for uid, node in manifest.nodes.items() if _resource(node) in ANALYSED or _resource(node) == "operation"}
-        order = topological([uid for uid in wanted if uid in nodes_by_id and _resource(nodes_by_id[uid]) in ANALYSED],
-                            {uid: depends_on(node) for uid, node in manifest.nodes.items()})
+        # ancestors for their lineage, descendants so a schema change names who uses the column
+        wanted = selected | set(task.graph.select_parents(selected)) | set(task.graph.select_children(selected))
+        nodes_by_id = {uid: node for uid, node in manifest.nodes.items() if _resource(node) in ANALYSED}
+        order = topological([uid for uid in wanted if uid in nodes_by_id], {uid: depends_on(node) for uid, node in manifest.nodes.items()})
         relations = {uid: relation_name(node) for uid, node in [*manifest.sources.items(), *manifest.nodes.items()]}
         relations = {uid: name for uid, name in relations.items() if name}
-        schemas = {tuple(name.split(".")[:2]) for uid, name in relations.items() if name.count(".") == 2 and (uid in wanted or uid.startswith("source."))}
+        schemas = sorted({tuple(name.split(".")[:2]) for uid, name in relations.items()
+                          if name.count(".") == 2 and (uid in wanted or uid.startswith("source."))})
+        query = self.catalog_queries.get(dialect)
         env = get_invocation_context().env
-        env[ENV_VAR] = analysis_plan()
-        full_refresh = bool(getattr(task.args, "FULL_REFRESH", False) or getattr(task.args, "full_refresh", False))
+        env[PLAN_VAR] = ANALYSIS_PLAN
+        full_refresh = bool(getattr(task.args, "FULL_REFRESH", False))
         with adapter.connection_named("lineage_preflight"):
-            live = self._live_tables(adapter, dialect, schemas)
-            compiled = self._compile(task, order, nodes_by_id, selected)
+            live = _only(self._live_tables(adapter, query), schemas) if query else {}
+            compiled = self._compile(task, order, nodes_by_id)
             hooks = self._compile_hooks(task) if hasattr(task, "get_hooks_by_type") else []
-        catalog = self._catalog(dialect, config, live, manifest)
-        from lineage.engine import Engine
-
-        extra = meta_classifications([*manifest.sources.values(), *manifest.nodes.values()])
-        self.engine = Engine(self.policy, catalog, dialect, extra_classifications=extra, masker=None)
-        nodes = []
-        for uid in order:
-            node = nodes_by_id[uid]
-            kind = _resource(node)
-            nodes.append(Node(
-                uid, kind, sql=compiled.get(uid), relation=relations.get(uid), materialized=materialization(node),
-                selected=uid in selected, governed=tuple(self._governed.get(uid, ())),
-                columns=_seed_columns(node) if kind == "seed" else (), full_refresh=full_refresh,
-            ))
+        env[PLAN_VAR] = ""
+        nodes = [
+            Node(uid, _resource(nodes_by_id[uid]), sql=compiled.get(uid), relation=relations.get(uid),
+                 materialized=materialization(nodes_by_id[uid]), selected=uid in selected,
+                 governed=tuple(self._governed.get(uid, ())),
+                 columns=_seed_columns(nodes_by_id[uid]) if _resource(nodes_by_id[uid]) == "seed" else (),
+                 full_refresh=full_refresh)
+            for uid in order
+        ]
         nodes.extend(hooks)
-        progress = _Progress(self.err) if len(nodes) >= PROGRESS_FROM else None
-        preflight = Preflight(
-            self.engine, self.identity, relations, exposures(manifest),
-            contracts=[uid for uid, node in manifest.nodes.items() if contract_enforced(node)],
-            progress=progress,
-        )
-        report = self.report = preflight.run(nodes)
-        if progress is not None:
-            progress.done()
-        self._record_preflight(report)
-        self._print_report(report, time.perf_counter() - started)
-        if self.options.report_json:
-            Path(self.options.report_json).write_text(json.dumps(report_json(report), indent=2, default=str))
-        if report.blocked:
-            raise _stop(f"lineage-governance pre-flight blocked {_count_nodes(report, Action.BLOCK)}; nothing ran", EXIT_BLOCKED)
-        if report.needs_approval:
-            self._approvals_or_stop(report)
-        columns = {relation.lower(): list(catalog.columns(relation) or {}) for relation in report.masks}
-        try:
-            self.plan = macro_plan(report, preflight.planner, dialect, self.approved, columns)
-        except PlanError as error:
-            raise _stop(f"lineage-governance pre-flight: {error}", EXIT_BLOCKED) from None
-        env[ENV_VAR] = json.dumps(self.plan)
+        from lineage.dbt.warehouse import artifact_tables, manifest_tables
 
-    def _live_tables(self, adapter, dialect, schemas) -> dict:
+        credentials = config.credentials
+        payload = {
+            "dialect": dialect,
+            "where": _where(credentials, dialect),
+            "database": getattr(credentials, "database", None),
+            "schema": getattr(credentials, "schema", None),
+            "live": live,
+            # declared columns describe what a model will be, not what is there: sources only
+            "layers": [artifact_tables(Path(config.project_root) / config.target_path), manifest_tables(manifest.sources.values())],
+            "meta": meta_classifications([*manifest.sources.values(), *manifest.nodes.values()]),
+            "relations": relations,
+            "exposures": exposures(manifest),
+            "contracts": [uid for uid, node in manifest.nodes.items() if contract_enforced(node)],
+            "nodes": nodes,
+            "compile_seconds": time.perf_counter() - started,
+        }
+        if len(nodes) >= 50:
+            print(f"lineage-governance pre-flight: analysing {len(nodes)} nodes ...", file=self.err)
+        verdict = self._verdict = self.sidecar.request(("preflight", payload), "verdict", lambda text: print(text, file=self.out))
+        if verdict["exit_code"] is not None:
+            raise _stop(verdict["message"], verdict["exit_code"], verdict["requests"])
+        env[PLAN_VAR] = verdict["plan"]
+
+    def _live_tables(self, adapter, query: str) -> dict:
         from lineage.dbt.warehouse import live_tables
 
         try:
-            return live_tables(adapter, dialect, schemas)
+            return live_tables(adapter, query)
         except Exception as error:  # a warehouse that cannot answer leaves catalog.json and the manifest
             print(f"lineage dbt: cannot read the warehouse catalog ({error}); using catalog.json and the manifest", file=self.err)
             return {}
 
-    def _catalog(self, dialect, config, live, manifest):
-        from lineage.catalog import Catalog, CatalogError
-        from lineage.dbt.warehouse import artifact_tables, manifest_tables, merged_catalog
-
-        layers = [live]
-        if self.options.catalog:
-            try:
-                extra = Catalog.from_json_file(self.options.catalog, dialect=dialect)
-            except CatalogError as error:
-                raise _stop(f"lineage dbt: {error}", EXIT_BAD_INPUT) from None
-            layers.append(extra.tables)
-        layers.append(artifact_tables(Path(config.project_root) / config.target_path))
-        # declared columns describe what a model will be, not what is there: sources only
-        layers.append(manifest_tables(manifest.sources.values()))
-        credentials = config.credentials
-        return merged_catalog(dialect, getattr(credentials, "database", None), getattr(credentials, "schema", None), *layers)
-
-    def _compile(self, task, order, nodes_by_id, selected) -> dict[str, str]:
+    def _compile(self, task, order, nodes_by_id) -> dict[str, str]:
         """Every analysed node compiled in analysis mode; the manifest is left as it was."""
         manifest = task.manifest
         saved = _save_compiled(manifest)
@@ -286,7 +330,8 @@ class DbtRun:
                 try:
                     result = task.compiler.compile_node(node, manifest, {}, write=False)
                 except Exception as error:
-                    errors.append(f"{uid}: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+                    text = str(error).strip()
+                    errors.append(f"{uid}: {text.splitlines()[0] if text else type(error).__name__}")
                     continue
                 compiled[uid] = result.compiled_code or ""
         finally:
@@ -310,303 +355,41 @@ class DbtRun:
                 nodes.append(Node(hook.unique_id, "operation", sql=compiled.compiled_code or ""))
         return nodes
 
-    def _approvals_or_stop(self, report: Report) -> None:
-        approvals = self._open_approvals()
-        presented = set(self.options.approval_ids)
-        identity = self.identity.with_(attributes={**self.identity.attributes, "approval_ids": tuple(sorted(presented))}) if presented else self.identity
-        pending: dict[str, str] = {}
-        for result in report.results:
-            if not result.node.selected or result.action != Action.REQUIRE_APPROVAL:
-                continue
-            decision = report.decision_for(result)
-            approval = approvals.approval_for(decision, identity)
-            if approval:
-                self.approved[result.node.unique_id] = approval
-            else:
-                pending[result.node.unique_id] = approvals.request(decision, identity)
-        if not pending:
-            return
-        self.requests = sorted(set(pending.values()))
-        lines = [f"  {request}  {node}" for node, request in sorted(pending.items())]
-        print("lineage-governance: approval required before anything runs:\n" + "\n".join(lines), file=self.out)
-        if not self.options.wait:
-            print(f"Approve with `lineage approvals approve <id>`, then run again with --approval <id> (or use --wait).", file=self.out)
-            raise _stop(f"lineage-governance pre-flight: approval required ({', '.join(self.requests)}); nothing ran", EXIT_APPROVAL, self.requests)
-        self._wait(approvals, pending)
-
-    def _wait(self, approvals, pending: dict[str, str]) -> None:
-        from lineage.approvals import APPROVED, PENDING
-
-        timeout = self.options.wait_timeout
-        if timeout is None:
-            timeout = approvals.ttl.total_seconds()
-        deadline = time.monotonic() + timeout
-        print(f"lineage-governance: waiting up to {timeout:.0f} s for {', '.join(self.requests)}", file=self.out)
-        while pending:
-            for node, request_id in list(pending.items()):
-                request = approvals.status(request_id)
-                if request.status == APPROVED:
-                    self.approved[node] = request_id
-                    del pending[node]
-                elif request.status != PENDING:
-                    raise _stop(f"lineage-governance: approval request {request_id} for {node} was {request.status}; nothing ran", EXIT_BLOCKED, self.requests)
-            if pending:
-                if time.monotonic() >= deadline:
-                    raise _stop(f"lineage-governance: no decision on {', '.join(sorted(set(pending.values())))} in {timeout:.0f} s; nothing ran", EXIT_APPROVAL, self.requests)
-                time.sleep(self.options.poll_seconds)
-        print("lineage-governance: approved; running", file=self.out)
-
-    # -- dbt's events -------------------------------------------------------------------------
+    # -- dbt's events, forwarded to the sidecar -----------------------------------------------------
 
     def _on_event(self, msg) -> None:
         name = msg.info.name
         if name == "SQLQuery":
-            self._statement_started(msg)
+            self.sidecar.send(("q", threading.get_ident(), msg.data.node_info.unique_id or None, msg.data.sql))
         elif name == "SQLQueryStatus":
-            self._statement_finished(msg)
+            self.sidecar.send(("s", threading.get_ident(), msg.data.status, msg.data.elapsed))
         elif name == "NodeStart":
-            self._node_started(msg)
+            info = msg.data.node_info
+            self.sidecar.send(("ns", info.unique_id, info.resource_type))
         elif name == "NodeFinished":
-            self._node_finished(msg)
+            info = msg.data.node_info
+            self.sidecar.send(("nf", info.unique_id, info.resource_type, info.node_status or "", msg.data.run_result.message or None))
         elif name in ("JinjaLogDebug", "JinjaLogInfo"):
             text = msg.data.msg
             if self._compiling is not None and text.startswith(GOVERNED_LOG):
                 self._governed.setdefault(self._compiling, []).append(text[len(GOVERNED_LOG):].strip())
-        elif name == "MainReportVersion" and not self._started_invocation:
+        elif name == "MainReportVersion" and self.invocation_id is None:
             self.invocation_id = msg.info.invocation_id
-            self._started_invocation = True
-            self._invocation_started()
-
-    def _identity_for(self, node_id: str | None) -> RunIdentity:
-        if not node_id:
-            return self.identity
-        found = self._node_identities.get(node_id)
-        if found is None:
-            found = self._node_identities[node_id] = node_identity(self.identity, node_id, self.invocation_id)
-        return found
-
-    def _statement_started(self, msg) -> None:
-        if self._ledger is None:
-            return
-        node_id = msg.data.node_info.unique_id or None
-        sql = msg.data.sql
-        self._finish_pending("dbt sent the next statement on this thread before reporting this one's status")
-        try:
-            decisions = self._decisions(sql)
-        except Exception as error:  # never break dbt's statement on our analysis
-            print(f"lineage dbt: cannot analyse a statement for the ledger: {error}", file=self.err)
-            return
-        identity = self._identity_for(node_id)
-        approval = self.approved.get(node_id) if node_id else None
-        for decision in decisions:
-            self._record(identity, decision, "started", approval_id=approval)
-        self._local.pending = (identity, decisions, approval, time.perf_counter())
-
-    def _statement_finished(self, msg) -> None:
-        pending = getattr(self._local, "pending", None)
-        if pending is None:
-            return
-        self._local.pending = None
-        identity, decisions, approval, began = pending
-        rows = _rows(msg.data.status)
-        elapsed = float(getattr(msg.data, "elapsed", 0.0) or (time.perf_counter() - began))
-        for decision in decisions:
-            self._record(identity, decision, "finished", rows=rows, duration_ms=elapsed * 1000.0, approval_id=approval)
-
-    def _finish_pending(self, error: str) -> None:
-        pending = getattr(self._local, "pending", None)
-        if pending is None:
-            return
-        self._local.pending = None
-        identity, decisions, approval, began = pending
-        for decision in decisions:
-            self._record(identity, decision, "failed", error=error, duration_ms=(time.perf_counter() - began) * 1000.0, approval_id=approval)
-
-    def _decisions(self, sql: str):
-        engine = self.engine
-        if engine is None:
-            from lineage.engine import Engine
-
-            engine = self.engine = Engine(self.policy, dialect=_dialect_of(self.where), masker=None)
-        decisions = engine.check(sql, self.identity)
-        out = []
-        for decision in decisions:
-            findings = tuple(f for f in decision.findings if f.rule not in ("pii_to_unapproved_zone", "masking_refused"))
-            if len(findings) != len(decision.findings):
-                action = Action.strictest(f.action or Action.ALLOW for f in findings)
-                decision = replace(decision, findings=findings, action=action, effective_action=Action.ALLOW if decision.mode == "audit" else action)
-            out.append(decision)
-        return out
-
-    def _record(self, identity: RunIdentity, decision, phase: str, **details: Any) -> None:
-        try:
-            with self._lock:
-                self._ledger.record_statement(identity, decision, phase, **{k: v for k, v in details.items() if v is not None})
-        except Exception as error:
-            print(f"lineage dbt: ledger write failed: {error}", file=self.err)
-
-    def _record_preflight(self, report: Report) -> None:
-        if self._ledger is None:
-            return
-        payload = {
-            "policy_version": report.policy_version,
-            "mode": report.mode,
-            "action": report.action.value,
-            "nodes": len(report.results),
-            "seconds": round(report.seconds, 3),
-            "findings": [{"node": node, **finding.to_dict()} for node, finding in report.findings if (finding.action or Action.ALLOW) != Action.ALLOW],
-        }
-        try:
-            with self._lock:
-                self._ledger.record_event("dbt_preflight", self.identity, payload)
-        except Exception as error:
-            print(f"lineage dbt: ledger write failed: {error}", file=self.err)
-
-    # -- OpenLineage ----------------------------------------------------------------------------
-
-    def _invocation_started(self) -> None:
-        if self._events is None:
-            return
-        from lineage.dbt.openlineage import invocation_event
-
-        self._emit(invocation_event("START", self.identity, self.invocation_id, self.project))
-
-    def _invocation_event(self, outcome: Outcome) -> None:
-        if self._events is None or not self._started_invocation:
-            return
-        from lineage.dbt.openlineage import invocation_event
-
-        state = "COMPLETE" if outcome.exit_code == EXIT_OK else "FAIL"
-        error = (outcome.message or "failed") if state == "FAIL" else None
-        self._emit(invocation_event(state, self.identity, self.invocation_id, self.project, error=error))
-
-    def _node_started(self, msg) -> None:
-        if self._events is None:
-            return
-        info = msg.data.node_info
-        node_id = info.unique_id
-        if not node_id:
-            return
-        from lineage.dbt.openlineage import node_event, node_run_identity
-
-        identity = node_run_identity(self.identity, node_id, self.invocation_id)
-        with self._lock:
-            self.node_runs[node_id] = identity
-        self._emit(node_event("START", identity, node_id, info.resource_type, self._node_context()))
-
-    def _node_finished(self, msg) -> None:
-        info = msg.data.node_info
-        node_id = info.unique_id
-        self._finish_pending(f"{node_id} ended with {info.node_status}: {msg.data.run_result.message}")
-        if self._events is None or not node_id:
-            return
-        with self._lock:
-            identity = self.node_runs.get(node_id)
-        if identity is None:
-            return
-        from lineage.dbt.openlineage import node_event
-
-        status = (info.node_status or "").lower()
-        failed = status in ("error", "fail", "runtime error", "runtimeerr")
-        error = (msg.data.run_result.message or status) if failed else None
-        self._emit(node_event("FAIL" if failed else "COMPLETE", identity, node_id, info.resource_type, self._node_context(), error=error))
-
-    def _node_context(self):
-        from lineage.dbt.openlineage import NodeContext
-
-        if self._context is None or self._context.report is not self.report:
-            self._context = NodeContext(self.report, self.engine, self.where, self.invocation_id, self.project)
-        return self._context
-
-    def _emit(self, event) -> None:
-        if event is None:
-            return
-        try:
-            self._events.emit(event)
-        except Exception as error:
-            print(f"lineage dbt: cannot emit an OpenLineage event: {error}", file=self.err)
-
-    # -- output -----------------------------------------------------------------------------------
-
-    def _print_report(self, report: Report, seconds: float) -> None:
-        shown = [(node, f) for node, f in report.findings if (f.action or Action.ALLOW) not in (Action.ALLOW,)]
-        selected = sum(1 for result in report.results if result.node.selected)
-        head = (f"lineage-governance pre-flight: {selected} node(s) to run, {len(report.results)} analysed, "
-                f"{report.action.value} ({seconds:.2f} s, policy {report.policy_version[:19]}, {report.mode})")
-        print(head, file=self.out)
-        for node, finding in sorted(shown, key=lambda item: (-(item[1].action or Action.ALLOW).rank, item[0])):
-            print(f"  {(finding.action or Action.ALLOW).value.upper():<16} {node}  {finding.rule}: {finding.message}", file=self.out)
-
-    # -- plumbing ---------------------------------------------------------------------------------
-
-    def _open_ledger(self):
-        ledger = self.options.ledger
-        if ledger is not None and not isinstance(ledger, (str, os.PathLike)):
-            return ledger
-        from lineage.ledger import open_ledger
-
-        return open_ledger(ledger)
-
-    def _open_events(self):
-        if self.options.emitter is not None:
-            return self.options.emitter
-        from lineage.events.emit import emitter_from_environment
-
-        emitter = emitter_from_environment()
-        return emitter if emitter.sinks else None
-
-    def _open_approvals(self):
-        if self.options.approvals is not None:
-            return self.options.approvals
-        from lineage.approvals import Approvals, ApprovalStore
-        from lineage.notify import notifier_from_policy
-
-        try:
-            notifier = notifier_from_policy(self.policy.policy)
-        except Exception:
-            notifier = None
-        return Approvals(self.policy, ApprovalStore(), ledger=self._ledger, notifier=notifier)
-
-    def _close(self) -> None:
-        if self._events is not None and self.options.emitter is None:
-            self._events.close(timeout=5.0)
-        if self._ledger is not None and self.options.ledger is None or isinstance(self.options.ledger, (str, os.PathLike)):
-            with contextlib.suppress(Exception):
-                self._ledger.close()
+            self.sidecar.send(("invocation", self.invocation_id))
 
 
 def run_dbt(args: list[str], options: Options, out: TextIO | None = None, err: TextIO | None = None) -> Outcome:
     return DbtRun(options, out, err).invoke(args)
 
 
-def report_json(report: Report) -> dict:
-    return {
-        "action": report.action.value,
-        "policy_version": report.policy_version,
-        "mode": report.mode,
-        "seconds": report.seconds,
-        "findings": [{"node": node, **finding.to_dict()} for node, finding in report.findings],
-        "nodes": {
-            result.node.unique_id: {
-                "selected": result.node.selected,
-                "action": result.action.value,
-                "relation": result.node.relation,
-                "output_columns": list(result.output_columns),
-                "lineage": {target: {source: {"subtype": subtype, "masked": masked} for source, (subtype, masked) in sources.items()}
-                            for target, sources in result.lineage.items()},
-            }
-            for result in report.results
-        },
-        "masks": {relation: {column: {"strategy": mask.strategy, "tags": list(mask.tags)} for column, mask in masks.items()}
-                  for relation, masks in report.masks.items()},
-        "classifications": {relation: {column: {tag: {"raw": carried.raw, "path": list(carried.path)} for tag, carried in tags.items()}
-                                       for column, tags in columns.items()}
-                            for relation, columns in report.columns.items()},
-        "usage": report.usage,
-    }
-
-
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def release_duckdb() -> None:
+    """dbt-duckdb keeps its database open for the life of the process; let others open the file."""
+    module = sys.modules.get("dbt.adapters.duckdb.connections")
+    if module is not None:
+        module.DuckDBConnectionManager.close_all_connections()
 
 
 @contextlib.contextmanager
@@ -625,21 +408,6 @@ def _preflight_hook(callback: Callable[[Any, Any], None]):
         yield
     finally:
         GraphRunnableTask.execute_with_hooks = original
-
-
-@contextlib.contextmanager
-def _quiet_sqlglot():
-    """sqlglot warns on stderr about dialect details of statements it still reads (regexp flags in
-    DuckDB masks, for example); dbt's console is not the place for them."""
-    import logging
-
-    logger = logging.getLogger("sqlglot")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 @contextlib.contextmanager
@@ -681,6 +449,12 @@ def _restore_compiled(manifest, saved) -> None:
                 setattr(node, name, value)
 
 
+def _only(tables: dict, schemas) -> dict:
+    """The tables of the schemas the run reads or writes."""
+    wanted = {(database.lower(), schema.lower()) for database, schema in schemas}
+    return {key: columns for key, columns in tables.items() if (key[0].lower(), key[1].lower()) in wanted}
+
+
 def _resource(node) -> str:
     kind = get(node, "resource_type")
     return str(getattr(kind, "value", kind))
@@ -697,17 +471,6 @@ def _seed_columns(node) -> tuple[str, ...]:
     except OSError:
         return ()
     return tuple(column.strip() for column in header if column.strip())
-
-
-def _rows(status: str | None) -> int | None:
-    """``INSERT 0 79`` / ``SELECT 5`` / ``OK`` -> the row count dbt's adapter reported, if any."""
-    parts = (status or "").split()
-    return int(parts[-1]) if parts and parts[-1].isdigit() else None
-
-
-def _count_nodes(report: Report, action: Action) -> str:
-    nodes = sorted({node for node, finding in report.findings if finding.action == action})
-    return f"{len(nodes)} node(s): {', '.join(nodes)}"
 
 
 def _project_dir(args: list[str], env: dict[str, str] | None) -> Path:
@@ -731,37 +494,7 @@ def _project_name(project_dir: Path) -> str:
         return project_dir.resolve().name
 
 
-def _where(config, dialect: str):
-    from lineage.events.datasets import Where
-    from lineage.events.naming import duckdb_namespace, postgres_namespace, default_namespace
-
-    credentials = config.credentials
-    if dialect in ("postgres", "redshift"):
-        return Where(postgres_namespace(getattr(credentials, "host", None), getattr(credentials, "port", None)), getattr(credentials, "database", None), dialect)
-    if dialect == "duckdb":
-        path = getattr(credentials, "path", None)
-        return Where(duckdb_namespace(path), getattr(credentials, "database", None), dialect)
-    return Where(default_namespace(dialect), getattr(credentials, "database", None), dialect)
-
-
-def _dialect_of(where) -> str:
-    return where.dialect if where is not None else "postgres"
-
-
-class _Progress:
-    """``pre-flight: 120/708 nodes`` on stderr, at most every half second."""
-
-    def __init__(self, stream: TextIO):
-        self.stream = stream
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int, node: str) -> None:
-        now = time.monotonic()
-        if now - self.last >= 0.5 or done == total:
-            self.last = now
-            self.stream.write(f"\rlineage-governance pre-flight: {done}/{total} nodes ({node[-40:]})".ljust(100))
-            self.stream.flush()
-
-    def done(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+def _where(credentials, dialect: str) -> dict:
+    """Where the warehouse is, for dataset namespaces (the sidecar applies OpenLineage's naming)."""
+    return {"dialect": dialect, "host": getattr(credentials, "host", None), "port": getattr(credentials, "port", None),
+            "path": getattr(credentials, "path", None), "database": getattr(credentials, "database", None)}

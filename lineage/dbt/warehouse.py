@@ -15,41 +15,33 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlglot import exp
-
 from lineage.catalog import Catalog, _postgres_type
 from lineage.dbt.manifest import get, relation_name
 
 LIVE = ("postgres", "redshift", "duckdb")
 
 
-def columns_query(dialect: str, schemas: Iterable[tuple[str, str]]) -> str:
-    """information_schema.columns for the (database, schema) pairs, in ordinal order."""
-    pairs = sorted({(database.lower(), schema.lower()) for database, schema in schemas if database and schema})
+def columns_query(dialect: str) -> str:
+    """information_schema.columns of every user schema, in ordinal order (built by the sidecar;
+    the dbt side keeps the schemas the run touches)."""
+    from sqlglot import exp
+
     columns = ["table_catalog", "table_schema", "table_name", "column_name", "data_type"]
     if dialect in ("postgres", "redshift"):
         columns += ["character_maximum_length", "numeric_precision", "numeric_scale"]
-    wanted = exp.or_(*(
-        exp.and_(
-            exp.func("lower", exp.column("table_catalog")).eq(exp.Literal.string(database)),
-            exp.func("lower", exp.column("table_schema")).eq(exp.Literal.string(schema)),
-        )
-        for database, schema in pairs
-    )) if pairs else exp.false()
+    system = exp.column("table_schema").isin(*(exp.Literal.string(name) for name in ("information_schema", "pg_catalog")))
     query = (
         exp.select(*columns)
         .from_(exp.table_("columns", db="information_schema"))
-        .where(wanted)
+        .where(exp.not_(system))
         .order_by("table_catalog", "table_schema", "table_name", "ordinal_position")
     )
     return query.sql(dialect)
 
 
-def live_tables(adapter: Any, dialect: str, schemas: Iterable[tuple[str, str]]) -> dict[tuple[str, ...], dict[str, str]]:
-    """Columns of every table in the schemas, through dbt's connection (needs an open one)."""
-    if dialect not in LIVE:
-        return {}
-    _, cursor = adapter.connections.add_select_query(columns_query(dialect, schemas))
+def live_tables(adapter: Any, query: str) -> dict[tuple[str, ...], dict[str, str]]:
+    """Columns of every table ``columns_query`` selects, through dbt's connection (needs an open one)."""
+    _, cursor = adapter.connections.add_select_query(query)
     tables: dict[tuple[str, ...], dict[str, str]] = {}
     for row in cursor.fetchall():
         database, schema, table, column, data_type, *sizes = row

@@ -298,8 +298,6 @@ class DbtRun:
             "nodes": nodes,
             "compile_seconds": time.perf_counter() - started,
         }
-        if len(nodes) >= 50:
-            print(f"lineage-governance pre-flight: analysing {len(nodes)} nodes ...", file=self.err)
         verdict = self._verdict = self.sidecar.request(("preflight", payload), "verdict", lambda text: print(text, file=self.out))
         if verdict["exit_code"] is not None:
             raise _stop(verdict["message"], verdict["exit_code"], verdict["requests"])
@@ -320,9 +318,14 @@ class DbtRun:
         saved = _save_compiled(manifest)
         compiled: dict[str, str] = {}
         errors: list[str] = []
+        from lineage.dbt.sidecar import PROGRESS_FROM, Progress
+
+        progress = Progress(lambda text: print(text, file=self.err), "compiled") if len(order) >= PROGRESS_FROM else None
         try:
-            for uid in order:
+            for done, uid in enumerate(order, 1):
                 node = nodes_by_id[uid]
+                if progress is not None:
+                    progress(done, len(order))
                 if _resource(node) == "seed":
                     continue
                 self._compiling = uid

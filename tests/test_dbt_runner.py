@@ -65,8 +65,10 @@ class Warehouse:
 
     def env(self, project: Path, **extra: str) -> dict[str, str]:
         pg = {"host": "127.0.0.1", "port": str(self.postgres.port), "user": "postgres", "password": "", "dbname": self.database} if self.kind == "postgres" else None
-        env = project_env(project, duckdb=self.duckdb if self.kind == "duckdb" else None, postgres=pg, **extra)
-        return {key: value for key, value in env.items() if key not in ("LINEAGE_GROUPS", "OPENLINEAGE_URL")}
+        env = project_env(project, duckdb=self.duckdb if self.kind == "duckdb" else None, postgres=pg)
+        env = {key: value for key, value in env.items() if key not in ("LINEAGE_GROUPS", "OPENLINEAGE_URL")}  # not from the caller
+        env.update(extra)
+        return env
 
     def rows(self, sql: str) -> list[tuple]:
         if self.kind == "duckdb":
@@ -128,12 +130,18 @@ def parent_env() -> dict[str, str]:
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def built(request, tmp_path_factory):
     """The example project built once per database by `lineage dbt build`, as a service that
-    may only read PII masked, under an Airflow task's OpenLineage run."""
+    may only read PII masked, under an Airflow task's OpenLineage run; events go through the
+    spool to a Marquez-contract server as well as to a JSONL file."""
+    from lineage.testing.marquez import MarquezServer
+
     root = tmp_path_factory.mktemp(f"shop-{request.param}")
     postgres = request.getfixturevalue("postgres") if request.param == "postgres" else None
     warehouse = Warehouse(request.param, root, postgres)
     project = example_project(root / "project")
-    run = governed(warehouse, project, root / "state", ["build", "--log-format-file", "json"], **parent_env())
+    with MarquezServer() as marquez:
+        run = governed(warehouse, project, root / "state", ["build", "--log-format-file", "json"],
+                       OPENLINEAGE_URL=marquez.url, LINEAGE_EVENTS_SPOOL=str(root / "state" / "spool.db"), **parent_env())
+        run.marquez = marquez
     assert run.outcome.exit_code == 0, run.outcome.message
     return run
 
@@ -216,6 +224,12 @@ def test_events_validate_and_nest_node_under_invocation_under_airflow_task(built
     fct = next(e for e in nodes if e["job"]["name"].endswith("model.fct_orders") and e["eventType"] == "COMPLETE")
     # select * through dbt's DDL: every column traced to staging (openlineage-dbt has none here)
     assert set(fct["outputs"][0]["facets"]["columnLineage"]["fields"]) == {"order_id", "customer_id", "ordered_at", "amount", "status"}
+
+
+def test_events_reach_marquez_through_the_spool(built):
+    marquez = built.marquez
+    assert marquez.rejected == [] and marquez.duplicates == 0
+    assert [(e["run"]["runId"], e["eventType"]) for e in marquez.events] == [(e["run"]["runId"], e["eventType"]) for e in built.events()]
 
 
 def test_postgres_csvlog_has_the_identity_comment_on_every_dbt_query(built):

@@ -1,0 +1,89 @@
+"""What a DbApiHook's connection is, in the governor's terms: dialect, dataset namespace, database.
+
+    describe(PostgresHook("warehouse"))  ->  Target(conn_id="warehouse", dialect="postgres",
+        namespace="postgres://db.internal:5432", database="analytics", login="etl", host="db.internal")
+
+Namespaces follow OpenLineage's naming spec the way the OpenLineage provider builds them
+(``{scheme}://{host}:{port}``, host lower-cased, the scheme's default port filled in), so our
+datasets and the provider's are the same datasets in Marquez.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Airflow connection type -> sqlglot dialect
+DIALECTS = {
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "redshift": "redshift",
+    "duckdb": "duckdb",
+    "snowflake": "snowflake",
+    "google_cloud_platform": "bigquery",
+    "gcpbigquery": "bigquery",
+    "bigquery": "bigquery",
+    "mysql": "mysql",
+    "sqlite": "sqlite",
+    "mssql": "tsql",
+    "oracle": "oracle",
+    "trino": "trino",
+    "presto": "presto",
+    "databricks": "databricks",
+    "hive_cli": "hive",
+    "hiveserver2": "hive",
+    "spark_sql": "spark",
+    "clickhouse": "clickhouse",
+    "teradata": "teradata",
+}
+DEFAULT_PORTS = {"postgres": 5432, "redshift": 5439, "mysql": 3306, "mssql": 1433, "trino": 8080, "oracle": 1521}
+SCHEMES = {"postgresql": "postgres", "google_cloud_platform": "bigquery", "gcpbigquery": "bigquery"}
+
+
+@dataclass(frozen=True)
+class Target:
+    conn_id: str
+    conn_type: str
+    dialect: str
+    namespace: str
+    database: str | None
+    login: str | None
+    host: str | None
+    port: int | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect in ("postgres", "redshift")
+
+
+def describe(hook) -> Target:
+    """The target of a DbApiHook (reads the Airflow connection once; the hook caches it)."""
+    conn_id = hook.get_conn_id()
+    connection = hook.connection
+    conn_type = (getattr(hook, "conn_type", None) or connection.conn_type or "generic").lower()
+    if conn_type == "postgres" and connection.extra_dejson.get("redshift"):
+        conn_type = "redshift"
+    dialect = DIALECTS.get(conn_type) or _sqlglot_dialect(conn_type)
+    host = (connection.host or "").strip() or None
+    if conn_type == "duckdb":
+        path = os.path.abspath(host) if host else None
+        namespace = f"duckdb://{path}" if path else "duckdb://memory"
+        database = Path(path).stem if path else "memory"
+        return Target(conn_id, conn_type, dialect, namespace, database, None, path)
+    scheme = SCHEMES.get(conn_type, conn_type)
+    port = connection.port or DEFAULT_PORTS.get(scheme)
+    authority = (host or "localhost").lower() + (f":{port}" if port else "")
+    database = getattr(hook, "database", None) or connection.schema or None
+    return Target(conn_id, conn_type, dialect, f"{scheme}://{authority}", database, connection.login or None, host, port)
+
+
+def _sqlglot_dialect(name: str) -> str:
+    """A connection type sqlglot knows by the same name, else sqlglot's generic dialect."""
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        Dialect.get_or_raise(name)
+        return name
+    except ValueError:
+        return ""

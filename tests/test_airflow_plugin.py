@@ -1,0 +1,177 @@
+"""The Airflow plugin on real Airflow 3 (dag.test() in a temp AIRFLOW_HOME) and real DuckDB.
+
+Blocked statements fail the task without retries and run nothing; held statements wait for an
+approval without a worker slot (the task is rescheduled) and continue, fail when denied, or fail
+when the request expires; a bad policy fails a task at start even when it runs no SQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.airflow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SEED = """
+create schema if not exists raw;
+create schema if not exists mart;
+create or replace table raw.customers (id integer, full_name varchar, email varchar, ssn varchar,
+    salary decimal(12,2), birth_date date, city varchar);
+insert into raw.customers values
+    (1, 'Ada Lovelace', 'ada@example.com', '123-45-6789', 120000, '1990-12-10', 'London'),
+    (2, 'Alan Turing', 'alan@example.org', '987-65-4321', 95000, '1985-06-23', 'Manchester');
+create or replace table raw.orders (id integer, customer_id integer, amount decimal(12,2), ordered_at timestamp);
+insert into raw.orders values (10, 1, 25.50, '2024-01-02 10:00:00'), (11, 2, 12.00, '2024-01-03 11:00:00');
+create or replace table raw.scratch (id integer, note varchar);
+insert into raw.scratch values (1, 'first');
+"""
+
+
+def seed(path: Path) -> None:
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(SEED)
+
+
+def query(path: Path, sql: str):
+    with duckdb.connect(str(path)) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def columns(path: Path, table: str) -> list[str]:
+    schema, name = table.split(".")
+    return [row[0] for row in query(path, f"select column_name from information_schema.columns where table_schema = '{schema}' and table_name = '{name}' order by ordinal_position")]
+
+
+@pytest.fixture
+def policy_for_airflow() -> Path:
+    return ROOT / "tests" / "data" / "airflow_policy.yaml"
+
+
+@pytest.fixture
+def warehouse(airflow_home):
+    seed(airflow_home.warehouse)
+    return airflow_home.warehouse
+
+
+@pytest.fixture
+def approvals_store(airflow_home):
+    from lineage.approvals import ApprovalStore
+
+    return ApprovalStore(airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"])
+
+
+def logged(capfd) -> str:
+    """What the tasks logged (dag.test() logs through structlog to the process's output)."""
+    captured = capfd.readouterr()
+    return captured.out + captured.err
+
+
+def test_blocked_statement_fails_the_task_without_retries_and_runs_nothing(airflow_home, warehouse, capfd):
+    run = airflow_home.test("lg_block")
+    ti = run.get_task_instances()[0]
+    assert str(ti.state) == "failed"
+    assert ti.try_number == 1  # retries=3, yet no retry: AirflowFailException
+    # decided before the first statement ran: the insert before the DROP did not run either
+    assert query(warehouse, "select count(*) from raw.orders") == [(2,)]
+    log = logged(capfd)
+    assert "AirflowFailException: blocked by lineage-governance (drop_table: drops table warehouse.raw.orders)" in log
+    assert "drop table raw.orders" in log and "ask the policy owners" in log
+
+
+def test_blocked_hook_call_in_a_task_fails_at_the_hook(airflow_home, warehouse, capfd):
+    run = airflow_home.test("lg_hook_block")
+    ti = run.get_task_instances()[0]
+    assert str(ti.state) == "failed" and ti.try_number == 1
+    assert query(warehouse, "select count(*) from raw.orders where id = 98") == [(1,)]  # ran before the refusal
+    assert columns(warehouse, "raw.orders")  # the table is still there
+    assert "AirflowFailException: blocked by lineage-governance (drop_table: drops table warehouse.raw.orders)" in logged(capfd)
+
+
+def approve_when_asked(store, verdict: str, principal: str, policy: Path, url: str, results: list) -> threading.Thread:
+    """Another thread plays the approver: waits for the request, then decides through the CLI."""
+
+    def work():
+        from lineage.cli import main
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pending = store.list("pending")
+            if pending:
+                code = main(["approvals", verdict, pending[0].id, "--policy", str(policy), "--approvals", url, "--principal", principal, "--note", "checked"])
+                results.append((pending[0].id, code))
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_approval_holds_the_task_until_approved_then_it_runs(airflow_home, warehouse, approvals_store, policy_for_airflow):
+    results: list = []
+    url = airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"]
+    thread = approve_when_asked(approvals_store, "approve", "carol", policy_for_airflow, url, results)
+    run = airflow_home.test("lg_approval")
+    thread.join(5)
+    assert results and results[0][1] == 0
+    request = approvals_store.get(results[0][0])
+    assert request.status == "approved" and request.decided_by == "carol" and request.requester == "dag_test"
+    assert str(run.get_task_instances()[0].state) == "success"
+    assert columns(warehouse, "raw.scratch") == ["id"]
+    # the insert before the held statement ran once, after the approval (nothing ran while waiting)
+    assert query(warehouse, "select count(*) from raw.scratch") == [(2,)]
+
+
+def test_denied_approval_fails_the_task_and_runs_nothing(airflow_home, warehouse, approvals_store, policy_for_airflow):
+    results: list = []
+    url = airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"]
+    thread = approve_when_asked(approvals_store, "deny", "carol", policy_for_airflow, url, results)
+    run = airflow_home.test("lg_approval")
+    thread.join(5)
+    assert approvals_store.get(results[0][0]).status == "denied"
+    assert str(run.get_task_instances()[0].state) == "failed"
+    assert columns(warehouse, "raw.scratch") == ["id", "note"]
+    assert query(warehouse, "select count(*) from raw.scratch") == [(1,)]
+
+
+def test_unanswered_request_expires_and_fails_the_task(airflow_home, warehouse, approvals_store, tmp_path, monkeypatch):
+    policy = tmp_path / "short.yaml"
+    policy.write_text((ROOT / "tests" / "data" / "airflow_policy.yaml").read_text().replace("ttl: 1h", "ttl: 2s"))
+    monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE", str(policy))
+    started = time.monotonic()
+    run = airflow_home.test("lg_approval")
+    assert str(run.get_task_instances()[0].state) == "failed"
+    assert time.monotonic() - started >= 2
+    expired = [request for request in approvals_store.list("expired") if request.job_name == "lg_approval.drop_legacy_column"]
+    assert expired
+    assert columns(warehouse, "raw.scratch") == ["id", "note"]
+
+
+@pytest.mark.parametrize("problem", ["missing", "invalid"])
+def test_bad_policy_fails_a_task_at_start_even_without_sql(airflow_home, tmp_path, monkeypatch, capfd, problem):
+    policy = tmp_path / "policy.yaml"
+    if problem == "invalid":
+        policy.write_text("version: 1\nguardrails:\n  - {rule: drop_tabel, action: block}\n")
+    monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE", str(policy))
+    run = airflow_home.test("lg_quiet")
+    ti = run.get_task_instances()[0]
+    assert str(ti.state) == "failed"
+    assert ti.try_number == 1
+    log = logged(capfd)
+    if problem == "invalid":
+        assert f"{policy}:3: guardrails[0].rule: unknown rule 'drop_tabel'" in log
+    else:
+        assert f"{policy}: cannot read the policy file" in log
+
+
+def test_disabled_plugin_lets_tasks_run(airflow_home, warehouse, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__ENABLED", "False")
+    monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE", "/nonexistent/policy.yaml")
+    run = airflow_home.test("lg_quiet")
+    assert str(run.get_task_instances()[0].state) == "success"

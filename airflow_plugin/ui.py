@@ -21,15 +21,16 @@ import html
 import json
 from typing import Any
 
+# this module is imported only when the API server builds the app (plugin.fastapi_apps)
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+
+from airflow.api_fastapi.core_api.security import get_user
+
 LEDGER_LIMIT = 500
 
 
-def create_app():
-    from fastapi import Depends, FastAPI, HTTPException, Query, Request
-    from fastapi.responses import HTMLResponse
-
-    from airflow.api_fastapi.core_api.security import get_user
-
+def create_app() -> FastAPI:
     app = FastAPI(title="lineage-governance", description="Approvals, ledger and policy of lineage-governance")
 
     def state():
@@ -89,7 +90,7 @@ def create_app():
     return app
 
 
-async def _note(request) -> str | None:
+async def _note(request: Request) -> str | None:
     try:
         body = await request.json()
     except Exception:
@@ -122,8 +123,6 @@ def approver_identity(current, user):
 
 
 def decide(current, request_id: str, user, verdict: str, note: str | None) -> dict[str, Any]:
-    from fastapi import HTTPException
-
     from lineage.approvals import ApprovalError
 
     approvals = current.approvals.approvals
@@ -137,8 +136,6 @@ def decide(current, request_id: str, user, verdict: str, note: str | None) -> di
 
 
 def list_approvals(current, status: str) -> list[dict[str, Any]]:
-    from fastapi import HTTPException
-
     approvals = current.approvals.approvals
     if status not in ("pending", "approved", "denied", "expired", "all"):
         raise HTTPException(status_code=422, detail=f"status {status!r}: use pending, approved, denied, expired or all")

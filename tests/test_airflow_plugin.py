@@ -93,15 +93,15 @@ def test_blocked_hook_call_in_a_task_fails_at_the_hook(airflow_home, warehouse, 
     assert "AirflowFailException: blocked by lineage-governance (drop_table: drops table warehouse.raw.orders)" in logged(capfd)
 
 
-def approve_when_asked(store, verdict: str, principal: str, policy: Path, url: str, results: list) -> threading.Thread:
-    """Another thread plays the approver: waits for the request, then decides through the CLI."""
+def approve_when_asked(store, verdict: str, principal: str, policy: Path, url: str, results: list, job: str = "lg_approval.drop_legacy_column") -> threading.Thread:
+    """Another thread plays the approver: waits for the task's request, then decides through the CLI."""
 
     def work():
         from lineage.cli import main
 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            pending = store.list("pending")
+            pending = [request for request in store.list("pending") if request.job_name == job]
             if pending:
                 code = main(["approvals", verdict, pending[0].id, "--policy", str(policy), "--approvals", url, "--principal", principal, "--note", "checked"])
                 results.append((pending[0].id, code))
@@ -113,6 +113,7 @@ def approve_when_asked(store, verdict: str, principal: str, policy: Path, url: s
     return thread
 
 
+@pytest.mark.timeout(120)
 def test_approval_holds_the_task_until_approved_then_it_runs(airflow_home, warehouse, approvals_store, policy_for_airflow):
     results: list = []
     url = airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"]
@@ -128,6 +129,7 @@ def test_approval_holds_the_task_until_approved_then_it_runs(airflow_home, wareh
     assert query(warehouse, "select count(*) from raw.scratch") == [(2,)]
 
 
+@pytest.mark.timeout(120)
 def test_denied_approval_fails_the_task_and_runs_nothing(airflow_home, warehouse, approvals_store, policy_for_airflow):
     results: list = []
     url = airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"]
@@ -140,9 +142,11 @@ def test_denied_approval_fails_the_task_and_runs_nothing(airflow_home, warehouse
     assert query(warehouse, "select count(*) from raw.scratch") == [(1,)]
 
 
+@pytest.mark.timeout(120)
 def test_unanswered_request_expires_and_fails_the_task(airflow_home, warehouse, approvals_store, tmp_path, monkeypatch):
     policy = tmp_path / "short.yaml"
-    policy.write_text((ROOT / "tests" / "data" / "airflow_policy.yaml").read_text().replace("ttl: 1h", "ttl: 2s"))
+    policy.write_text((ROOT / "tests" / "data" / "airflow_policy.yaml").read_text().replace("ttl: 2m", "ttl: 2s"))
+    assert "ttl: 2s" in policy.read_text()
     monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE", str(policy))
     started = time.monotonic()
     run = airflow_home.test("lg_approval")

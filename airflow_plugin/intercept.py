@@ -4,7 +4,7 @@ Where statements go through a DbApiHook (apache-airflow-providers-common-sql 1.x
 
     SQLExecuteQueryOperator.execute -> hook.run -> _run_command(cur, sql)  per statement
     hook.get_records / get_first    -> hook.run -> _run_command(cur, sql)
-    hook.get_df / get_pandas_df     -> pandas over get_conn(), or over SQLAlchemy (PostgresHook)
+    hook.get_df / get_pandas_df     -> pandas over get_conn(), or over get_sqlalchemy_engine() (PostgresHook)
     hook.get_conn() in user code    -> a raw DB-API connection
     hook.insert_rows, copy_expert   -> get_conn() and the cursor directly
 
@@ -13,9 +13,10 @@ DbApiHook subclass):
 
 - ``_run_command``: the statement is decided and run through the governor (check, mask rewrite,
   identity comment, ledger, events); ``run`` marks its scope so its own ``get_conn`` is raw.
-- ``get_df`` / ``get_pandas_df``: the SQL is governed at the call; the call runs the final SQL.
-- ``get_conn``: outside those calls (user code, insert_rows, chunked reads) the connection is
-  wrapped by ``lineage.dbapi`` so every ``execute`` is governed the same way.
+- ``get_conn``: outside ``run`` (user code, get_df over pandas, insert_rows, chunked reads) the
+  connection is wrapped by ``lineage.dbapi`` so every ``execute`` is governed the same way.
+- ``get_sqlalchemy_engine``: the engine's DBAPI executes go through the governor (SQLAlchemy's
+  ``do_execute`` events): PostgresHook.get_df, the inspector, user code with the engine.
 - ``_create_connection`` (PostgresHook): the session's ``application_name`` names the run.
 - The OpenLineage provider's metadata lookups (``get_table_schemas`` over information_schema,
   ``get_openlineage_default_schema``) run raw and are not reported as user access, provided
@@ -41,6 +42,8 @@ RAW = contextvars.ContextVar("lineage_governance_raw", default=False)
 GOVERNED = contextvars.ContextVar("lineage_governance_governed", default=False)
 # inside the OpenLineage provider's metadata lookups
 PROVIDER_METADATA = contextvars.ContextVar("lineage_governance_provider", default=False)
+# inside SQLAlchemy's dialect initialisation (its own probes when an engine first connects)
+DIALECT_SETUP = contextvars.ContextVar("lineage_governance_dialect_setup", default=False)
 
 MARK = "__lineage_governed__"
 _install_lock = threading.Lock()
@@ -102,25 +105,68 @@ def _wrap_run_command(original: Callable) -> Callable:
     return _run_command
 
 
-def _wrap_sql_call(original: Callable) -> Callable:
-    """get_df-like methods: ``method(sql, parameters=None, **kwargs)`` governed at the call."""
-
+def _wrap_get_sqlalchemy_engine(original: Callable) -> Callable:
     @functools.wraps(original)
-    def call(self, sql, *args, **kwargs):
-        if GOVERNED.get():
-            return original(self, sql, *args, **kwargs)
+    def get_sqlalchemy_engine(self, engine_kwargs=None, *args, **kwargs):
         governance = _governance()
         if governance is None:
-            return original(self, sql, *args, **kwargs)
-        text = sql if isinstance(sql, str) else ";\n".join(sql)
+            return original(self, engine_kwargs, *args, **kwargs)
+        if governance.binding(self).target.is_postgres:
+            from lineage.comment import application_name
 
-        def execute(final_sql: str):
-            return original(self, final_sql, *args, **kwargs)
+            engine_kwargs = dict(engine_kwargs or {})
+            connect_args = dict(engine_kwargs.get("connect_args") or {})
+            connect_args["application_name"] = application_name(governance.identity)
+            engine_kwargs["connect_args"] = connect_args
+        engine = original(self, engine_kwargs, *args, **kwargs)
+        govern_engine(engine, self)
+        return engine
 
-        with _scope(GOVERNED), _scope(RAW):
-            return governance.govern(self, text, execute)
+    return get_sqlalchemy_engine
 
-    return call
+
+def govern_engine(engine, hook) -> None:
+    """Every statement SQLAlchemy sends on ``engine`` goes through the governor (its DBAPI execute
+    happens inside the governor's ``run``), whatever built it: pandas, the inspector, user code."""
+    from sqlalchemy import event
+
+    if getattr(engine, MARK, False):
+        return
+    dialect = engine.dialect
+    paramstyle = dialect.paramstyle
+    initialize = dialect.initialize
+
+    def initialize_raw(connection):
+        # SQLAlchemy's own first-connect probes (server version, standard_conforming_strings,
+        # current_schema): the dialect's session setup, not the task's statements
+        with _scope(DIALECT_SETUP):
+            return initialize(connection)
+
+    dialect.initialize = initialize_raw
+
+    def execute(cursor, statement, parameters, many: bool = False):
+        if GOVERNED.get() or DIALECT_SETUP.get():
+            return None
+        governance = _governance()
+        if governance is None:
+            return None
+        escape = parameters is not None and paramstyle in ("format", "pyformat")
+
+        def run(final_sql: str):
+            if escape:
+                final_sql = escape_comment_percent(final_sql)
+            if many:
+                return cursor.executemany(final_sql, parameters)
+            return cursor.execute(final_sql) if parameters is None else cursor.execute(final_sql, parameters)
+
+        with _scope(GOVERNED):
+            governance.govern(hook, statement, run, rowcount=lambda _: _rowcount(cursor))
+        return True  # executed: SQLAlchemy must not run it again
+
+    event.listen(engine, "do_execute", lambda cursor, statement, parameters, context: execute(cursor, statement, parameters))
+    event.listen(engine, "do_execute_no_params", lambda cursor, statement, context: execute(cursor, statement, None))
+    event.listen(engine, "do_executemany", lambda cursor, statement, parameters, context: execute(cursor, statement, parameters, True))
+    setattr(engine, MARK, True)
 
 
 def _wrap_get_conn(original: Callable) -> Callable:
@@ -177,8 +223,7 @@ def _rowcount(cursor) -> int | None:
 METHODS: dict[str, Callable[[Callable], Callable]] = {
     "run": _wrap_run,
     "_run_command": _wrap_run_command,
-    "get_df": _wrap_sql_call,
-    "get_pandas_df": _wrap_sql_call,
+    "get_sqlalchemy_engine": _wrap_get_sqlalchemy_engine,
     "get_conn": _wrap_get_conn,
     "_create_connection": _wrap_create_connection,
     "get_openlineage_default_schema": _wrap_provider_call,

@@ -110,6 +110,17 @@ class AirflowHome:
     def task_states(self, dag_run) -> dict[str, str]:
         return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
 
+    def xcom(self, dag_run, task_id: str, key: str = "return_value"):
+        from sqlalchemy import select
+
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
+            row = session.scalars(query).first()
+            return XComModel.deserialize_value(row) if row is not None else None
+
     def openlineage_events(self) -> list[dict[str, Any]]:
         if not self.openlineage_file.exists():
             return []

@@ -80,7 +80,7 @@ class Runtime:
         with self._lock:
             engine = self._engines.get(target.conn_id)
             if engine is None or engine.dialect != target.dialect:
-                engine = Engine(self.policy, Catalog(dialect=target.dialect or "postgres"), dialect=target.dialect, masker=_masker())
+                engine = Engine(self.policy, Catalog(dialect=target.dialect or "postgres"), dialect=target.dialect)
                 self._engines[target.conn_id] = engine
             return engine
 
@@ -108,14 +108,6 @@ def open_events(settings: Settings):
     except ImportError:
         return None
     return governor_events()
-
-
-def _masker():
-    try:
-        from lineage.masking import default_masker
-    except ImportError:
-        return None
-    return default_masker()
 
 
 _runtime_lock = threading.Lock()

@@ -4,6 +4,8 @@
 
 The strictest action among the findings wins. In audit mode the decision is recorded as
 decided but the original SQL passes unchanged (``effective_action`` is ``allow``).
+The masking step is ``lineage.masking.rewrite.mask_statement`` unless another masker is
+given; with ``masker=None`` the ``masking_refused`` rule refuses what would need masking.
 Decisions are cached by (sql, dialect, catalog version, identity's policy attributes); the
 policy version is fixed per engine.
 """
@@ -20,6 +22,7 @@ from lineage.analysis.statements import get_dialect
 from lineage.catalog import Catalog
 from lineage.classify import ClassificationEntry, Classifier
 from lineage.identity import RunIdentity
+from lineage.masking.rewrite import mask_statement
 from lineage.model import Action, Decision, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.names import any_table_matches
 from lineage.policy import LoadedPolicy, load_policy_text
@@ -51,7 +54,7 @@ class Engine:
         cache_size: int = 4096,
         budget: float = DEFAULT_BUDGET_SECONDS,
         extra_classifications: Iterable[ClassificationEntry] = (),
-        masker: Masker | None = None,
+        masker: Masker | None = mask_statement,
     ):
         get_dialect(dialect)
         self.policy = policy or load_policy_text(b"", "<default policy>")
@@ -120,27 +123,31 @@ class Engine:
         return self._decide(facts, identity)
 
     def context(self, identity: RunIdentity) -> RuleContext:
-        return RuleContext(self.policy.policy, identity, self.catalog, self.classifier)
+        policy_dir = self.policy.base_dir if self.policy.path else None
+        return RuleContext(self.policy.policy, identity, self.catalog, self.classifier, policy_dir)
 
     def _decide(self, facts: StatementFacts, identity: RunIdentity) -> Decision:
         context = self.context(identity)
         findings: list[Finding] = []
         for rule in RULES.values():
+            if rule.reported_by_masker and self.masker is not None:
+                continue  # the masking step below reports these, running the rewrite once
             for finding in rule.function(facts, context):
                 findings.append(replace(finding, action=self._action_for(finding, identity)))
         masked: tuple[MaskedColumn, ...] = ()
         rewritten: str | None = None
-        if self.masker is not None and facts.kind != "unparseable":
+        if self.masker is not None:
             result = self.masker(facts, context)
             masked = result.masked_columns
             rewritten = result.sql
             for finding in result.findings:
                 findings.append(replace(finding, action=finding.action or self._action_for(finding, identity)))
         action = Action.strictest(finding.action for finding in findings)
-        if masked and action.rank < Action.MASK.rank:
-            action = Action.MASK
+        if (masked or rewritten is not None) and action.rank < Action.MASK.rank:
+            action = Action.MASK  # the SQL that runs is rewritten, even if it reads no masked column
         audit = self.policy.mode == "audit"
-        final_sql = rewritten if (rewritten is not None and action == Action.MASK) else facts.sql
+        # the masked SQL whenever there is one: a statement held for approval runs it after approval
+        final_sql = rewritten if rewritten is not None else facts.sql
         return Decision(
             index=facts.index,
             action=action,
@@ -156,9 +163,15 @@ class Engine:
         )
 
     def _action_for(self, finding: Finding, identity: RunIdentity) -> Action:
+        rule = RULES.get(finding.rule)
+        action = self._policy_action(finding, identity, rule)
+        if rule is not None and rule.floor is not None:
+            action = Action.strictest((action, rule.floor))
+        return action
+
+    def _policy_action(self, finding: Finding, identity: RunIdentity, rule) -> Action:
         entries = [entry for entry in self.policy.policy.guardrails if entry.rule == finding.rule]
         if not entries:
-            rule = RULES.get(finding.rule)
             return finding.default_action or (rule.default if rule else Action.BLOCK)
         for entry in entries:
             if entry.environments is not None and identity.environment not in entry.environments:

@@ -127,6 +127,9 @@ class StatementFacts:
     lineage_complete: bool = True
     lineage_note: str | None = None
     expression: Any = field(default=None, repr=False, compare=False)
+    # the statement as parsed, before qualification: the masking rewrite starts from it so the
+    # SQL that runs keeps its own names and output columns (never mutated)
+    statement: Any = field(default=None, repr=False, compare=False)
 
     @property
     def column_lineage(self) -> dict[str, list[str]]:

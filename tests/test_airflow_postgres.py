@@ -69,7 +69,8 @@ def test_identity_reaches_postgres_and_provider_lookups_pass_untouched(airflow_h
             assert f"run_id='{run_ids[task_id]}'" in text
             assert application == f"lg:{run_ids[task_id]}:dag_test"[:63]
     hook_statements = [text for text, _ in governed["read_with_hook"]]
-    assert any(text.startswith("execute ") and "where id = $1 /*" in text for text in hook_statements)  # parameters bound by the driver
+    # parameters bound by the driver (extended protocol), with the comment's '%' intact
+    assert any(text.startswith("execute ") and "= $1" in text and "lg_policy='sha256%3A" in text for text in hook_statements)
     assert any("city_counts" in text for text in hook_statements)  # get_df over SQLAlchemy went through the governor
     # the OpenLineage provider looked up the operator's tables in information_schema: raw, without our comment
     provider = [row[13] for row in statements if "information_schema" in row[13] and "lg_postgres" not in row[13]]

@@ -33,12 +33,13 @@ CASES = [
     ("DROP DATABASE analytics", PROD, "drop_table", Action.BLOCK),
     ("TRUNCATE crm.orders", DEV, "truncate", Action.BLOCK),
     ("ALTER TABLE crm.customers DROP COLUMN email", DEV, "drop_column", Action.REQUIRE_APPROVAL),
-    ("ALTER TABLE crm.customers ALTER COLUMN salary TYPE smallint", DEV, "alter_column_type", Action.REQUIRE_APPROVAL),
+    # schema changes touching classified columns are refused for masked identities (test_masking.py)
+    ("ALTER TABLE crm.customers ALTER COLUMN salary TYPE smallint", DPO, "alter_column_type", Action.REQUIRE_APPROVAL),
     ("ALTER TABLE crm.customers ALTER COLUMN city TYPE varchar(10)", DEV, "alter_column_type", Action.REQUIRE_APPROVAL),
     ("ALTER TABLE crm.customers ALTER COLUMN age TYPE bigint", DEV, "alter_column_type", Action.WARN),
     ("ALTER TABLE crm.customers ALTER COLUMN city TYPE varchar(200)", DEV, "alter_column_type", Action.WARN),
-    ("ALTER TABLE crm.customers RENAME COLUMN email TO email_address", DEV, "rename", Action.REQUIRE_APPROVAL),
-    ("ALTER TABLE crm.customers RENAME TO clients", DEV, "rename", Action.REQUIRE_APPROVAL),
+    ("ALTER TABLE crm.customers RENAME COLUMN email TO email_address", DPO, "rename", Action.REQUIRE_APPROVAL),
+    ("ALTER TABLE crm.customers RENAME TO clients", DPO, "rename", Action.REQUIRE_APPROVAL),
     ("ALTER TABLE crm.customers ADD COLUMN tier int NOT NULL", DEV, "add_not_null_without_default", Action.REQUIRE_APPROVAL),
     ("ALTER TABLE crm.customers ALTER COLUMN city SET NOT NULL", DEV, "add_not_null_without_default", Action.REQUIRE_APPROVAL),
     ("DELETE FROM crm.orders", DEV, "delete_without_where", Action.BLOCK),
@@ -72,6 +73,8 @@ CASES = [
     ("SELECT * FROM crm.customers", DPO, "select_star_on_classified", Action.WARN),
     ("INSERT INTO mart.contacts SELECT id, email FROM crm.customers", DPO, "pii_to_unapproved_zone", Action.BLOCK),
     ("CREATE VIEW mart.contacts_v AS SELECT id, lower(email) AS email FROM crm.customers", DPO, "pii_to_unapproved_zone", Action.BLOCK),
+    ("SELECT row_to_json(c) FROM crm.customers c", DEV, "masking_refused", Action.BLOCK),
+    ("ALTER TABLE crm.customers RENAME COLUMN email TO contact", DEV, "masking_refused", Action.BLOCK),
 ]
 
 

@@ -76,6 +76,7 @@ class _Analyzer:
         expression = self.parsed.expression
         if isinstance(expression, exp.Command):
             return self._command(expression)
+        self.facts.statement = expression
         tree = expression.copy()
         qualified = self._qualify_tables(tree)
         handler = self._handler(qualified)

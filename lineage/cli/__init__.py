@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     "lineage.cli.check",
     "lineage.cli.policy",
     "lineage.cli.approvals",
+    "lineage.cli.jit",
+    "lineage.cli.verify",
 ]
 
 

@@ -1,25 +1,19 @@
-"""The arguments each masking strategy accepts, checked when the policy loads."""
+"""The arguments each masking strategy accepts, checked when the policy loads.
+
+The accepted arguments live with each strategy in the registry (``lineage.masking.strategies``);
+here they are checked, together with the few rules types alone cannot say (ranges, the
+allow-list of ``custom`` expressions).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from lineage.masking.strategies import STRATEGIES
+from lineage.masking.strategies.custom import check_expression
+
 # name -> {argument: (accepted types, required)}
-ARGUMENTS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
-    "nullify": {},
-    "type_default": {},
-    "constant": {"value": ((str, int, float, bool), True)},
-    "redact": {},
-    "show_first": {"chars": ((int,), True)},
-    "show_last": {"chars": ((int,), True)},
-    "partial": {"prefix": ((int,), True), "pad": ((str,), False), "suffix": ((int,), True)},
-    "email": {"mask_domain": ((bool,), False)},
-    "hash": {"length": ((int,), False)},
-    "date_trunc": {"part": ((str,), True)},
-    "pseudonym": {"prefix": ((str,), False)},
-    "custom": {"expression": ((str,), True)},
-    "deny": {},
-}
+ARGUMENTS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {name: strategy.arguments for name, strategy in STRATEGIES.items()}
 
 DATE_PARTS = ("year", "month")
 
@@ -44,5 +38,9 @@ def check_args(strategy: str, args: dict[str, Any]) -> None:
             raise ValueError(f"argument {name!r} of {strategy!r} must not be negative")
     if strategy == "date_trunc" and args["part"] not in DATE_PARTS:
         raise ValueError(f"date_trunc part must be one of {', '.join(DATE_PARTS)}, got {args['part']!r}")
-    if strategy in ("hash",) and "length" in args and not 8 <= args["length"] <= 64:
+    if strategy == "hash" and "length" in args and not 8 <= args["length"] <= 64:
         raise ValueError("hash length must be between 8 and 64 hex characters")
+    if strategy in ("show_first", "show_last") and args["chars"] > 64:
+        raise ValueError(f"{strategy} chars must be at most 64")
+    if strategy == "custom":
+        check_expression(args["expression"])

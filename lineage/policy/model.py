@@ -12,25 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lineage.durations import parse_duration
+from lineage.masking.strategies import KEYED, STRATEGIES, STRATEGY_NAMES
 from lineage.model import Action
 from lineage.names import check_table_glob, check_tag_glob
-
-STRATEGY_NAMES = (
-    "nullify",
-    "type_default",
-    "constant",
-    "redact",
-    "show_first",
-    "show_last",
-    "partial",
-    "email",
-    "hash",
-    "date_trunc",
-    "pseudonym",
-    "custom",
-    "deny",
-)
-
 
 def _known_rules() -> dict[str, Any]:
     from lineage.rules import RULES
@@ -144,13 +128,41 @@ class Masking(Strict):
         default="nullify", description="for classified columns that no rule's tags select (fail closed)"
     )
     hash_key: KeySource | None = None
+    verify_patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description="tag glob -> regex of what a RAW value looks like, for `lineage verify-masking` (POSIX-compatible)",
+    )
+
+    @field_validator("verify_patterns")
+    @classmethod
+    def _patterns(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for tag, pattern in value.items():
+            check_tag_glob(tag)
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"pattern for {tag!r} is not a regex: {error}") from None
+        return value
 
     @field_validator("default_strategy")
     @classmethod
     def _default(cls, value: str) -> str:
         if value not in STRATEGY_NAMES:
             raise ValueError(f"unknown masking strategy {value!r} (known: {', '.join(STRATEGY_NAMES)})")
+        strategy = STRATEGIES[value]
+        if strategy.keyed or any(required for _, required in strategy.arguments.values()):
+            plain = ", ".join(name for name, s in STRATEGIES.items() if not s.keyed and not any(r for _, r in s.arguments.values()))
+            raise ValueError(f"default_strategy takes no arguments, so it must be one of {plain}; got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _keyed_need_a_key(self) -> "Masking":
+        keyed = [rule.strategy for rule in self.rules if rule.strategy in KEYED]
+        if keyed and self.hash_key is None:
+            raise ValueError(f"strategy {keyed[0]} needs masking.hash_key ({{env: VAR}} or {{file: path}}); the key never goes in the policy")
+        return self
 
 
 class Guardrail(Strict):
@@ -166,6 +178,13 @@ class Guardrail(Strict):
         if value not in rules:
             raise ValueError(f"unknown rule {value!r} (known: {', '.join(sorted(rules))})")
         return value
+
+    @model_validator(mode="after")
+    def _not_lowered(self) -> "Guardrail":
+        rule = _known_rules()[self.rule]
+        if rule.floor is not None and self.action.rank < rule.floor.rank:
+            raise ValueError(f"{self.rule} cannot be lowered below {rule.floor.value}: it is what makes masking fail closed")
+        return self
 
     @field_validator("tables")
     @classmethod
@@ -251,6 +270,32 @@ class Identity(Strict):
     groups: list[GroupMembership] = Field(default_factory=list)
 
 
+class Jit(Strict):
+    """Just-in-time PostgreSQL roles per run: granted what the run's statements need, dropped after."""
+
+    enabled: bool = False
+    ttl: timedelta = Field(default=timedelta(minutes=15), description="VALID UNTIL of the role: 15m, 1h")
+    environments: list[str] | None = Field(default=None, description="only in these environments (default: all)")
+    admin_dsn_env: str = Field(default="LINEAGE_JIT_ADMIN_DSN", description="env var holding the admin DSN that creates roles (never runs pipeline SQL)")
+    role_prefix: str = Field(default="lg_", description="prefix of the roles' names (lowercase letters, digits, _)")
+    owner_role: str | None = Field(default=None, description="who takes over objects a run created (default: the admin user)")
+
+    @field_validator("ttl", mode="before")
+    @classmethod
+    def _ttl(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+    @field_validator("role_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or len(value) > 16 or not all(c.islower() or c.isdigit() or c == "_" for c in value) or value[0].isdigit():
+            raise ValueError(f"{value!r}: use up to 16 lowercase letters, digits or _ (not starting with a digit)")
+        return value
+
+    def applies_to(self, environment: str) -> bool:
+        return self.enabled and (self.environments is None or environment in self.environments)
+
+
 class Policy(Strict):
     version: Literal[1] = 1
     mode: Literal["enforce", "audit"] = "enforce"
@@ -260,3 +305,4 @@ class Policy(Strict):
     zones: list[Zone] = Field(default_factory=list)
     approvals: Approvals = Field(default_factory=Approvals)
     identity: Identity = Field(default_factory=Identity)
+    jit: Jit = Field(default_factory=Jit)

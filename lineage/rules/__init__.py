@@ -3,6 +3,9 @@
 Each rule's action comes from the policy (``guardrails``), optionally per environment and
 table glob; without an entry the default below applies. A finding may carry its own
 stricter default (``privilege_change`` TO PUBLIC blocks, a widening type change only warns).
+A rule with a ``floor`` cannot be set below it (``masking_refused``: block). A rule
+``reported_by_masker`` gets its findings from the engine's masking step, which runs once per
+statement, so the engine does not run its function again.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from lineage.rules.disable_safety import disable_safety
 from lineage.rules.drop_column import drop_column
 from lineage.rules.drop_table import drop_table
 from lineage.rules.lineage_incomplete import lineage_incomplete
+from lineage.rules.masking_refused import masking_refused
 from lineage.rules.opaque_statement import opaque_statement
 from lineage.rules.pii_to_unapproved_zone import pii_to_unapproved_zone
 from lineage.rules.privilege_change import privilege_change
@@ -38,6 +42,8 @@ class Rule:
     function: RuleFunction
     default: Action
     summary: str
+    floor: Action | None = None
+    reported_by_masker: bool = False
 
 
 RULES: dict[str, Rule] = {
@@ -58,6 +64,8 @@ RULES: dict[str, Rule] = {
         Rule("unparseable", unparseable, Action.BLOCK, "SQL the parser cannot read"),
         Rule("select_star_on_classified", select_star_on_classified, Action.WARN, "SELECT * over a table with classified columns"),
         Rule("pii_to_unapproved_zone", pii_to_unapproved_zone, Action.BLOCK, "raw classified values written outside their tag's zones"),
+        Rule("masking_refused", masking_refused, Action.BLOCK, "masking cannot prove the statement safe for this identity (whole rows, opaque SQL, deny columns, ...)",
+             floor=Action.BLOCK, reported_by_masker=True),
         Rule("lineage_incomplete", lineage_incomplete, Action.ALLOW, "column lineage incomplete (time budget, unknown columns); recorded only"),
     )
 }

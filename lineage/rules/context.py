@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from lineage.catalog import Catalog
 from lineage.classify import Classifier, exempt
@@ -16,6 +17,7 @@ class RuleContext:
     identity: RunIdentity
     catalog: Catalog
     classifier: Classifier
+    policy_dir: Path | None = None  # where relative paths in the policy (masking.hash_key.file) start
 
     def sees_raw(self, tag: str) -> bool:
         return exempt(self.policy.masking, self.identity.principal, self.identity.groups, tag)

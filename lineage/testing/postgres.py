@@ -53,13 +53,14 @@ def free_port() -> int:
 class ThrowawayPostgres:
     csvlog: bool = False
     settings: dict[str, str] = field(default_factory=dict)
+    password: str | None = None  # set: TCP logins need passwords (scram-sha-256), as in production
     port: int = 0
     root: Path | None = None
     _as_postgres: bool = False
 
     @property
     def dsn(self) -> str:
-        return self.dsn_for("postgres")
+        return self.dsn_for("postgres", password=self.password)
 
     def dsn_for(self, database: str, user: str = "postgres", password: str | None = None) -> str:
         auth = f"{user}:{password}@" if password else f"{user}@"
@@ -81,7 +82,14 @@ class ThrowawayPostgres:
             _ensure_postgres_user()
             shutil.chown(self.root, "postgres", "postgres")
         self.port = self.port or free_port()
-        self._run([str(bindir / "initdb"), "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C"])
+        auth = ["-A", "trust"]
+        if self.password:
+            password_file = self.root / "pwfile"
+            password_file.write_text(self.password + "\n")
+            if self._as_postgres:
+                shutil.chown(password_file, "postgres", "postgres")
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}"]
+        self._run([str(bindir / "initdb"), "-D", str(self.root / "data"), "-U", "postgres", *auth, "-E", "UTF8", "--no-sync", "--locale=C"])
         options = ["-c listen_addresses=127.0.0.1", f"-p {self.port}", f"-k {self.root}", "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=200"]
         if self.csvlog:
             options += [

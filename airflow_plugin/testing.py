@@ -49,7 +49,11 @@ class AirflowHome:
         root = Path(root).resolve()
         (root / "dags").mkdir(parents=True, exist_ok=True)
         for path in dags:
-            shutil.copy(path, root / "dags" / Path(path).name)
+            path = Path(path)
+            if path.is_dir():  # a folder the DAGs read (SQL files)
+                shutil.copytree(path, root / "dags" / path.name, dirs_exist_ok=True)
+            else:
+                shutil.copy(path, root / "dags" / path.name)
         env = {
             "AIRFLOW_HOME": str(root),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

@@ -103,7 +103,7 @@ def airflow_home(tmp_path_factory):
     root = tmp_path_factory.mktemp("airflow")
     home = AirflowHome.create(
         root,
-        dags=sorted((ROOT / "tests" / "airflow_dags").glob("*.py")),
+        dags=[*sorted((ROOT / "tests" / "airflow_dags").glob("*.py")), *sorted((ROOT / "dags_examples").glob("*.py")), ROOT / "dags_examples" / "sql"],
         settings={
             "policy_file": DATA / "airflow_policy.yaml",
             "environment": "prod",

@@ -23,8 +23,14 @@ log = logging.getLogger("airflow.task.lineage_governance")
 def on_task_instance_running(previous_state, task_instance):
     try:
         from airflow_plugin.intercept import install
+        from airflow_plugin.settings import SettingsError, load_settings
         from airflow_plugin.start import guard
 
+        try:
+            if not load_settings().enabled:
+                return  # switched off: nothing patched, nothing wrapped
+        except SettingsError:
+            pass  # the guard fails the task with the settings error
         install()
         task = getattr(task_instance, "task", None)
         if task is not None:

@@ -88,6 +88,8 @@ def default_url() -> str:
         return ledger
     if ledger.startswith("sqlite:///"):
         return "sqlite:///" + str(Path(ledger[len("sqlite:///"):]).with_name("approvals.db"))
+    if ledger and "://" not in ledger:
+        return "sqlite:///" + str(Path(ledger).with_name("approvals.db"))  # a plain ledger file path
     return f"sqlite:///{DEFAULT_PATH}"
 
 

@@ -2,6 +2,11 @@
 
 The same ``run_id`` goes into the SQL comment the database sees, the ledger record and
 the OpenLineage event; that join is what lets an auditor line the three up.
+
+``principal`` is who answers for the statement (``alice@corp``, ``svc:etl``); ``actor`` is
+who or what actually issued it when that is someone else, such as an AI agent acting
+through a pipeline on alice's behalf (``agent:report-bot``). Policy decisions follow the
+principal; the comment, the ledger and the events carry both.
 """
 
 from __future__ import annotations
@@ -122,9 +127,16 @@ def from_environment(
     job_name: str | None = None,
     actor: str | None = None,
     env: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+    database_user: str | None = None,
     **attributes: Any,
 ) -> RunIdentity:
     """Resolve an identity from explicit values, then ``LINEAGE_*`` and OpenLineage variables.
+
+    ``LINEAGE_PRINCIPAL``, ``LINEAGE_GROUPS`` (comma-separated), ``LINEAGE_ENV``,
+    ``LINEAGE_ACTOR``, ``LINEAGE_JOB_NAMESPACE``, ``LINEAGE_JOB_NAME``, ``LINEAGE_RUN_ID`` (to
+    keep one run across several processes, such as the steps of a shell script),
+    ``OPENLINEAGE_PARENT_ID`` and ``OPENLINEAGE_ROOT_PARENT_ID``.
 
     Without any principal the operating-system user is accountable (``os:<user>``), so a
     statement is never recorded without someone behind it.
@@ -137,7 +149,12 @@ def from_environment(
     root_ns, root_job, root_run = parse_parent(env.get("OPENLINEAGE_ROOT_PARENT_ID"))
     if parent_run and not root_run:
         root_ns, root_job, root_run = parent_ns, parent_job, parent_run
+    run_id = run_id or env.get("LINEAGE_RUN_ID") or None
+    if run_id is not None and not _is_uuid(run_id):
+        raise ValueError(f"run id {run_id!r} (LINEAGE_RUN_ID or --run-id) is not a UUID")
+    extra = {"run_id": str(uuid.UUID(run_id))} if run_id else {}
     return RunIdentity(
+        **extra,
         principal=principal,
         groups=resolved_groups,
         environment=environment or env.get("LINEAGE_ENV") or "dev",
@@ -151,6 +168,7 @@ def from_environment(
         root_run_id=root_run,
         root_job_namespace=root_ns,
         root_job_name=root_job,
+        database_user=database_user,
         attributes={key: value for key, value in attributes.items() if value is not None},
     )
 

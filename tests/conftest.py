@@ -13,6 +13,14 @@ DATA = Path(__file__).resolve().parent / "data"
 CORPUS = ROOT / "bench" / "corpus"
 
 
+@pytest.fixture(autouse=True)
+def _state_in_tmp(tmp_path, monkeypatch):
+    """Ledger, approvals and spool default to files under the working directory: keep tests' in tmp."""
+    state = tmp_path / "lineage-state"
+    monkeypatch.setenv("LINEAGE_LEDGER_URL", str(state / "ledger.db"))
+    monkeypatch.delenv("LINEAGE_APPROVALS_URL", raising=False)
+
+
 @pytest.fixture(scope="session")
 def policy_path() -> Path:
     return DATA / "policy.yaml"

@@ -19,6 +19,9 @@ COMMAND_MODULES = [
     "lineage.cli.approvals",
     "lineage.cli.jit",
     "lineage.cli.verify",
+    "lineage.cli.ledger",
+    "lineage.cli.correlate",
+    "lineage.cli.execute",
 ]
 
 

@@ -43,11 +43,9 @@ def _approvals(args: argparse.Namespace) -> Approvals:
 
 
 def _ledger(args: argparse.Namespace):
-    try:
-        from lineage.ledger import Ledger
-    except ImportError:  # the ledger lands with its own issue; until then steps are not chained
-        return None
-    return Ledger.open(args.ledger)
+    from lineage.ledger import open_ledger
+
+    return open_ledger(args.ledger)
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -31,6 +31,10 @@ def add_identity_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--principal", help="accountable identity (default: $LINEAGE_PRINCIPAL, else os:<user>)")
     parser.add_argument("--group", action="append", default=None, help="a group of the principal (repeatable; default: $LINEAGE_GROUPS)")
     parser.add_argument("--env", help="environment such as dev or prod (default: $LINEAGE_ENV, else dev)")
+    parser.add_argument("--actor", help="who issues the statements on the principal's behalf, such as an AI agent (default: $LINEAGE_ACTOR)")
+    parser.add_argument("--job", help="job name for the run (default: $LINEAGE_JOB_NAME, else adhoc)")
+    parser.add_argument("--job-namespace", help="job namespace (default: $LINEAGE_JOB_NAMESPACE, else the OpenLineage parent's, else lineage-governance)")
+    parser.add_argument("--run-id", help="reuse this run id (a UUID; default: $LINEAGE_RUN_ID, else a new UUIDv7)")
 
 
 def load_policy_arg(path: str | None) -> LoadedPolicy:
@@ -66,6 +70,15 @@ def load_catalog_args(args: argparse.Namespace) -> Catalog:
 
 def identity_from_args(args: argparse.Namespace, source: str = "cli") -> RunIdentity:
     try:
-        return from_environment(principal=args.principal, groups=args.group, environment=args.env, source=source)
+        return from_environment(
+            principal=args.principal,
+            groups=args.group,
+            environment=args.env,
+            source=source,
+            actor=getattr(args, "actor", None),
+            job_name=getattr(args, "job", None),
+            job_namespace=getattr(args, "job_namespace", None),
+            run_id=getattr(args, "run_id", None),
+        )
     except ValueError as error:
         raise UsageError(str(error)) from None

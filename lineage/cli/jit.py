@@ -33,11 +33,9 @@ def register(subparsers) -> None:
 
 
 def _ledger(url):
-    try:
-        from lineage.ledger import Ledger
-    except ImportError:  # the ledger lands with its own issue
-        return None
-    return Ledger.open(url)
+    from lineage.ledger import open_ledger
+
+    return open_ledger(url)
 
 
 def _decisions(args):

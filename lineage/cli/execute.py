@@ -1,0 +1,125 @@
+"""``lineage exec``: run SQL against a database through the governor (check, mask, comment, ledger).
+
+    LINEAGE_PRINCIPAL=alice@corp lineage exec --dsn postgresql://etl@db/analytics \\
+        --policy policy.yaml --sql "select email from crm.customers limit 3"
+
+The governed counterpart of ``psql -c``: each statement is decided by the policy, stamped
+with the run-identity comment and recorded in the ledger (``--ledger``, default
+``$LINEAGE_LEDGER_URL``, else ``.lineage/ledger.db``). Rows are printed as a table or JSON.
+Exit 0 when everything ran, 1 when a statement was blocked or failed, 3 when one needs
+approval, 2 on bad input. Statements before a refused one have run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from lineage.analysis import split_statements
+from lineage.catalog import Catalog, CatalogError, _duckdb_path, _redact
+from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError
+from lineage.cli.check import read_sql
+from lineage.cli.common import add_identity_options, add_policy_option, identity_from_args, load_policy_arg
+from lineage.cli.ledger import add_ledger_option
+from lineage.governor import ApprovalRequired, StatementBlocked
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("exec", help="run SQL on a database through the governor (policy, masking, comment, ledger)", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="*", metavar="FILE", help="SQL files (default: --sql, else stdin)")
+    parser.add_argument("--sql", action="append", help="SQL text (repeatable)")
+    parser.add_argument("--dsn", required=True, help="postgresql://... or duckdb:///path/to.duckdb")
+    parser.add_argument("--catalog", metavar="FILE", help="catalog JSON (default: read from the database)")
+    parser.add_argument("--dialect", help="SQL dialect (default: from the DSN)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    add_policy_option(parser)
+    add_ledger_option(parser)
+    add_identity_options(parser)
+    parser.set_defaults(handler=run_exec)
+
+
+def run_exec(args: argparse.Namespace) -> int:
+    from lineage.dbapi import govern
+    from lineage.ledger import LedgerError, default_url
+
+    sql = read_sql(args)
+    policy = load_policy_arg(args.policy)
+    identity = identity_from_args(args, source="cli")
+    connection, dialect = _connect(args.dsn)
+    dialect = args.dialect or dialect
+    try:
+        catalog = Catalog.from_json_file(args.catalog, dialect=dialect) if args.catalog else None
+    except CatalogError as error:
+        raise UsageError(str(error)) from None
+    try:
+        governed = govern(connection, policy=policy, identity=identity, ledger=args.ledger or default_url(), dialect=dialect, catalog=catalog)
+    except LedgerError as error:
+        raise UsageError(str(error)) from None
+    results: list[dict[str, Any]] = []
+    code = EXIT_OK
+    try:
+        cursor = governed.cursor()
+        try:
+            for statement in split_statements(sql, dialect):  # one at a time, so every result is printed
+                cursor.execute(statement.sql)
+                results.append(_result(cursor))
+        except StatementBlocked as error:
+            print(f"lineage: {error}", file=sys.stderr)
+            code = EXIT_BLOCKED
+        except ApprovalRequired as error:
+            print(f"lineage: {error}", file=sys.stderr)
+            code = EXIT_APPROVAL
+        except Exception as error:  # the database refused it; the ledger has the failure
+            print(f"lineage: the database reported: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}", file=sys.stderr)
+            code = EXIT_BLOCKED
+    finally:
+        connection.close()
+    if args.format == "json":
+        json.dump({"run_id": identity.run_id, "principal": identity.principal, "results": results}, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        for result in results:
+            print(_table(result))
+        print(f"run {identity.run_id} ({identity.principal})", file=sys.stderr)
+    return code
+
+
+def _connect(dsn: str) -> tuple[Any, str]:
+    if dsn.startswith(("postgresql://", "postgres://")) or ("=" in dsn and "://" not in dsn):
+        import psycopg
+
+        try:
+            return psycopg.connect(dsn, autocommit=True, connect_timeout=10), "postgres"
+        except psycopg.Error as error:
+            raise UsageError(f"{_redact(dsn)}: cannot connect: {str(error).strip().splitlines()[0]}") from None
+    if dsn.startswith("duckdb:") or dsn.endswith((".duckdb", ".db")):
+        import duckdb
+
+        try:
+            return duckdb.connect(_duckdb_path(dsn)), "duckdb"
+        except duckdb.Error as error:
+            raise UsageError(f"{dsn}: cannot open: {error}") from None
+    raise UsageError(f"{_redact(dsn)}: not a PostgreSQL (postgresql://...) or DuckDB (duckdb:///path) DSN")
+
+
+def _result(cursor: Any) -> dict[str, Any]:
+    description = getattr(cursor, "description", None)
+    if not description:
+        rowcount = getattr(cursor, "rowcount", -1)
+        return {"columns": [], "rows": [], "rowcount": rowcount if isinstance(rowcount, int) and rowcount >= 0 else None}
+    rows = [list(row) for row in cursor.fetchall()]
+    return {"columns": [column[0] for column in description], "rows": rows, "rowcount": len(rows)}
+
+
+def _table(result: dict[str, Any]) -> str:
+    if not result["columns"]:
+        return f"ok ({result['rowcount']} row(s))" if result["rowcount"] is not None else "ok"
+    cells = [[str(value) if value is not None else "NULL" for value in row] for row in result["rows"]]
+    widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(result["columns"])]
+    lines = ["  ".join(name.ljust(width) for name, width in zip(result["columns"], widths))]
+    lines.append("  ".join("-" * width for width in widths))
+    lines += ["  ".join(value.ljust(width) for value, width in zip(row, widths)) for row in cells]
+    lines.append(f"({len(cells)} row(s))")
+    return "\n".join(lines)

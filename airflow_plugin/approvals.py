@@ -72,12 +72,15 @@ class TaskApprovals:
 
 
 def wait_for_approval(runtime, request_id: str, decision: Decision) -> None:
-    """Always raises: reschedule while pending, fail once denied, expired or used up."""
+    """Reschedule while pending, fail once denied, expired or used up; return when approved
+    (an approver may have answered between the request and this check)."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
     from airflow_plugin.runtime import reschedule_at
 
     request = runtime.approvals.status(request_id)
+    if request.is_valid_approval(now_utc()):
+        return
     statement = " ".join(decision.original_sql.split())[:200]
     if request.status == PENDING:
         interval = runtime.settings.approval_poll_interval

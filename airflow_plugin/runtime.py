@@ -93,12 +93,13 @@ _UNSET = _Unset()
 
 
 def open_ledger(settings: Settings):
-    """The ledger issue's hash-chained ledger at ``ledger_url`` (None when that module is absent)."""
+    """The hash-chained ledger at ``ledger_url`` (default ``$LINEAGE_LEDGER_URL``, else ``.lineage/ledger.db``)."""
+    from lineage.ledger import LedgerError, open_ledger as open_
+
     try:
-        from lineage.ledger import Ledger
-    except ImportError:
-        return None
-    return Ledger.open(settings.ledger_url)
+        return open_(settings.ledger_url)
+    except (LedgerError, OSError) as error:
+        raise GovernanceConfigError(f"[lineage_governance] ledger_url: {error}") from None
 
 
 def open_events(settings: Settings):
@@ -213,29 +214,39 @@ class TaskGovernance:
             result = self.execute_decision(binding, decision, run, rowcount).result
         return result
 
-    def execute_decision(self, binding: Binding, decision: Decision, run: Callable[[str], Any], rowcount=None) -> Outcome:
-        """One decided statement: refuse (fail or wait) or run it through the binding's governor."""
+    def execute_decision(self, binding: Binding, decision: Decision, run: Callable[[str], Any], rowcount=None, refuse_only: bool = False) -> Outcome | None:
+        """One decided statement: refuse (fail or wait) or run it through the binding's governor.
+
+        ``refuse_only`` (the task-start pre-check): carry out a refusal, never run; returns None
+        when the statement may run after all (an approver answered meanwhile).
+        """
         from airflow_plugin.approvals import wait_for_approval
 
         self.note(decision)
         if decision.effective_action == Action.REQUIRE_APPROVAL:
-            waiting = self.runtime.approvals.waiting(decision, binding.identity) if self.runtime.approvals else None
+            waiting = self.runtime.approvals.waiting(decision, binding.identity)
             if waiting is not None:
                 # asked before (an earlier attempt of this try): check again without a new ledger record
                 wait_for_approval(self.runtime, waiting.id, decision)
-        try:
-            outcome = binding.governor.execute_decision(decision, binding.identity, run, binding.context, rowcount)
-        except StatementBlocked as blocked:
-            raise _fail(str(blocked)) from None
-        except ApprovalRequired as held:
-            if held.request_id is None:
-                raise _fail(str(held)) from None
-            log.warning("%s", held)
-            wait_for_approval(self.runtime, held.request_id, decision)
-            raise  # pragma: no cover - wait_for_approval always raises
-        if decision.facts.kind.startswith(DDL_PREFIXES):
-            binding.catalog_stale = True
-        return outcome
+                if refuse_only:
+                    return None
+        for _ in range(2):
+            try:
+                outcome = binding.governor.execute_decision(decision, binding.identity, run, binding.context, rowcount)
+            except StatementBlocked as blocked:
+                raise _fail(str(blocked)) from None
+            except ApprovalRequired as held:
+                if held.request_id is None:
+                    raise _fail(str(held)) from None
+                log.warning("%s", held)
+                wait_for_approval(self.runtime, held.request_id, decision)
+                if refuse_only:
+                    return None
+                continue  # approved between the request and the check: the governor now finds it
+            if decision.facts.kind.startswith(DDL_PREFIXES):
+                binding.catalog_stale = True
+            return outcome
+        raise _fail(f"lineage-governance: statement #{decision.index} was approved but the approval could not be used")
 
     def note(self, decision: Decision) -> None:
         with self.lock:

@@ -80,7 +80,7 @@ def precheck(governance, task: Any) -> None:
     for decision in binding.governor.decide(text, binding.identity, binding.target.dialect):
         held = decision.effective_action == Action.REQUIRE_APPROVAL and approvals.approval_for(decision, binding.identity) is None
         if decision.effective_action == Action.BLOCK or held:
-            governance.execute_decision(binding, decision, _never)
+            governance.execute_decision(binding, decision, _never, refuse_only=True)
 
 
 def _never(sql: str):

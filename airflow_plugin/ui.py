@@ -174,14 +174,14 @@ def ledger_records(current, dag_id=None, dag_run_id=None, task_id=None, run_id=N
     wanted = {key: value for key, value in (("dag_id", dag_id), ("dag_run_id", dag_run_id), ("task_id", task_id)) if value}
     out: list[dict[str, Any]] = []
     for entry in ledger.entries(Filters(run_id=run_id) if run_id else None):
-        body = entry.body if hasattr(entry, "body") else entry
+        body = entry.body
         identity = body.get("identity") or {}
         attributes = identity.get("attributes") or {}
         if request_of(body) is not None:
             attributes = {**attributes, **_request_attributes(body)}
         if any(str(attributes.get(key)) != value for key, value in wanted.items()):
             continue
-        out.append({"sequence": getattr(entry, "sequence", None), **body})
+        out.append({"sequence": entry.seq, **body})
     out.reverse()
     return out[:limit]
 

@@ -40,7 +40,8 @@ def test_example_pipeline_masks_the_mart_and_waits_for_the_demo_approver(airflow
         while time.monotonic() < deadline:
             mine = [r for r in store.list("pending") if r.job_name == "governed_pipeline.drop_legacy_code"]
             if mine:
-                decided.append(main(["approvals", "approve", mine[0].id, "--policy", str(POLICY), "--approvals", url, "--principal", "demo-approver"]))
+                decided.append(main(["approvals", "approve", mine[0].id, "--policy", str(POLICY), "--approvals", url,
+                                     "--ledger", airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"], "--principal", "demo-approver"]))
                 return
             time.sleep(0.1)
 

@@ -54,6 +54,30 @@ def policy_for_airflow() -> Path:
     return ROOT / "tests" / "data" / "airflow_policy.yaml"
 
 
+def ledger_bodies(home, dag_id: str | None = None, dag_run_id: str | None = None) -> list[dict]:
+    """The ledger the tasks wrote, oldest first (optionally one DAG run's records)."""
+    from lineage.ledger import open_ledger
+
+    bodies = [entry.body for entry in open_ledger(home.env["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"]).entries()]
+    out = []
+    for body in bodies:
+        attributes = (body.get("identity") or {}).get("attributes") or {}
+        if dag_id and attributes.get("dag_id") != dag_id:
+            continue
+        if dag_run_id and attributes.get("dag_run_id") != dag_run_id:
+            continue
+        out.append(body)
+    return out
+
+
+def task_run_id(run, task_id: str) -> str:
+    """The OpenLineage provider's run id of a task instance of ``run`` (what the ledger carries)."""
+    from airflow_plugin.identity import ol_task_run_id
+
+    ti = next(ti for ti in run.get_task_instances() if ti.task_id == task_id)
+    return ol_task_run_id(run.dag_id, task_id, ti.try_number, run.logical_date, ti.map_index)
+
+
 @pytest.fixture
 def warehouse(airflow_home):
     seed(airflow_home.warehouse)
@@ -83,6 +107,9 @@ def test_blocked_statement_fails_the_task_without_retries_and_runs_nothing(airfl
     log = logged(capfd)
     assert "AirflowFailException: blocked by lineage-governance (drop_table: drops table warehouse.raw.orders)" in log
     assert "drop table raw.orders" in log and "ask the policy owners" in log
+    records = ledger_bodies(airflow_home, "lg_block", run.run_id)
+    assert [(r["phase"], r["statement"]["kind"], r["decision"]["action"]) for r in records] == [("refused", "drop_table", "block")]
+    assert records[0]["identity"]["run_id"] == task_run_id(run, "drop_orders") and records[0]["identity"]["principal"] == "dag_test"
 
 
 def test_blocked_hook_call_in_a_task_fails_at_the_hook(airflow_home, warehouse, capfd):
@@ -96,6 +123,9 @@ def test_blocked_hook_call_in_a_task_fails_at_the_hook(airflow_home, warehouse, 
 
 def approve_when_asked(store, verdict: str, principal: str, policy: Path, url: str, results: list, job: str = "lg_approval.drop_legacy_column") -> threading.Thread:
     """Another thread plays the approver: waits for the task's request, then decides through the CLI."""
+    import os
+
+    ledger = os.environ["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"]
 
     def work():
         from lineage.cli import main
@@ -104,7 +134,8 @@ def approve_when_asked(store, verdict: str, principal: str, policy: Path, url: s
         while time.monotonic() < deadline:
             pending = [request for request in store.list("pending") if request.job_name == job]
             if pending:
-                code = main(["approvals", verdict, pending[0].id, "--policy", str(policy), "--approvals", url, "--principal", principal, "--note", "checked"])
+                code = main(["approvals", verdict, pending[0].id, "--policy", str(policy), "--approvals", url, "--ledger", ledger,
+                             "--principal", principal, "--note", "checked"])
                 results.append((pending[0].id, code))
                 return
             time.sleep(0.1)
@@ -128,6 +159,15 @@ def test_approval_holds_the_task_until_approved_then_it_runs(airflow_home, wareh
     assert columns(warehouse, "raw.scratch") == ["id"]
     # the insert before the held statement ran once, after the approval (nothing ran while waiting)
     assert query(warehouse, "select count(*) from raw.scratch") == [(2,)]
+    # every step is a ledger record: held once (not once per check), the request, the approval, the run
+    records = ledger_bodies(airflow_home, "lg_approval", run.run_id)
+    steps = [(r["kind"], r.get("phase"), (r.get("decision") or {}).get("action")) for r in records]
+    assert steps[:2] == [("approval_requested", None, None), ("statement", "refused", "require_approval")]
+    assert steps[2:] == [("statement", "started", "allow"), ("statement", "finished", "allow"),
+                         ("statement", "started", "require_approval"), ("statement", "finished", "require_approval")]
+    assert records[1]["approval"] == {"request": request.id} and records[-1]["approval"] == {"id": request.id}
+    decided = [entry for entry in ledger_bodies(airflow_home) if entry["kind"] == "approval_approved" and entry["payload"]["request"]["id"] == request.id]
+    assert decided and decided[0]["identity"]["principal"] == "carol"
 
 
 @pytest.mark.timeout(120)
@@ -187,7 +227,7 @@ RAW_VALUES = ("ada@example.com", "alan@example.org", "123-45-6789", "987-65-4321
 
 def test_masked_read_writes_only_masked_values_into_the_target(airflow_home, warehouse):
     run = airflow_home.test("lg_mask")
-    assert airflow_home.task_states(run) == {"build_contacts": "success", "read_with_hook": "success"}
+    assert airflow_home.task_states(run) == {"build_contacts": "success", "read_with_hook": "success", "read_raw_connection": "success"}
     rows = query(warehouse, "select id, full_name, email, ssn, salary, birth_date, city from mart.customer_contacts order by id")
     assert [row[0] for row in rows] == [1, 2] and [row[6] for row in rows] == ["London", "Manchester"]
     assert [row[2] for row in rows] == ["*****@example.com", "*****@example.org"]
@@ -201,6 +241,20 @@ def test_masked_read_writes_only_masked_values_into_the_target(airflow_home, war
         "rows": [["*****@example.com", "*******6789", "London"], ["*****@example.org", "*******4321", "Manchester"]],
         "guessed": [],
     }
+    # the ledger: every statement finished under the task's run id, masked columns named, no raw value
+    records = ledger_bodies(airflow_home, "lg_mask", run.run_id)
+    build = [r for r in records if r["identity"]["attributes"]["task_id"] == "build_contacts"]
+    assert [(r["phase"], r["decision"]["action"]) for r in build] == [("started", "mask"), ("finished", "mask")]
+    assert {r["identity"]["run_id"] for r in build} == {task_run_id(run, "build_contacts")}
+    assert "warehouse.raw.customers.email" in build[-1]["masked_columns"] and build[-1]["tables"]["written"] == ["warehouse.mart.customer_contacts"]
+    hook_records = [r for r in records if r["identity"]["attributes"]["task_id"] == "read_with_hook" and r["phase"] == "finished"]
+    assert len(hook_records) == 2 and "ada@example.com" not in repr(hook_records) and "?" in hook_records[1]["statement"]["sql"]
+    import json
+
+    assert not [value for value in RAW_VALUES if value in json.dumps(records)]
+    # a raw connection from hook.get_conn() and get_df over it: masked by lineage.dbapi's wrapper
+    assert airflow_home.xcom(run, "read_raw_connection") == {
+        "ssn": ["*******6789", "*******4321"], "names": ["Xxx Xxxxxxxx", "Xxxx Xxxxxx"], "wrapper": "GovernedConnection"}
 
 
 def test_exempt_identity_reads_raw_but_cannot_write_it_outside_its_zone(airflow_home, warehouse, tmp_path, monkeypatch, capfd):

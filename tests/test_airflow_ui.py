@@ -121,6 +121,13 @@ def test_a_waiting_task_continues_when_approved_through_the_ui(api, airflow_home
     assert str(run.get_task_instances()[0].state) == "success"
     assert columns(airflow_home.warehouse, "raw.scratch") == ["id"]
     assert query(airflow_home.warehouse, "select count(*) from raw.scratch") == [(2,)]
+    # the ledger of that DAG run, newest first, as the run's "Governance" tab shows it
+    records = api.get(f"{PREFIX}/api/ledger", params={"dag_id": "lg_approval", "dag_run_id": run.run_id}, headers=as_user("carol")).json()
+    phases = [(r["kind"], r.get("phase")) for r in reversed(records)]
+    assert phases[0] == ("approval_requested", None) and phases[1] == ("statement", "refused") and phases[-1] == ("statement", "finished")
+    assert records[0]["approval"] == {"id": decided[0]["id"]}
+    page = api.get(f"{PREFIX}/", params={"dag_id": "lg_approval", "dag_run_id": run.run_id}, headers=as_user("carol")).text
+    assert "alter table raw.scratch drop column note" in page.lower() and "require_approval" in page
 
 
 def test_plugin_loads_through_its_entry_point(airflow_home):

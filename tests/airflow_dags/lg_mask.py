@@ -21,4 +21,15 @@ with DAG("lg_mask", schedule=None, start_date=datetime.datetime(2024, 1, 1), cat
         guessed = hook.get_records("select id from raw.customers where email = 'ada@example.com'")
         return {"rows": [list(row) for row in rows], "guessed": [list(row) for row in guessed]}
 
-    build >> read_with_hook()
+    @task
+    def read_raw_connection():
+        from duckdb_provider.hooks.duckdb_hook import DuckDBHook
+
+        hook = DuckDBHook(duckdb_conn_id="warehouse")
+        connection = hook.get_conn()  # a raw DB-API connection, governed by lineage.dbapi
+        ssn = connection.cursor().execute("select ssn from raw.customers order by id").fetchall()
+        connection.close()
+        names = hook.get_df("select full_name from raw.customers order by id")  # pandas over get_conn()
+        return {"ssn": [row[0] for row in ssn], "names": names["full_name"].tolist(), "wrapper": type(connection).__name__}
+
+    build >> [read_with_hook(), read_raw_connection()]

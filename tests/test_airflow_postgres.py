@@ -77,3 +77,12 @@ def test_identity_reaches_postgres_and_provider_lookups_pass_untouched(airflow_h
     lookups_with_our_comment = [row[13] for row in statements if "information_schema" in row[13] and (parse_comment(row[13]) or {}).get("dag_id") == "lg_postgres"]
     assert lookups_with_our_comment == []
     assert provider, "the OpenLineage provider issued no information_schema lookup (is it enabled?)"
+    # the ledger: the same run ids, the same statements; the provider's lookups are not there
+    from test_airflow_plugin import ledger_bodies
+
+    records = [r for r in ledger_bodies(airflow_home, "lg_postgres", run.run_id) if r["kind"] == "statement"]
+    assert {(r["identity"]["attributes"]["task_id"], r["identity"]["run_id"]) for r in records} == set(run_ids.items())
+    finished = [r for r in records if r["phase"] == "finished"]
+    assert len(finished) == sum(len(seen) for seen in governed.values())
+    assert not [r for r in records if "information_schema" in r["statement"]["sql"].lower() or "current_schema" in r["statement"]["sql"].lower()]
+    assert {r["identity"]["database_user"] for r in records} == {"postgres"}

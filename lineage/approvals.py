@@ -316,6 +316,10 @@ class Approvals:
                 self._record("approval_notification_failed", identity, request, error=str(error))
         return request.id
 
+    def approver(self, approval_id: str) -> str | None:
+        request = self.store.get(approval_id)
+        return request.decided_by if request is not None else None
+
     # -- decisions by people ----------------------------------------------------------------
 
     def approve(self, request_id: str, approver: RunIdentity, note: str | None = None) -> ApprovalRequest:

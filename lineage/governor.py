@@ -61,6 +61,9 @@ class ApprovalsLike(Protocol):
     def request(self, decision: Decision, identity: RunIdentity) -> str:
         """Create (or find the pending) approval request; returns its id."""
 
+    def approver(self, approval_id: str) -> str | None:
+        """Who approved ``approval_id`` (for the decision facet and the ledger)."""
+
 
 @dataclass(frozen=True)
 class ExecutionContext:
@@ -164,6 +167,8 @@ class Governor:
                 raise ApprovalRequired(message, decision, request_id)
         final_sql = stamp(decision.sql, identity_comment(identity, decision.policy_version)) if self.comment else decision.sql
         outcome = Outcome(decision, final_sql, approval_id=approval_id)
+        if approval_id is not None:
+            outcome.extra["approver"] = self.approvals.approver(approval_id)
         if self.ledger is not None:
             self.ledger.record_statement(identity, decision, "started", executed_sql=final_sql, approval_id=approval_id)
         if self.events is not None:

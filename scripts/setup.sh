@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the project needs: uv, the locked environment (.venv) with all extras.
-# Usage: scripts/setup.sh [--with-postgres]   (--with-postgres: also Debian's postgresql-15, for the tests)
+# Usage: scripts/setup.sh [--for-tests]   (--for-tests: also Debian's postgresql-15 and chromium, which the tests use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,16 +32,27 @@ log "uv: $("$UV" --version)"
 log "syncing .venv from uv.lock (all extras)"
 "$UV" sync --locked --all-extras --quiet
 
-if [ "${1:-}" = "--with-postgres" ]; then
-  if .venv/bin/python -c 'from lineage.testing.postgres import find_bindir; find_bindir()' >/dev/null 2>&1; then
-    log "PostgreSQL server binaries: found"
-  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing Debian's postgresql-15 (the tests start their own throwaway servers)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian's $* (for the tests)"
+    if [ -z "${APT_UPDATED:-}" ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null; APT_UPDATED=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   else
-    log "PostgreSQL 15 is missing: install postgresql-15 (Debian/Ubuntu) or set LINEAGE_PG_BINDIR"
+    log "missing: $* (install it with your package manager; the tests need it)"
     exit 2
+  fi
+}
+
+if [ "${1:-}" = "--for-tests" ]; then
+  if .venv/bin/python -c 'from lineage.testing.postgres import find_bindir; find_bindir()' >/dev/null 2>&1; then
+    log "PostgreSQL server binaries: found (the tests start their own throwaway servers)"
+  else
+    apt_install postgresql-15
+  fi
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+    log "headless Chromium: found (the report test opens the HTML in it)"
+  else
+    apt_install chromium
   fi
 fi
 log "ready: .venv/bin/lineage, .venv/bin/airflow, .venv/bin/dbt"

@@ -3,5 +3,5 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh -k masking
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --with-postgres
+bash scripts/setup.sh --for-tests
 exec .venv/bin/python -m pytest "$@"

@@ -18,7 +18,9 @@ def _state_in_tmp(tmp_path, monkeypatch):
     """Ledger, approvals and spool default to files under the working directory: keep tests' in tmp."""
     state = tmp_path / "lineage-state"
     monkeypatch.setenv("LINEAGE_LEDGER_URL", str(state / "ledger.db"))
+    monkeypatch.setenv("LINEAGE_EVENTS_SPOOL", str(state / "events-spool.db"))
     monkeypatch.delenv("LINEAGE_APPROVALS_URL", raising=False)
+    monkeypatch.delenv("OPENLINEAGE_URL", raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,11 @@ COMMAND_MODULES = [
     "lineage.cli.approvals",
     "lineage.cli.jit",
     "lineage.cli.verify",
+    "lineage.cli.report",
     "lineage.cli.ledger",
     "lineage.cli.correlate",
     "lineage.cli.execute",
+    "lineage.cli.events",
 ]
 
 

@@ -1,0 +1,132 @@
+"""``lineage events validate FILE.jsonl``, ``status``, ``flush`` and ``requeue``.
+
+Exit codes: ``validate`` 0 all valid, 1 any invalid event (line number and reason on stdout),
+2 unreadable file; ``status`` 0, or 1 when events were rejected or dropped; ``flush`` 0 when
+nothing is left pending, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+
+from lineage.cli import UsageError
+
+
+def register(subparsers) -> None:
+    events = subparsers.add_parser("events", help="OpenLineage events: validate a file, the spool's status, flush it")
+    commands = events.add_subparsers(dest="events_command", metavar="SUBCOMMAND")
+    commands.required = True
+
+    validate = commands.add_parser(
+        "validate", help="check events (JSONL, one per line) against the OpenLineage spec, our facet schemas and Marquez's rules"
+    )
+    validate.add_argument("file", help="JSONL file, or - for stdin")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.set_defaults(handler=run_validate)
+
+    for name, helptext, handler in (
+        ("status", "pending, delivered, rejected and dropped events of the spool, and the last error", run_status),
+        ("flush", "deliver the spool's pending events now (through openlineage-python's configured transport)", run_flush),
+        ("requeue", "move events the backend rejected back into the queue (after fixing the cause)", run_requeue),
+    ):
+        command = commands.add_parser(name, help=helptext)
+        command.add_argument("--spool", metavar="PATH", help="spool file (default: $LINEAGE_EVENTS_SPOOL, else .lineage/events-spool.db)")
+        command.add_argument("--format", choices=("text", "json"), default="text")
+        if name == "flush":
+            command.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds (default 60)")
+        command.set_defaults(handler=handler)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from lineage.events.validate import validate_lines
+
+    try:
+        if args.file == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            with open(args.file, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+    except OSError as error:
+        raise UsageError(f"{args.file}: cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{args.file}: not UTF-8 text ({error.reason})") from None
+    problems = validate_lines(lines)
+    count = sum(1 for line in lines if line.strip())
+    bad_lines = sorted({number for number, _ in problems})
+    if args.format == "json":
+        print(json.dumps({"file": args.file, "events": count, "invalid": len(bad_lines),
+                          "problems": [{"line": number, "problem": problem} for number, problem in problems]}, indent=2))
+    else:
+        for number, problem in problems:
+            print(f"{args.file}:{number}: {problem}")
+        print(f"{args.file}: {count} event(s), {len(bad_lines)} invalid" if problems else f"{args.file}: {count} event(s), all valid")
+    return 1 if problems else 0
+
+
+def _spool(args: argparse.Namespace):
+    from lineage.events.spool import Spool, default_path
+
+    path = Path(args.spool) if args.spool else default_path()
+    if not path.exists():
+        raise UsageError(f"{path}: no spool there (name it with --spool or LINEAGE_EVENTS_SPOOL)")
+    try:
+        return Spool(path, sender=False, exit_wait=0)
+    except Exception as error:
+        raise UsageError(f"{path}: cannot open the spool: {error}") from None
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "never"
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_status(args: argparse.Namespace) -> int:
+    spool = _spool(args)
+    try:
+        status = spool.status()
+    finally:
+        spool.close()
+    if args.format == "json":
+        print(json.dumps(status.to_dict(), indent=2))
+    else:
+        oldest = f", oldest {status.oldest_pending_seconds:.0f}s old" if status.oldest_pending_seconds is not None else ""
+        print(f"spool      {status.path}")
+        print(f"pending    {status.pending} event(s), {status.pending_bytes / 2**20:.2f} MiB{oldest} (limit {status.max_events} events, {status.max_bytes / 2**20:.0f} MiB)")
+        print(f"delivered  {status.delivered} (last {_when(status.last_delivery_at)})")
+        print(f"rejected   {status.rejected}" + ("  <- refused by the backend; see the spool's rejected table, fix, then `lineage events requeue`" if status.rejected else ""))
+        print(f"dropped    {status.dropped}" + ("  <- arrived while the spool was full; not stored" if status.dropped else ""))
+        print(f"sender     " + (f"pid {status.sender_pid}" if status.sender_pid else "none running (`lineage events flush` delivers)"))
+        print(f"transport  {status.transport or 'not used yet'}")
+        if status.last_error:
+            print(f"last error {status.last_error} ({_when(status.last_error_at)})")
+    return 1 if status.rejected or status.dropped else 0
+
+
+def run_flush(args: argparse.Namespace) -> int:
+    spool = _spool(args)
+    try:
+        result = spool.flush(timeout=args.timeout)
+    finally:
+        spool.close()
+    if args.format == "json":
+        print(json.dumps(result.__dict__, indent=2))
+    else:
+        print(f"delivered {result.delivered}, rejected {result.rejected}, still pending {result.remaining}")
+        if result.error:
+            print(f"last error: {result.error}")
+    return 0 if result.remaining == 0 else 1
+
+
+def run_requeue(args: argparse.Namespace) -> int:
+    spool = _spool(args)
+    try:
+        moved = spool.requeue_rejected()
+    finally:
+        spool.close()
+    print(json.dumps({"requeued": moved}) if args.format == "json" else f"requeued {moved} rejected event(s)")
+    return 0

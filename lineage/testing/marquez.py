@@ -1,0 +1,215 @@
+"""A small real HTTP server speaking Marquez's ``POST /api/v1/lineage`` contract, for tests and the demo.
+
+    server = MarquezServer().start()           # http://127.0.0.1:<port>
+    OPENLINEAGE_URL=server.url ...             # openlineage-python's http transport posts here
+    server.stop(); server.start()              # down and up again on the same port
+    server.events                              # what it accepted, in arrival order
+
+Answers like Marquez 0.51: **201** for an accepted event, **400** for a body that is not JSON or
+a dataset namespace outside Marquez's pattern, **422** when the event breaks the OpenLineage
+spec, a facet schema or a MARQUEZ.md rule (body: ``{"errors": [...]}``). It is stricter than
+Marquez (which stores facets it does not check), so what passes here Marquez takes as meant.
+A second copy of an event is accepted, as Marquez does, and counted in ``duplicates``.
+Also serves ``GET /api/v1/events/lineage`` and ``GET /api/v1/jobs/runs/{runId}/facets?type=run|job``.
+``fail_next(n, status)`` makes the next ``n`` POSTs fail (503 by default) to exercise retries.
+
+    python -m lineage.testing.marquez --port 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+from lineage.events.marquez import EVENT_CHECKS, STREAM_CHECKS, RunHistory
+from lineage.events.marquez.dataset_namespaces import dataset_namespaces
+from lineage.events.marquez.history import identity_of
+
+
+class MarquezServer:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", validate: bool = True, latency: float = 0.0):
+        self.host = host
+        self.port = port
+        self.validate = validate
+        self.latency = latency
+        self.events: list[dict] = []
+        self.rejected: list[tuple[int, list[str]]] = []
+        self.duplicates = 0
+        self.requests = 0
+        self._failures: list[int] = []
+        self._runs: dict[str, RunHistory] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._validator = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> "MarquezServer":
+        if self._server is not None:
+            return self
+        handler = _handler(self)
+        ThreadingHTTPServer.allow_reuse_address = True
+        server = ThreadingHTTPServer((self.host, self.port), handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"marquez:{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def reserve_port(self) -> "MarquezServer":
+        """Pick a free port without serving yet (a backend that is down)."""
+        self.start()
+        self.stop()
+        return self
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        with self._lock:
+            self._failures.extend([status] * count)
+
+    def __enter__(self) -> "MarquezServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- the contract ------------------------------------------------------------------------
+
+    def receive(self, body: bytes) -> tuple[int, dict]:
+        with self._lock:
+            self.requests += 1
+            if self._failures:
+                return self._failures.pop(0), {"error": "unavailable (simulated)"}
+        try:
+            event = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return 400, {"errors": [f"not JSON: {error}"]}
+        if not isinstance(event, dict):
+            return 400, {"errors": ["an event is a JSON object"]}
+        bad_namespaces = list(dataset_namespaces(event))
+        if bad_namespaces:
+            with self._lock:
+                self.rejected.append((400, bad_namespaces))
+            return 400, {"errors": bad_namespaces}
+        with self._lock:
+            run_id = str((event.get("run") or {}).get("runId"))
+            history = self._runs.get(run_id)
+            problems = self._problems(event, history) if self.validate else []
+            if problems:
+                self.rejected.append((422, problems))
+                return 422, {"errors": problems}
+            if history is not None and identity_of(event) in history.seen:
+                self.duplicates += 1
+            self._runs.setdefault(run_id, RunHistory()).record(event)
+            self.events.append(event)
+        return 201, {}
+
+    def _problems(self, event: dict, history: RunHistory | None) -> list[str]:
+        if self._validator is None:
+            from lineage.events.validate import Validator
+
+            self._validator = Validator()
+        problems = [*self._validator.spec_problems(event), *self._validator.facet_problems(event)]
+        for check in EVENT_CHECKS.values():
+            problems.extend(check(event))
+        for name, check in STREAM_CHECKS.items():
+            if name != "emitted_once":  # Marquez accepts a second copy; counted in duplicates instead
+                problems.extend(check(event, history))
+        return problems
+
+    def run_facets(self, run_id: str, kind: str = "run") -> dict:
+        """Marquez's ``GET /api/v1/jobs/runs/{runId}/facets``: newest value per key wins."""
+        merged: dict = {}
+        with self._lock:
+            for event in self.events:
+                if (event.get("run") or {}).get("runId") != run_id:
+                    continue
+                source = (event.get("run") or {}) if kind == "run" else (event.get("job") or {})
+                merged.update(source.get("facets") or {})
+        return {"runId": run_id, "facets": merged}
+
+
+def _handler(owner: MarquezServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+        wbufsize = 65536  # headers and body leave in one write (no delayed-ACK stall)
+
+        def log_message(self, format, *args):  # quiet: tests read the server's state instead
+            pass
+
+        def _send(self, status: int, payload: dict) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            if urlparse(self.path).path.rstrip("/") != "/api/v1/lineage":
+                self._send(404, {"error": "not found"})
+                return
+            if owner.latency:
+                time.sleep(owner.latency)
+            status, payload = owner.receive(body)
+            self._send(status, payload)
+
+        def do_GET(self):  # noqa: N802
+            parsed = urlparse(self.path)
+            parts = [part for part in parsed.path.split("/") if part]
+            query = parse_qs(parsed.query)
+            if parts == ["api", "v1", "events", "lineage"]:
+                limit = int((query.get("limit") or ["100"])[0])
+                with owner._lock:
+                    events = list(reversed(owner.events))[:limit]
+                    total = len(owner.events)
+                self._send(200, {"events": events, "totalCount": total})
+            elif len(parts) == 6 and parts[:4] == ["api", "v1", "jobs", "runs"] and parts[5] == "facets":
+                self._send(200, owner.run_facets(parts[4], (query.get("type") or ["run"])[0]))
+            else:
+                self._send(404, {"error": "not found"})
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lineage.testing.marquez", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--no-validate", action="store_true", help="accept any JSON event (for benchmarks: the backend costs little)")
+    args = parser.parse_args(argv)
+    server = MarquezServer(args.port, args.host, validate=not args.no_validate).start()
+    print(f"Marquez test server on {server.url}/api/v1/lineage (Ctrl-C stops)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -43,6 +43,9 @@ class TaskApprovals:
     def approval_for(self, decision: Decision, identity: RunIdentity) -> str | None:
         return self.approvals.approval_for(decision, identity)
 
+    def approver(self, approval_id: str) -> str | None:
+        return self.approvals.approver(approval_id)
+
     def request(self, decision: Decision, identity: RunIdentity) -> str:
         earlier = self.latest(decision, identity)
         if earlier is not None and earlier.status != APPROVED:

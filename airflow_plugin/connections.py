@@ -3,16 +3,15 @@
     describe(PostgresHook("warehouse"))  ->  Target(conn_id="warehouse", dialect="postgres",
         namespace="postgres://db.internal:5432", database="analytics", login="etl", host="db.internal")
 
-Namespaces follow OpenLineage's naming spec the way the OpenLineage provider builds them
-(``{scheme}://{host}:{port}``, host lower-cased, the scheme's default port filled in), so our
-datasets and the provider's are the same datasets in Marquez.
+Namespaces come from ``lineage.events.naming`` (OpenLineage's naming spec, the host normalised:
+lower case, loopback spellings -> ``localhost``, ``LINEAGE_HOST_ALIASES``), so the plugin, dbt
+and DB-API events agree on one string per data source.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 # Airflow connection type -> sqlglot dialect
 DIALECTS = {
@@ -65,17 +64,20 @@ def describe(hook) -> Target:
     if conn_type == "postgres" and connection.extra_dejson.get("redshift"):
         conn_type = "redshift"
     dialect = DIALECTS.get(conn_type) or _sqlglot_dialect(conn_type)
+    from lineage.events import naming
+
     host = (connection.host or "").strip() or None
     if conn_type == "duckdb":
         path = os.path.abspath(host) if host else None
-        namespace = f"duckdb://{path}" if path else "duckdb://memory"
-        database = Path(path).stem if path else "memory"
-        return Target(conn_id, conn_type, dialect, namespace, database, None, path)
+        return Target(conn_id, conn_type, dialect, naming.duckdb_namespace(path), naming.duckdb_database(path), None, path)
+    database = getattr(hook, "database", None) or connection.schema or None
     scheme = SCHEMES.get(conn_type, conn_type)
     port = connection.port or DEFAULT_PORTS.get(scheme)
-    authority = (host or "localhost").lower() + (f":{port}" if port else "")
-    database = getattr(hook, "database", None) or connection.schema or None
-    return Target(conn_id, conn_type, dialect, f"{scheme}://{authority}", database, connection.login or None, host, port)
+    if scheme == "postgres":
+        namespace = naming.postgres_namespace(host, port)
+    else:
+        namespace = naming.sanitize_namespace(f"{scheme}://{naming.normalize_host(host)}" + (f":{port}" if port else ""))
+    return Target(conn_id, conn_type, dialect, namespace, database, connection.login or None, host, port)
 
 
 def _sqlglot_dialect(name: str) -> str:

@@ -132,6 +132,20 @@ def task_identity(context: Mapping[str, Any], policy, environment: str) -> RunId
     return identity_from_facts(task_facts(context["ti"], context["dag_run"], context["task"]), policy, environment)
 
 
+def task_instance_identity(ti: Any, policy, environment: str) -> RunIdentity:
+    """The same identity from a task instance alone (what listeners and the provider's facet hook get):
+    the task runner's RuntimeTaskInstance (its template context), or a scheduler-side TaskInstance."""
+    context = None
+    if hasattr(ti, "get_template_context"):
+        try:
+            context = ti.get_template_context()
+        except Exception:
+            context = None
+    if context and context.get("dag_run") is not None:
+        return task_identity(context, policy, environment)
+    return identity_from_facts(task_facts(ti, getattr(ti, "dag_run", None), getattr(ti, "task", None)), policy, environment)
+
+
 def with_target(identity: RunIdentity, target) -> RunIdentity:
     """The identity as it reaches one connection: its login and host join the attributes."""
     attributes = dict(identity.attributes)

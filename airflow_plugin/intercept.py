@@ -288,6 +288,7 @@ def install() -> bool:
             cls = type(self)
             if not cls.__dict__.get(MARK):
                 patch_class(cls)
+                _patch_hook_lineage()  # hook modules imported since install()
             original_init(self, *args, **kwargs)
 
         setattr(__init__, MARK, True)
@@ -299,8 +300,42 @@ def install() -> bool:
             patch_class(cls)
             pending.extend(cls.__subclasses__())
         _patch_provider()
+        _patch_hook_lineage()
         _installed = True
         return True
+
+
+def _wrap_send_sql_hook_lineage(original: Callable) -> Callable:
+    """common-sql reports each statement to Airflow's hook lineage collector, from which the
+    OpenLineage provider makes per-query child runs (``{dag}.{task}.query.{n}``) for tasks without
+    an extractor. In a governed task with events on, each statement already is such a run (ours,
+    with the decision, the masked SQL and column lineage): one run per statement, not two."""
+
+    @functools.wraps(original)
+    def send_sql_hook_lineage(*args, **kwargs):
+        from airflow_plugin.runtime import GovernanceConfigError, current
+
+        try:
+            governance = current()
+        except GovernanceConfigError:
+            governance = None
+        if governance is not None and governance.runtime.emitter is not None:
+            return None
+        return original(*args, **kwargs)
+
+    return send_sql_hook_lineage
+
+
+def _patch_hook_lineage() -> None:
+    import sys
+
+    for name in ("airflow.providers.common.sql.hooks.sql", "airflow.providers.postgres.hooks.postgres"):
+        module = sys.modules.get(name)
+        function = getattr(module, "send_sql_hook_lineage", None) if module is not None else None
+        if function is not None and not getattr(function, MARK, False):
+            wrapped = _wrap_send_sql_hook_lineage(function)
+            setattr(wrapped, MARK, True)
+            module.send_sql_hook_lineage = wrapped
 
 
 def _patch_provider() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -35,6 +36,8 @@ from airflow_plugin.settings import Settings, SettingsError, load_settings
 log = logging.getLogger("airflow.task.lineage_governance")
 
 DDL_PREFIXES = ("create_", "alter_", "drop_", "rename", "select_into", "comment")
+MAX_NOTED = 1000  # decisions kept per task try for its OpenLineage facets
+RECENT = 32  # finished task tries kept for the OpenLineage provider's COMPLETE/FAIL facets
 
 
 class GovernanceConfigError(Exception):
@@ -63,10 +66,20 @@ class Runtime:
         return self._ledger
 
     @property
-    def events(self):
+    def emitter(self):
+        """One EventEmitter per process (its sinks: the JSONL file, the spool); None when off."""
         if self._events is _UNSET:
-            self._events = open_events(self.settings)
+            self._events = open_emitter(self.settings)
         return self._events
+
+    def events_for(self, engine):
+        """The governor's events collaborator for one connection's engine (catalog, classifier)."""
+        emitter = self.emitter
+        if emitter is None:
+            return None
+        from lineage.events.governance import GovernanceEvents
+
+        return GovernanceEvents(emitter, engine)
 
     @property
     def approvals(self):
@@ -102,13 +115,50 @@ def open_ledger(settings: Settings):
         raise GovernanceConfigError(f"[lineage_governance] ledger_url: {error}") from None
 
 
-def open_events(settings: Settings):
-    """The events issue's collaborator (OpenLineage events through the durable spool), or None."""
+def open_emitter(settings: Settings):
+    """Sinks for the plugin's events: ``events_file`` and, when a backend is configured, the spool."""
+    if not settings.events:
+        return None
+    from lineage.events.emit import EventEmitter, JsonlSink
+    from lineage.events.spool import Spool
+    from lineage.events.transport import client_from_config, new_client, transport_configured
+
+    sinks = []
+    if settings.events_file:
+        sinks.append(JsonlSink(settings.events_file))
+    if transport_configured():
+        sinks.append(Spool(settings.events_spool, client_factory=new_client))
+    else:
+        transport = airflow_openlineage_transport()
+        if transport:
+            sinks.append(Spool(settings.events_spool, client_factory=lambda: client_from_config({"transport": transport})))
+    return EventEmitter(sinks) if sinks else None
+
+
+def airflow_openlineage_transport() -> dict | None:
+    """The OpenLineage provider's ``[openlineage] transport`` (None when absent or disabled)."""
     try:
-        from lineage.events import governor_events
+        from airflow.providers.openlineage import conf as ol_conf
     except ImportError:
         return None
-    return governor_events()
+    try:
+        if ol_conf.is_disabled():
+            return None
+        return ol_conf.transport() or None
+    except Exception:
+        return None
+
+
+def provider_emits_task_events() -> bool:
+    """True when apache-airflow-providers-openlineage is installed and enabled in this process."""
+    try:
+        from airflow.providers.openlineage import conf as ol_conf
+    except ImportError:
+        return False
+    try:
+        return not ol_conf.is_disabled()
+    except Exception:
+        return False
 
 
 _runtime_lock = threading.Lock()
@@ -169,7 +219,7 @@ class TaskGovernance:
     key: tuple
     bindings: dict[str, Binding] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)
-    decisions: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)  # what the task's statements were decided (for the task's facets)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- connections -----------------------------------------------------------------------
@@ -185,7 +235,7 @@ class TaskGovernance:
                 governor = Governor(
                     engine,
                     ledger=self.runtime.ledger,
-                    events=self.runtime.events,
+                    events=self.runtime.events_for(engine),
                     approvals=self.runtime.approvals,
                     comment=self.runtime.settings.comment,
                     statement_numbers=self.numbers,
@@ -250,16 +300,8 @@ class TaskGovernance:
 
     def note(self, decision: Decision) -> None:
         with self.lock:
-            self.decisions.append(
-                {
-                    "index": len(self.decisions) + 1,
-                    "action": decision.action.value,
-                    "effective_action": decision.effective_action.value,
-                    "kind": decision.facts.kind,
-                    "rules": sorted({finding.rule for finding in decision.findings if finding.action.rank >= Action.WARN.rank}),
-                    "masked_columns": [column.qualified for column in decision.masked_columns],
-                }
-            )
+            if len(self.decisions) < MAX_NOTED:
+                self.decisions.append(decision)
 
     def is_metadata_query(self, hook, sql: str) -> bool:
         """True for the OpenLineage provider's own lookups: only catalog views, or no table at all."""
@@ -319,6 +361,7 @@ def _fail(message: str) -> BaseException:
 # -- which task is running ---------------------------------------------------------------------
 
 _active: TaskGovernance | None = None
+_recent: "OrderedDict[str, TaskGovernance]" = OrderedDict()
 _active_lock = threading.Lock()
 
 
@@ -332,10 +375,10 @@ def _current_context():
 
 
 def start(context) -> TaskGovernance | None:
-    """Governance for the task try in ``context`` (created once per try; None when disabled)."""
+    """Governance for the task attempt in ``context`` (created once per attempt; None when disabled)."""
     global _active
     ti = context["ti"]
-    key = (str(getattr(ti, "id", "")), ti.dag_id, ti.task_id, ti.run_id, ti.try_number, ti.map_index)
+    key = (str(getattr(ti, "id", "")), ti.dag_id, ti.task_id, ti.run_id, ti.try_number, ti.map_index, str(getattr(ti, "start_date", "")))
     with _active_lock:
         if _active is not None and _active.key == key:
             return _active
@@ -356,9 +399,22 @@ def current() -> TaskGovernance | None:
 
 
 def finish() -> None:
+    """The task attempt ended: its governance stays findable by run id for the provider's facets."""
     global _active
     with _active_lock:
+        if _active is not None:
+            _recent[_active.identity.run_id] = _active
+            while len(_recent) > RECENT:
+                _recent.popitem(last=False)
         _active = None
+
+
+def governance_of(run_id: str) -> TaskGovernance | None:
+    """The governance of a task attempt by its (OpenLineage) run id, running or recently ended."""
+    with _active_lock:
+        if _active is not None and _active.identity.run_id == run_id:
+            return _active
+        return _recent.get(run_id)
 
 
 def reschedule_at(seconds: float) -> datetime:

@@ -14,6 +14,14 @@ Every key can also come from the environment the Airflow way
     approval_poll_interval = 60        # seconds between checks while a task waits for an approval
     notify_conn_id =                   # Airflow connection holding the Slack/webhook URL for approvals
     comment = True                     # stamp every statement with the identity comment
+    events = True                      # OpenLineage events for governed statements (False: none)
+    events_file =                      # also write every event to this JSONL file (default: $LINEAGE_EVENTS_FILE)
+    events_spool =                     # the durable spool (default: $LINEAGE_EVENTS_SPOOL, else .lineage/events-spool.db)
+
+Events leave through the spool to openlineage-python's transport: its standard configuration
+(``OPENLINEAGE_URL``, ``OPENLINEAGE__TRANSPORT__*``, ``openlineage.yml``), else the OpenLineage
+provider's ``[openlineage] transport``, so statement events reach the same backend as the
+provider's task events.
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ class Settings:
     approval_poll_interval: float = 60.0
     notify_conn_id: str | None = None
     comment: bool = True
+    events: bool = True
+    events_file: str | None = None
+    events_spool: str | None = None
 
 
 def _conf():
@@ -91,4 +102,7 @@ def load_settings(conf=None) -> Settings:
         approval_poll_interval=interval,
         notify_conn_id=text("notify_conn_id"),
         comment=flag("comment", True),
+        events=flag("events", True),
+        events_file=text("events_file", os.environ.get("LINEAGE_EVENTS_FILE")),
+        events_spool=text("events_spool", os.environ.get("LINEAGE_EVENTS_SPOOL")),
     )

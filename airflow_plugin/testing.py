@@ -35,7 +35,18 @@ class AirflowHome:
 
     @property
     def openlineage_file(self) -> Path:
+        """The OpenLineage provider's events (its file transport)."""
         return self.root / "openlineage.jsonl"
+
+    @property
+    def events_file(self) -> Path:
+        """The plugin's own events, written synchronously ([lineage_governance] events_file)."""
+        return self.root / "lineage-events.jsonl"
+
+    @property
+    def spooled_file(self) -> Path:
+        """Where the plugin's spool delivers (openlineage-python's file transport)."""
+        return self.root / "spooled.jsonl"
 
     @classmethod
     def create(
@@ -63,6 +74,16 @@ class AirflowHome:
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(root / "logs"),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         }
+        env.update(
+            {
+                "AIRFLOW__LINEAGE_GOVERNANCE__EVENTS_FILE": str(root / "lineage-events.jsonl"),
+                "AIRFLOW__LINEAGE_GOVERNANCE__EVENTS_SPOOL": str(root / "events-spool.db"),
+                # the spool's way out: openlineage-python's standard configuration, a file
+                "OPENLINEAGE__TRANSPORT__TYPE": "file",
+                "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(root / "spooled.jsonl"),
+                "OPENLINEAGE__TRANSPORT__APPEND": "true",
+            }
+        )
         if openlineage:
             env.update(
                 {
@@ -126,6 +147,18 @@ class AirflowHome:
             return XComModel.deserialize_value(row) if row is not None else None
 
     def openlineage_events(self) -> list[dict[str, Any]]:
-        if not self.openlineage_file.exists():
-            return []
-        return [json.loads(line) for line in self.openlineage_file.read_text().splitlines() if line.strip()]
+        """The provider's events."""
+        return _jsonl(self.openlineage_file)
+
+    def plugin_events(self) -> list[dict[str, Any]]:
+        """The plugin's events (statement runs, and task runs without the provider)."""
+        return _jsonl(self.events_file)
+
+    def spooled_events(self) -> list[dict[str, Any]]:
+        return _jsonl(self.spooled_file)
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -126,7 +126,12 @@ def open_emitter(settings: Settings):
     sinks = []
     if settings.events_file:
         sinks.append(JsonlSink(settings.events_file))
-    if transport_configured():
+    if settings.events_transport:
+        import json
+
+        transport = json.loads(settings.events_transport)
+        sinks.append(Spool(settings.events_spool, client_factory=lambda: client_from_config({"transport": transport})))
+    elif transport_configured():
         sinks.append(Spool(settings.events_spool, client_factory=new_client))
     else:
         transport = airflow_openlineage_transport()

@@ -17,11 +17,12 @@ Every key can also come from the environment the Airflow way
     events = True                      # OpenLineage events for governed statements (False: none)
     events_file =                      # also write every event to this JSONL file (default: $LINEAGE_EVENTS_FILE)
     events_spool =                     # the durable spool (default: $LINEAGE_EVENTS_SPOOL, else .lineage/events-spool.db)
+    events_transport =                 # openlineage-python transport config as JSON, e.g. {"type": "http", "url": "http://marquez:5000"}
 
-Events leave through the spool to openlineage-python's transport: its standard configuration
-(``OPENLINEAGE_URL``, ``OPENLINEAGE__TRANSPORT__*``, ``openlineage.yml``), else the OpenLineage
-provider's ``[openlineage] transport``, so statement events reach the same backend as the
-provider's task events.
+Events leave through the spool to openlineage-python's transport: ``events_transport`` if set,
+else openlineage-python's standard configuration (``OPENLINEAGE_URL``, ``OPENLINEAGE__TRANSPORT__*``,
+``openlineage.yml``), else the OpenLineage provider's ``[openlineage] transport``, so statement
+events reach the same backend as the provider's task events.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Settings:
     events: bool = True
     events_file: str | None = None
     events_spool: str | None = None
+    events_transport: str | None = None
 
 
 def _conf():
@@ -105,4 +107,19 @@ def load_settings(conf=None) -> Settings:
         events=flag("events", True),
         events_file=text("events_file", os.environ.get("LINEAGE_EVENTS_FILE")),
         events_spool=text("events_spool", os.environ.get("LINEAGE_EVENTS_SPOOL")),
+        events_transport=_json_object(text("events_transport"), "events_transport"),
     )
+
+
+def _json_object(value: str | None, key: str) -> str | None:
+    if value is None:
+        return None
+    import json
+
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"[{SECTION}] {key}: not JSON ({error.msg} at character {error.pos})") from None
+    if not isinstance(parsed, dict) or "type" not in parsed:
+        raise SettingsError(f"[{SECTION}] {key}: an openlineage-python transport, such as {{\"type\": \"http\", \"url\": \"http://marquez:5000\"}}")
+    return value

@@ -78,10 +78,8 @@ class AirflowHome:
             {
                 "AIRFLOW__LINEAGE_GOVERNANCE__EVENTS_FILE": str(root / "lineage-events.jsonl"),
                 "AIRFLOW__LINEAGE_GOVERNANCE__EVENTS_SPOOL": str(root / "events-spool.db"),
-                # the spool's way out: openlineage-python's standard configuration, a file
-                "OPENLINEAGE__TRANSPORT__TYPE": "file",
-                "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(root / "spooled.jsonl"),
-                "OPENLINEAGE__TRANSPORT__APPEND": "true",
+                # the spool's way out: an openlineage-python file transport
+                "AIRFLOW__LINEAGE_GOVERNANCE__EVENTS_TRANSPORT": json.dumps({"type": "file", "log_file_path": str(root / "spooled.jsonl"), "append": True}),
             }
         )
         if openlineage:

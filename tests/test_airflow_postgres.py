@@ -86,3 +86,11 @@ def test_identity_reaches_postgres_and_provider_lookups_pass_untouched(airflow_h
     assert len(finished) == sum(len(seen) for seen in governed.values())
     assert not [r for r in records if "information_schema" in r["statement"]["sql"].lower() or "current_schema" in r["statement"]["sql"].lower()]
     assert {r["identity"]["database_user"] for r in records} == {"postgres"}
+    # the events: each statement a child run of the same run id, the provider's task runs too
+    ours = [e for e in airflow_home.plugin_events() if ".query." in e["job"]["name"] and e["job"]["name"].startswith("lg_postgres.")]
+    children = {(e["job"]["name"].split(".query.")[0].split(".")[1], e["run"]["facets"]["parent"]["run"]["runId"]) for e in ours
+                if e["run"]["facets"]["parent"]["run"]["runId"] in run_ids.values()}
+    assert children == set(run_ids.items())
+    assert all(e["inputs"][0]["namespace"] == f"postgres://localhost:{pg_warehouse.port}" for e in ours if e["inputs"])
+    provider_runs = {e["run"]["runId"] for e in airflow_home.openlineage_events() if e["job"]["name"].startswith("lg_postgres.")}
+    assert set(run_ids.values()) <= provider_runs

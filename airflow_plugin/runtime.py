@@ -298,7 +298,7 @@ class TaskGovernance:
                 if refuse_only:
                     return None
                 continue  # approved between the request and the check: the governor now finds it
-            if decision.facts.kind.startswith(DDL_PREFIXES):
+            if catalog_changed(binding.engine, decision):
                 binding.catalog_stale = True
             return outcome
         raise _fail(f"lineage-governance: statement #{decision.index} was approved but the approval could not be used")
@@ -318,6 +318,35 @@ class TaskGovernance:
             if set(facts.reads) - set(facts.system_reads):
                 return False
         return True
+
+
+def catalog_changed(engine: Engine, decision: Decision) -> bool:
+    """After a statement ran: must the catalog be read again before the next one?
+
+    Not when the engine can follow the change itself: a relation created from a query (CREATE
+    ... AS, a view: ``Engine.learn``), a rename of a relation whose columns it knows (the new name
+    gets them: dbt's ``x`` -> ``x__dbt_backup``, ``x__dbt_tmp`` -> ``x`` swap), a DROP (a stale
+    entry only describes a relation the database no longer has). Any other DDL: yes.
+    """
+    facts = decision.facts
+    if not facts.kind.startswith(DDL_PREFIXES):
+        return False
+    if facts.kind in ("create_table_as", "create_view", "select_into") and engine.learn(decision):
+        return False
+    if facts.kind.startswith("drop_"):
+        return False
+    renames = [change for change in facts.schema_changes if change.change == "renamed_table"]
+    if not renames or len(renames) != len(facts.schema_changes):
+        return True
+    catalog = engine.catalog
+    for change in renames:
+        columns = catalog.columns(change.table)
+        if columns is None or not change.new_name:
+            return True
+        new_name = change.new_name if "." in change.new_name else ".".join([*change.table.split(".")[:-1], change.new_name])
+        if catalog.columns(new_name) != columns:
+            catalog.add_table(new_name, columns)
+    return False
 
 
 def load_catalog(settings: Settings, hook, target: Target) -> Catalog:

@@ -256,16 +256,17 @@ def render_page(user: str, policy: dict[str, Any], pending: list[dict[str, Any]]
             findings = "; ".join(f"{f.get('rule')}: {f.get('message')}" for f in decision.get("findings", []) if f.get("action") not in ("allow", None))
             detail = _e(findings) + (f"<br>masked: {_e(', '.join(record.get('masked_columns') or []))}" if record.get("masked_columns") else "")
             phase = record.get("phase", "")
+            task = f"{_e(attributes.get('dag_id'))}.{_e(attributes.get('task_id'))}<br><span class=muted>try {_e(attributes.get('try_number'))}, run {_e(identity.get('run_id'))}</span>"
         else:
             action, phase = "", record.get("kind", "")
             request = request_of(record) or {}
             what = f"<code>{_e(request.get('id'))}</code> {_e(request.get('normalized_sql'))}"
             detail = _e(request.get("note") or "")
+            task = f"{_e(request.get('job_name'))}<br><span class=muted>run {_e(request.get('run_id'))}</span>"
         ledger_rows.append(
             f"<tr><td>{_e(record.get('sequence'))}</td><td>{_e(record.get('time'))}</td><td>{_e(phase)}</td>"
             f"<td class='{_e(action)}'>{_e(action)}</td><td>{_e(identity.get('principal'))}</td>"
-            f"<td>{_e(attributes.get('dag_id'))}.{_e(attributes.get('task_id'))}<br><span class=muted>try {_e(attributes.get('try_number'))}, run {_e(identity.get('run_id'))}</span></td>"
-            f"<td>{what}</td><td>{_e(record.get('rows'))}</td><td>{detail}</td></tr>"
+            f"<td>{task}</td><td>{what}</td><td>{_e(record.get('rows'))}</td><td>{detail}</td></tr>"
         )
     ledger_html = (
         "<table><tr><th>#</th><th>time</th><th>phase</th><th>decision</th><th>principal</th><th>task</th><th>statement (literals as ?)</th><th>rows</th><th>findings</th></tr>"

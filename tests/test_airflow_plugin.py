@@ -267,3 +267,56 @@ def test_exempt_identity_reads_raw_but_cannot_write_it_outside_its_zone(airflow_
     assert states["build_contacts"] == "failed"
     assert "pii_to_unapproved_zone" in logged(capfd)
     assert query(warehouse, "select count(*) from information_schema.tables where table_name = 'customer_contacts'") == [(0,)]
+
+
+def test_bad_setting_fails_a_task_at_start(airflow_home, monkeypatch, capfd):
+    monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__MODE", "sometimes")
+    run = airflow_home.test("lg_quiet")
+    assert str(run.get_task_instances()[0].state) == "failed"
+    assert "[lineage_governance] mode: 'sometimes' is not one of enforce, audit" in logged(capfd)
+
+
+@pytest.mark.timeout(120)
+def test_approval_request_is_announced_to_the_webhook_of_an_airflow_connection(airflow_home, warehouse, approvals_store, policy_for_airflow, monkeypatch):
+    """[lineage_governance] notify_conn_id names an Airflow connection; its webhook gets the request."""
+    import json
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/approvals"
+        monkeypatch.setenv("AIRFLOW_CONN_APPROVAL_WEBHOOK", json.dumps({"conn_type": "http", "extra": {"webhook_url": url}}))
+        monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__NOTIFY_CONN_ID", "approval_webhook")
+        results: list = []
+        thread = approve_when_asked(approvals_store, "approve", "carol", policy_for_airflow,
+                                    airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"], results)
+        run = airflow_home.test("lg_approval")
+        thread.join(5)
+    finally:
+        server.shutdown()
+    assert str(run.get_task_instances()[0].state) == "success"
+    requested = [body for path, body in received if path == "/approvals" and body["event"] == "approval_requested"]
+    assert len(requested) == 1 and requested[0]["request"]["id"] == results[0][0]
+    assert "alter table raw.scratch drop column note" in requested[0]["text"].lower() and requested[0]["request"]["requester"] == "dag_test"
+
+
+def test_audit_mode_runs_everything_and_records_what_would_have_happened(airflow_home, warehouse, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__MODE", "audit")
+    run = airflow_home.test("lg_block")
+    assert str(run.get_task_instances()[0].state) == "success"
+    assert query(warehouse, "select count(*) from information_schema.tables where table_name = 'orders'") == [(0,)]
+    records = [r for r in ledger_bodies(airflow_home, "lg_block", run.run_id) if r["phase"] == "finished"]
+    assert [(r["statement"]["kind"], r["decision"]["action"], r["decision"]["effective_action"], r["decision"]["mode"]) for r in records] == [
+        ("insert", "allow", "allow", "audit"), ("drop_table", "block", "allow", "audit")]

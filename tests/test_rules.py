@@ -67,6 +67,7 @@ CASES = [
     ("EXECUTE q(1)", DEV, "opaque_statement", Action.BLOCK),
     ("DECLARE c CURSOR FOR SELECT * FROM crm.orders", DEV, "opaque_statement", Action.BLOCK),
     ("SELECT query_to_xml('select * from crm.customers', true, true, '')", DEV, "opaque_statement", Action.BLOCK),
+    ("SELECT query_to_xml(q.text, true, true, '') FROM crm.saved_queries q", DPO, "opaque_statement", Action.BLOCK),
     ("SELEC * FRM crm.orders", DEV, "unparseable", Action.BLOCK),
     ("SELECT * FROM crm.orders WHERE", DEV, "unparseable", Action.BLOCK),
     ("SELECT 'unterminated", DEV, "unparseable", Action.BLOCK),

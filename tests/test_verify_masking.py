@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import psycopg
 import pytest
@@ -84,8 +86,18 @@ def test_cli_exit_codes(cli, tmp_path):
         load(connection, ROWS)
     policy = tmp_path / "policy.yaml"
     policy.write_bytes(POLICY.raw)
-    ok = cli("verify-masking", "--dsn", f"duckdb:///{path}", "--policy", str(policy), "--format", "json")
+    events = tmp_path / "events.jsonl"
+    ok = cli("verify-masking", "--dsn", f"duckdb:///{path}", "--policy", str(policy), "--format", "json", "--events", str(events), "--ledger", str(tmp_path / "ledger.db"))
     assert ok.code == 0 and ok.json()["success"]
+    from lineage.events.validate import validate_lines
+    from lineage.ledger import open_ledger
+
+    assert validate_lines(events.read_text().splitlines()) == []
+    complete = [json.loads(line) for line in events.read_text().splitlines()][-1]
+    assertions = complete["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert {a["column"] for a in assertions} == {"email", "ssn", "phone", "nickname"} and all(a["success"] for a in assertions)
+    entries = list(open_ledger(tmp_path / "ledger.db").entries())
+    assert entries[-1].body["kind"] == "masking_verification" and entries[-1].body["payload"]["success"] is True
     with duckdb.connect(str(path)) as connection:
         connection.execute("insert into mart.customers values (9, ?, ?, ?, ?)", list(LEAK))
     leaked = cli("verify-masking", "--dsn", f"duckdb:///{path}", "--policy", str(policy))

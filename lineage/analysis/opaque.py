@@ -50,10 +50,11 @@ def find_opaque_parts(expression: exp.Expression, dialect: str) -> list[OpaquePa
     parts: list[OpaquePart] = []
     for node in expression.find_all(exp.Func):
         name = function_name(node)
-        strings = [arg for arg in node.find_all(exp.Literal) if arg.is_string]
-        if name in SQL_STRING_FUNCTIONS and strings:
-            parts.append(OpaquePart("sql_in_string", f"{name}() runs SQL or reads a table named in a string argument"))
+        if name in SQL_STRING_FUNCTIONS:
+            # whatever the argument (a literal, a column, a concatenation), the SQL is only known at run time
+            parts.append(OpaquePart("sql_in_string", f"{name}() runs SQL or reads a table named by its argument"))
             continue
+        strings = [arg for arg in node.find_all(exp.Literal) if arg.is_string]
         for literal in strings:
             if literal.parent is node and _looks_like_sql(literal.name, dialect):
                 parts.append(OpaquePart("sql_in_string", f"{name}() receives SQL text in a string argument"))

@@ -8,7 +8,7 @@ import json
 from lineage.catalog import Catalog, CatalogError
 from lineage.classify import Classifier
 from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
-from lineage.cli.common import add_policy_option, load_policy_arg
+from lineage.cli.common import add_identity_options, add_policy_option, identity_from_args, load_policy_arg
 
 
 def register(subparsers) -> None:
@@ -16,7 +16,10 @@ def register(subparsers) -> None:
     verify.add_argument("--dsn", required=True, help="postgresql://... or duckdb:///path")
     verify.add_argument("--table", action="append", help="only these tables (repeatable; default: every table in the catalog)")
     verify.add_argument("--format", choices=("table", "json"), default="table")
+    verify.add_argument("--ledger", metavar="URL", help="ledger for the evidence (default: $LINEAGE_LEDGER_URL)")
+    verify.add_argument("--events", metavar="FILE.jsonl", help="also write the dataQualityAssertions events here (default: $LINEAGE_EVENTS_FILE; OPENLINEAGE_URL sends them to Marquez)")
     add_policy_option(verify)
+    add_identity_options(verify)
     verify.set_defaults(handler=run_verify)
 
 
@@ -40,8 +43,16 @@ def verify(dsn: str, policy, tables=None, classifier: Classifier | None = None):
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from lineage.events.emit import emitter_from_environment
+    from lineage.ledger import open_ledger
+    from lineage.verify_masking import record
+
     policy = load_policy_arg(args.policy)
-    result, _ = verify(args.dsn, policy, args.table)
+    result, catalog = verify(args.dsn, policy, args.table)
+    identity = identity_from_args(args).with_(job_name="verify_masking")
+    emitter = emitter_from_environment(jsonl=args.events)
+    record(result, identity, open_ledger(args.ledger), emitter, _namespace(args.dsn, catalog))
+    emitter.close()
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -53,3 +64,13 @@ def run_verify(args: argparse.Namespace) -> int:
         for note in result.skipped:
             print(f"skip {note}")
     return EXIT_OK if result.success else EXIT_BLOCKED
+
+
+def _namespace(dsn: str, catalog) -> str:
+    from lineage.events.naming import duckdb_namespace, postgres_context
+
+    if catalog.dialect == "postgres":
+        return postgres_context(dsn)[0]
+    from lineage.catalog import _duckdb_path
+
+    return duckdb_namespace(_duckdb_path(dsn))

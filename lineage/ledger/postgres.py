@@ -161,32 +161,13 @@ class PostgresLedger(Ledger):
         connection.isolation_level = self._psycopg.IsolationLevel.REPEATABLE_READ
         connection.read_only = True
         try:
-            yield _PostgresSnapshot(connection, self._select())
+            yield SnapshotReader(connection, self._select(), "%s")
         except self._psycopg.Error as error:
             raise LedgerError(f"{self.url}: cannot read the ledger: {_first_line(error)}") from None
         finally:
             connection.rollback()
             connection.close()
 
-
-class _PostgresSnapshot(SnapshotReader):
-    def __init__(self, connection: Any, select: str):
-        self.connection = connection
-        self.select = select
-
-    def head(self) -> tuple[int, str]:
-        seq, hash_ = self.connection.execute("SELECT seq, hash FROM lineage_ledger_head WHERE id = 1").fetchone()
-        return int(seq), hash_
-
-    def entries(self) -> Iterator[Entry]:
-        after = 0
-        while True:
-            rows = self.connection.execute(f"{self.select} WHERE seq > %s ORDER BY seq LIMIT %s", (after, PAGE)).fetchall()
-            for row in rows:
-                yield entry_from_row(row)
-            if len(rows) < PAGE:
-                return
-            after = rows[-1][0]
 
 
 def _first_line(error: Exception) -> str:

@@ -158,7 +158,7 @@ class SqliteLedger(Ledger):
         connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")  # a reader only waits for recovery
         try:
             connection.execute("BEGIN")  # a WAL read transaction: one snapshot for head and records
-            yield _SqliteSnapshot(connection, self._select())
+            yield SnapshotReader(connection, self._select(), "?")
             connection.execute("COMMIT")
         except sqlite3.Error as error:
             raise LedgerError(f"{self.path}: cannot read the ledger: {error}") from None
@@ -183,22 +183,3 @@ def _retry(operation):
             attempt += 1
             time.sleep(random.uniform(0, min(0.005, 0.0001 * 2 ** min(attempt, 6))))
 
-
-class _SqliteSnapshot(SnapshotReader):
-    def __init__(self, connection: sqlite3.Connection, select: str):
-        self.connection = connection
-        self.select = select
-
-    def head(self) -> tuple[int, str]:
-        seq, hash_ = self.connection.execute("SELECT seq, hash FROM lineage_ledger_head WHERE id = 1").fetchone()
-        return int(seq), hash_
-
-    def entries(self) -> Iterator[Entry]:
-        after = 0
-        while True:
-            rows = self.connection.execute(f"{self.select} WHERE seq > ? ORDER BY seq LIMIT ?", (after, PAGE)).fetchall()
-            for row in rows:
-                yield entry_from_row(row)
-            if len(rows) < PAGE:
-                return
-            after = rows[-1][0]

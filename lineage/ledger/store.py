@@ -125,13 +125,29 @@ class Ledger:
 
 
 class SnapshotReader:
-    """Head and entries read in one consistent snapshot (so concurrent appends do not look like tampering)."""
+    """Head and entries read in one consistent snapshot (so concurrent appends do not look like tampering).
+
+    ``connection`` is a DB-API connection inside that snapshot; ``placeholder`` its parameter style.
+    """
+
+    def __init__(self, connection: Any, select: str, placeholder: str):
+        self.connection = connection
+        self.select = select
+        self.placeholder = placeholder
 
     def head(self) -> tuple[int, str]:
-        raise NotImplementedError
+        seq, hash_ = self.connection.execute("SELECT seq, hash FROM lineage_ledger_head WHERE id = 1").fetchone()
+        return int(seq), hash_
 
     def entries(self) -> Iterator[Entry]:
-        raise NotImplementedError
+        after, p = 0, self.placeholder
+        while True:
+            rows = self.connection.execute(f"{self.select} WHERE seq > {p} ORDER BY seq LIMIT {p}", (after, PAGE)).fetchall()
+            for row in rows:
+                yield entry_from_row(row)
+            if len(rows) < PAGE:
+                return
+            after = rows[-1][0]
 
 
 COLUMNS = ("time", "kind", "run_id", "principal", "action")

@@ -90,11 +90,12 @@ class Runtime:
         return self._approvals
 
     def engine(self, target: Target) -> Engine:
+        key = (target.conn_id, target.namespace, target.database)
         with self._lock:
-            engine = self._engines.get(target.conn_id)
+            engine = self._engines.get(key)
             if engine is None or engine.dialect != target.dialect:
                 engine = Engine(self.policy, Catalog(dialect=target.dialect or "postgres"), dialect=target.dialect)
-                self._engines[target.conn_id] = engine
+                self._engines[key] = engine
             return engine
 
 
@@ -222,7 +223,7 @@ class TaskGovernance:
     runtime: Runtime
     identity: RunIdentity
     key: tuple
-    bindings: dict[str, Binding] = field(default_factory=dict)
+    bindings: dict[tuple, Binding] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)  # what the task's statements were decided (for the task's facets)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -230,7 +231,8 @@ class TaskGovernance:
     # -- connections -----------------------------------------------------------------------
 
     def binding(self, hook) -> Binding:
-        conn_id = hook.get_conn_id()
+        # a hook may point one connection at another database (PostgresHook(database=...))
+        conn_id = (hook.get_conn_id(), getattr(hook, "database", None))
         with self.lock:
             binding = self.bindings.get(conn_id)
             if binding is None:

@@ -53,7 +53,7 @@ class Runtime:
     def __init__(self, settings: Settings, policy: LoadedPolicy):
         self.settings = settings
         self.policy = policy
-        self._engines: dict[str, Engine] = {}
+        self._engines: dict[tuple, Engine] = {}
         self._lock = threading.Lock()
         self._ledger: Any = _UNSET
         self._events: Any = _UNSET

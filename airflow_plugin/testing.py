@@ -134,7 +134,6 @@ class AirflowHome:
         return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
 
     def xcom(self, dag_run, task_id: str, key: str = "return_value"):
-        from sqlalchemy import select
 
         from airflow.models.xcom import XComModel
         from airflow.utils.session import create_session

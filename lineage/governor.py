@@ -111,13 +111,16 @@ class Governor:
         events: EventsLike | None = None,
         approvals: ApprovalsLike | None = None,
         comment: bool = True,
+        statement_numbers: dict[str, int] | None = None,
     ):
         self.engine = engine
         self.ledger = ledger
         self.events = events
         self.approvals = approvals
         self.comment = comment
-        self._statement_numbers: dict[str, int] = {}
+        # shared by the governors of one pipeline task (one per database connection), so the
+        # statements of a run are numbered 1, 2, 3 ... whichever connection ran them
+        self._statement_numbers: dict[str, int] = {} if statement_numbers is None else statement_numbers
 
     def decide(self, sql: str, identity: RunIdentity, dialect: str | None = None) -> tuple[Decision, ...]:
         return self.engine.check(sql, identity, dialect)

@@ -102,3 +102,27 @@ def postgres():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory):
+    """One Airflow 3 home for the session (SQLite metadata DB, tests/airflow_dags, the plugin
+    configured through [lineage_governance]); tests run DAGs with ``airflow_home.test(dag_id)``."""
+    from airflow_plugin.testing import AirflowHome
+
+    root = tmp_path_factory.mktemp("airflow")
+    home = AirflowHome.create(
+        root,
+        dags=[*sorted((ROOT / "tests" / "airflow_dags").glob("*.py")), *sorted((ROOT / "dags_examples").glob("*.py")), ROOT / "dags_examples" / "sql"],
+        settings={
+            "policy_file": DATA / "airflow_policy.yaml",
+            "environment": "prod",
+            "ledger_url": f"sqlite:///{root / 'ledger.db'}",
+            "approvals_url": f"sqlite:///{root / 'approvals.db'}",
+            "approval_poll_interval": "0.2",
+        },
+    )
+    home.activate()
+    home.warehouse = root / "warehouse.duckdb"
+    home.connection("warehouse", conn_type="duckdb", host=str(home.warehouse))
+    return home

@@ -75,8 +75,14 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_decide(args: argparse.Namespace) -> int:
+    from lineage.principal import groups_of
+
     approvals = _approvals(args)
     approver = identity_from_args(args)
+    # the policy's identity.groups add memberships (as for pipeline principals)
+    extra = groups_of(approvals.policy.policy.identity, approver.principal)
+    if extra:
+        approver = approver.with_(groups=tuple(sorted(set(approver.groups) | set(extra))))
     try:
         request = approvals.approve(args.id, approver, args.note) if args.verdict == "approve" else approvals.deny(args.id, approver, args.note)
     except ApprovalError as error:

@@ -224,6 +224,52 @@ class Approvals(Strict):
         return value if isinstance(value, timedelta) else parse_duration(value)
 
 
+PRINCIPAL_FIELDS = ("triggering_user", "owner", "dag_id", "task_id", "job", "run_type", "environment")
+
+
+def template_fields(template: str) -> tuple[str, ...]:
+    """The ``{field}`` names of a principal template (``svc:{dag_id}`` -> ``("dag_id",)``)."""
+    import string
+
+    try:
+        return tuple(field for _, field, _, _ in string.Formatter().parse(template) if field is not None)
+    except ValueError as error:
+        raise ValueError(f"{template!r} is not a principal template: {error}") from None
+
+
+class PrincipalRule(Strict):
+    """Who is accountable for a pipeline run, e.g. manual runs -> the user who triggered them."""
+
+    principal: str = Field(description="a name or a template over " + ", ".join("{" + f + "}" for f in PRINCIPAL_FIELDS) + ": {triggering_user}, svc:etl, svc:{dag_id}")
+    run_types: list[str] | None = Field(default=None, description="only for these run types: manual, scheduled, backfill, asset_triggered, ...")
+    jobs: list[str] | None = Field(default=None, description="only for jobs (Airflow DAG ids) these globs select")
+
+    @field_validator("principal")
+    @classmethod
+    def _principal(cls, value: str) -> str:
+        fields = template_fields(value)
+        unknown = [field for field in fields if field not in PRINCIPAL_FIELDS]
+        if unknown or not value.strip():
+            raise ValueError(f"unknown field {{{unknown[0] if unknown else ''}}} in {value!r} (known: {', '.join(PRINCIPAL_FIELDS)})")
+        return value
+
+
+class GroupMembership(Strict):
+    """Groups a principal (glob) belongs to, for masking exemptions and approvers."""
+
+    principal: str = Field(description="principal glob, e.g. svc:etl or *@corp")
+    groups: list[str] = Field(min_length=1)
+
+
+class Identity(Strict):
+    principals: list[PrincipalRule] = Field(
+        default_factory=list,
+        description="tried in order; the first whose conditions match and whose fields are all known names the principal "
+        "(default: manual runs -> {triggering_user}, others -> {owner})",
+    )
+    groups: list[GroupMembership] = Field(default_factory=list)
+
+
 class Jit(Strict):
     """Just-in-time PostgreSQL roles per run: granted what the run's statements need, dropped after."""
 
@@ -258,4 +304,5 @@ class Policy(Strict):
     guardrails: list[Guardrail] = Field(default_factory=list)
     zones: list[Zone] = Field(default_factory=list)
     approvals: Approvals = Field(default_factory=Approvals)
+    identity: Identity = Field(default_factory=Identity)
     jit: Jit = Field(default_factory=Jit)

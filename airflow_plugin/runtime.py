@@ -1,0 +1,457 @@
+"""Governance for the task that is running: settings, policy, engines per connection, governors.
+
+    governance = current()                       # the running task's TaskGovernance (None outside tasks)
+    governance.govern(hook, sql, run)            # decide, refuse / wait / run the final SQL, record
+
+One ``Runtime`` per process holds what outlives a task (the policy, one Engine and its
+decision cache per connection, the ledger, events and approvals). One ``TaskGovernance`` per
+task try holds its identity and one Governor per connection; the governors share a statement
+counter so the task's statements are numbered 1, 2, 3 ... across connections.
+
+A missing or invalid policy raises ``GovernanceConfigError`` (the policy error: file, line,
+key); the interception turns it into a failed task, never into ungoverned SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from lineage.catalog import Catalog, CatalogError
+from lineage.engine import Engine
+from lineage.governor import ApprovalRequired, ExecutionContext, Governor, Outcome, StatementBlocked
+from lineage.identity import RunIdentity
+from lineage.model import Action, Decision
+from lineage.policy import LoadedPolicy, PolicyError, load_policy
+
+from airflow_plugin.connections import Target, describe
+from airflow_plugin.identity import task_identity, with_target
+from airflow_plugin.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("airflow.task.lineage_governance")
+
+DDL_PREFIXES = ("create_", "alter_", "drop_", "rename", "select_into", "comment")
+MAX_NOTED = 1000  # decisions kept per task try for its OpenLineage facets
+RECENT = 32  # finished task tries kept for the OpenLineage provider's COMPLETE/FAIL facets
+
+
+class GovernanceConfigError(Exception):
+    """The plugin cannot govern: the settings or the policy are unusable (the message says why)."""
+
+
+# -- the process-wide part ---------------------------------------------------------------------
+
+
+class Runtime:
+    """What one worker process keeps between tasks (cheap to rebuild; cached by its inputs)."""
+
+    def __init__(self, settings: Settings, policy: LoadedPolicy):
+        self.settings = settings
+        self.policy = policy
+        self._engines: dict[tuple, Engine] = {}
+        self._lock = threading.Lock()
+        self._ledger: Any = _UNSET
+        self._events: Any = _UNSET
+        self._approvals: Any = _UNSET
+
+    @property
+    def ledger(self):
+        if self._ledger is _UNSET:
+            self._ledger = open_ledger(self.settings)
+        return self._ledger
+
+    @property
+    def emitter(self):
+        """One EventEmitter per process (its sinks: the JSONL file, the spool); None when off."""
+        if self._events is _UNSET:
+            self._events = open_emitter(self.settings)
+        return self._events
+
+    def events_for(self, engine):
+        """The governor's events collaborator for one connection's engine (catalog, classifier)."""
+        emitter = self.emitter
+        if emitter is None:
+            return None
+        from lineage.events.governance import GovernanceEvents
+
+        return GovernanceEvents(emitter, engine)
+
+    @property
+    def approvals(self):
+        if self._approvals is _UNSET:
+            from airflow_plugin.approvals import task_approvals
+
+            self._approvals = task_approvals(self.settings, self.policy, self.ledger)
+        return self._approvals
+
+    def engine(self, target: Target) -> Engine:
+        key = (target.conn_id, target.namespace, target.database)
+        with self._lock:
+            engine = self._engines.get(key)
+            if engine is None or engine.dialect != target.dialect:
+                engine = Engine(self.policy, Catalog(dialect=target.dialect or "postgres"), dialect=target.dialect)
+                self._engines[key] = engine
+            return engine
+
+
+class _Unset:
+    pass
+
+
+_UNSET = _Unset()
+
+
+def open_ledger(settings: Settings):
+    """The hash-chained ledger at ``ledger_url`` (default ``$LINEAGE_LEDGER_URL``, else ``.lineage/ledger.db``)."""
+    from lineage.ledger import LedgerError, open_ledger as open_
+
+    try:
+        return open_(settings.ledger_url)
+    except (LedgerError, OSError) as error:
+        raise GovernanceConfigError(f"[lineage_governance] ledger_url: {error}") from None
+
+
+def open_emitter(settings: Settings):
+    """Sinks for the plugin's events: ``events_file`` and, when a backend is configured, the spool."""
+    if not settings.events:
+        return None
+    from lineage.events.emit import EventEmitter, JsonlSink
+    from lineage.events.spool import Spool
+    from lineage.events.transport import client_from_config, new_client, transport_configured
+
+    sinks = []
+    if settings.events_file:
+        sinks.append(JsonlSink(settings.events_file))
+    if settings.events_transport:
+        import json
+
+        transport = json.loads(settings.events_transport)
+        sinks.append(Spool(settings.events_spool, client_factory=lambda: client_from_config({"transport": transport})))
+    elif transport_configured():
+        sinks.append(Spool(settings.events_spool, client_factory=new_client))
+    else:
+        transport = airflow_openlineage_transport()
+        if transport:
+            sinks.append(Spool(settings.events_spool, client_factory=lambda: client_from_config({"transport": transport})))
+    return EventEmitter(sinks) if sinks else None
+
+
+def airflow_openlineage_transport() -> dict | None:
+    """The OpenLineage provider's ``[openlineage] transport`` (None when absent or disabled)."""
+    try:
+        from airflow.providers.openlineage import conf as ol_conf
+    except ImportError:
+        return None
+    try:
+        if ol_conf.is_disabled():
+            return None
+        return ol_conf.transport() or None
+    except Exception:
+        return None
+
+
+def provider_emits_task_events() -> bool:
+    """True when apache-airflow-providers-openlineage is installed and enabled in this process."""
+    try:
+        from airflow.providers.openlineage import conf as ol_conf
+    except ImportError:
+        return False
+    try:
+        return not ol_conf.is_disabled()
+    except Exception:
+        return False
+
+
+_runtime_lock = threading.Lock()
+_runtime: tuple[tuple, Runtime] | None = None
+
+
+def runtime() -> Runtime | None:
+    """The process's Runtime for the current settings and policy file; None when disabled."""
+    global _runtime
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise GovernanceConfigError(str(error)) from None
+    if not settings.enabled:
+        return None
+    if not settings.policy_file:
+        raise GovernanceConfigError(
+            "lineage-governance is enabled but no policy file is configured: set [lineage_governance] policy_file "
+            "(AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE), or enabled = False to run tasks ungoverned"
+        )
+    try:
+        stat = os.stat(settings.policy_file)
+        key = (settings, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    except OSError:
+        key = (settings, None, None, None)
+    with _runtime_lock:
+        if _runtime is not None and _runtime[0] == key:
+            return _runtime[1]
+        try:
+            policy = load_policy(settings.policy_file)
+        except PolicyError as error:
+            raise GovernanceConfigError(f"lineage-governance policy error: {error}") from None
+        if settings.mode and settings.mode != policy.policy.mode:
+            policy = replace(policy, policy=policy.policy.model_copy(update={"mode": settings.mode}))
+        _runtime = (key, Runtime(settings, policy))
+        return _runtime[1]
+
+
+# -- the per-task part -------------------------------------------------------------------------
+
+
+@dataclass
+class Binding:
+    """One connection as a task uses it."""
+
+    target: Target
+    engine: Engine
+    governor: Governor
+    identity: RunIdentity
+    context: ExecutionContext
+    catalog_stale: bool = False
+
+
+@dataclass
+class TaskGovernance:
+    runtime: Runtime
+    identity: RunIdentity
+    key: tuple
+    bindings: dict[tuple, Binding] = field(default_factory=dict)
+    numbers: dict[str, int] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)  # what the task's statements were decided (for the task's facets)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # -- connections -----------------------------------------------------------------------
+
+    def binding(self, hook) -> Binding:
+        # a hook may point one connection at another database (PostgresHook(database=...))
+        conn_id = (hook.get_conn_id(), getattr(hook, "database", None))
+        with self.lock:
+            binding = self.bindings.get(conn_id)
+            if binding is None:
+                target = describe(hook)
+                engine = self.runtime.engine(target)
+                engine.set_catalog(load_catalog(self.runtime.settings, hook, target))
+                governor = Governor(
+                    engine,
+                    ledger=self.runtime.ledger,
+                    events=self.runtime.events_for(engine),
+                    approvals=self.runtime.approvals,
+                    comment=self.runtime.settings.comment,
+                    statement_numbers=self.numbers,
+                )
+                identity = with_target(self.identity, target)
+                context = ExecutionContext(target.dialect, target.namespace, target.database)
+                binding = Binding(target, engine, governor, identity, context)
+                self.bindings[conn_id] = binding
+            elif binding.catalog_stale:
+                binding.engine.set_catalog(load_catalog(self.runtime.settings, hook, binding.target))
+                binding.catalog_stale = False
+            return binding
+
+    # -- statements ------------------------------------------------------------------------
+
+    def govern(self, hook, sql: str, run: Callable[[str], Any], rowcount: Callable[[Any], int | None] | None = None) -> Any:
+        """Govern every statement of ``sql`` on ``hook``'s connection; ``run(final_sql)`` executes one.
+
+        Returns the result of the last statement run. Blocked -> AirflowFailException (no
+        retries); held for approval -> AirflowRescheduleException while the request is pending
+        (the worker slot is freed), AirflowFailException once denied or expired.
+        """
+        binding = self.binding(hook)
+        result = None
+        for decision in binding.governor.decide(sql, binding.identity, binding.target.dialect):
+            result = self.execute_decision(binding, decision, run, rowcount).result
+        return result
+
+    def execute_decision(self, binding: Binding, decision: Decision, run: Callable[[str], Any], rowcount=None, refuse_only: bool = False) -> Outcome | None:
+        """One decided statement: refuse (fail or wait) or run it through the binding's governor.
+
+        ``refuse_only`` (the task-start pre-check): carry out a refusal, never run; returns None
+        when the statement may run after all (an approver answered meanwhile).
+        """
+        from airflow_plugin.approvals import wait_for_approval
+
+        self.note(decision)
+        if decision.effective_action == Action.REQUIRE_APPROVAL:
+            waiting = self.runtime.approvals.waiting(decision, binding.identity)
+            if waiting is not None:
+                # asked before (an earlier attempt of this try): check again without a new ledger record
+                wait_for_approval(self.runtime, waiting.id, decision)
+                if refuse_only:
+                    return None
+        for _ in range(2):
+            try:
+                outcome = binding.governor.execute_decision(decision, binding.identity, run, binding.context, rowcount)
+            except StatementBlocked as blocked:
+                raise _fail(str(blocked)) from None
+            except ApprovalRequired as held:
+                if held.request_id is None:
+                    raise _fail(str(held)) from None
+                log.warning("%s", held)
+                wait_for_approval(self.runtime, held.request_id, decision)
+                if refuse_only:
+                    return None
+                continue  # approved between the request and the check: the governor now finds it
+            if catalog_changed(binding.engine, decision):
+                binding.catalog_stale = True
+            return outcome
+        raise _fail(f"lineage-governance: statement #{decision.index} was approved but the approval could not be used")
+
+    def note(self, decision: Decision) -> None:
+        with self.lock:
+            if len(self.decisions) < MAX_NOTED:
+                self.decisions.append(decision)
+
+    def is_metadata_query(self, hook, sql: str) -> bool:
+        """True for the OpenLineage provider's own lookups: only catalog views, or no table at all."""
+        binding = self.binding(hook)
+        for decision in binding.governor.decide(sql, binding.identity, binding.target.dialect):
+            facts = decision.facts
+            if facts.kind != "select" or facts.writes or facts.opaque:
+                return False
+            if set(facts.reads) - set(facts.system_reads):
+                return False
+        return True
+
+
+def catalog_changed(engine: Engine, decision: Decision) -> bool:
+    """After a statement ran: must the catalog be read again before the next one?
+
+    Not when the engine can follow the change itself: a relation created from a query (CREATE
+    ... AS, a view: ``Engine.learn``), a rename of a relation whose columns it knows (the new name
+    gets them: dbt's ``x`` -> ``x__dbt_backup``, ``x__dbt_tmp`` -> ``x`` swap), a DROP (a stale
+    entry only describes a relation the database no longer has). Any other DDL: yes.
+    """
+    facts = decision.facts
+    if not facts.kind.startswith(DDL_PREFIXES):
+        return False
+    if facts.kind in ("create_table_as", "create_view", "select_into") and engine.learn(decision):
+        return False
+    if facts.kind.startswith("drop_"):
+        return False
+    renames = [change for change in facts.schema_changes if change.change == "renamed_table"]
+    if not renames or len(renames) != len(facts.schema_changes):
+        return True
+    catalog = engine.catalog
+    for change in renames:
+        columns = catalog.columns(change.table)
+        if columns is None or not change.new_name:
+            return True
+        new_name = change.new_name if "." in change.new_name else ".".join([*change.table.split(".")[:-1], change.new_name])
+        if catalog.columns(new_name) != columns:
+            catalog.add_table(new_name, columns)
+    return False
+
+
+def load_catalog(settings: Settings, hook, target: Target) -> Catalog:
+    """The catalog a connection's statements are analysed against (``[lineage_governance] catalog``)."""
+    choice = settings.catalog
+    if choice == "none":
+        return Catalog(dialect=target.dialect or "postgres", default_database=target.database)
+    if choice != "live":
+        try:
+            return Catalog.from_json_file(choice, dialect=target.dialect or "postgres", default_database=target.database)
+        except CatalogError as error:
+            raise GovernanceConfigError(f"[lineage_governance] catalog: {error}") from None
+    if target.dialect not in ("postgres", "redshift", "duckdb"):
+        return Catalog(dialect=target.dialect or "postgres", default_database=target.database)
+    from airflow_plugin.intercept import raw_connection
+
+    with raw_connection(hook) as connection:
+        cursor = connection.cursor()
+        try:
+            executor = _CursorExecutor(cursor)
+            catalog = Catalog.from_duckdb(executor) if target.dialect == "duckdb" else Catalog.from_postgres(executor)
+        finally:
+            cursor.close()
+    return catalog
+
+
+class _CursorExecutor:
+    """``execute(sql) -> cursor`` over any DB-API cursor (psycopg2's execute returns None)."""
+
+    def __init__(self, cursor):
+        self.cursor = cursor
+
+    def execute(self, sql: str):
+        self.cursor.execute(sql)
+        return self.cursor
+
+
+def _fail(message: str) -> BaseException:
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # pragma: no cover
+        from airflow.exceptions import AirflowFailException
+    return AirflowFailException(message)
+
+
+# -- which task is running ---------------------------------------------------------------------
+
+_active: TaskGovernance | None = None
+_recent: "OrderedDict[str, TaskGovernance]" = OrderedDict()
+_active_lock = threading.Lock()
+
+
+def _current_context():
+    try:
+        from airflow.sdk import get_current_context
+
+        return get_current_context()
+    except Exception:
+        return None
+
+
+def start(context) -> TaskGovernance | None:
+    """Governance for the task attempt in ``context`` (created once per attempt; None when disabled)."""
+    global _active
+    ti = context["ti"]
+    key = (str(getattr(ti, "id", "")), ti.dag_id, ti.task_id, ti.run_id, ti.try_number, ti.map_index, str(getattr(ti, "start_date", "")))
+    with _active_lock:
+        if _active is not None and _active.key == key:
+            return _active
+        current_runtime = runtime()
+        if current_runtime is None:
+            return None
+        identity = task_identity(context, current_runtime.policy, current_runtime.settings.environment)
+        _active = TaskGovernance(current_runtime, identity, key)
+        return _active
+
+
+def current() -> TaskGovernance | None:
+    """The running task's governance: from the task context, else the task this process runs."""
+    context = _current_context()
+    if context is not None:
+        return start(context)
+    return _active
+
+
+def finish() -> None:
+    """The task attempt ended: its governance stays findable by run id for the provider's facets."""
+    global _active
+    with _active_lock:
+        if _active is not None:
+            _recent[_active.identity.run_id] = _active
+            while len(_recent) > RECENT:
+                _recent.popitem(last=False)
+        _active = None
+
+
+def governance_of(run_id: str) -> TaskGovernance | None:
+    """The governance of a task attempt by its (OpenLineage) run id, running or recently ended."""
+    with _active_lock:
+        if _active is not None and _active.identity.run_id == run_id:
+            return _active
+        return _recent.get(run_id)
+
+
+def reschedule_at(seconds: float) -> datetime:
+    return datetime.now(timezone.utc) + timedelta(seconds=seconds)

@@ -1,0 +1,87 @@
+"""Task start: load the governance (a bad policy fails the task here) and pre-check SQL operators.
+
+Listener errors are swallowed by Airflow's task runner, so the listener does not fail anything
+itself: it wraps the running task's ``pre_execute``, which the task runner calls inside
+``_execute_task`` (the same path that runs ``execute``), so what it raises fails the task:
+
+    on_task_instance_running (listener) -> task.pre_execute = guarded
+    _execute_task -> guarded(context) -> begin(): policy error -> AirflowFailException (no retries)
+                                        SQL operator: every statement decided before the first runs
+                                        -> execute()
+
+For an operator whose SQL is known before it runs (``SQLExecuteQueryOperator`` and other
+common-sql operators: ``sql`` plus ``get_db_hook()``), a blocked statement or one waiting for
+approval stops the task before any of its statements ran.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lineage.model import Action
+
+log = logging.getLogger("airflow.task.lineage_governance")
+
+GUARD_MARK = "_lineage_governance_guarded"
+
+
+def guard(task: Any) -> None:
+    """Wrap ``task.pre_execute`` (the prepared copy the task runner executes); idempotent."""
+    if getattr(task, GUARD_MARK, False):
+        return
+    original = task.pre_execute
+
+    def pre_execute(context, *args, **kwargs):
+        begin(context, task)
+        return original(context, *args, **kwargs)
+
+    task.pre_execute = pre_execute
+    setattr(task, GUARD_MARK, True)
+
+
+def begin(context, task: Any):
+    """Start governing this task try; raises AirflowFailException when it cannot be governed."""
+    from airflow_plugin.intercept import install
+    from airflow_plugin.runtime import GovernanceConfigError, _fail, start
+
+    install()
+    try:
+        governance = start(context)
+    except GovernanceConfigError as error:
+        raise _fail(str(error)) from None
+    if governance is None:
+        log.info("lineage-governance is disabled ([lineage_governance] enabled = False): SQL runs ungoverned")
+        return None
+    log.info(
+        "lineage-governance: principal %s (%s), environment %s, policy %s (%s), run id %s",
+        governance.identity.principal, governance.identity.attributes.get("principal_rule"),
+        governance.identity.environment, governance.runtime.policy.version[:19], governance.runtime.policy.mode,
+        governance.identity.run_id,
+    )
+    precheck(governance, task)
+    return governance
+
+
+def precheck(governance, task: Any) -> None:
+    """Decide a SQL operator's statements up front; refuse or wait before the first one runs."""
+    sql = getattr(task, "sql", None)
+    get_hook = getattr(task, "get_db_hook", None)
+    if not sql or get_hook is None or not isinstance(sql, (str, list, tuple)):
+        return
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    hook = get_hook()
+    if not isinstance(hook, DbApiHook):
+        return
+    text = sql if isinstance(sql, str) else ";\n".join(sql)
+    binding = governance.binding(hook)
+    approvals = governance.runtime.approvals
+    for decision in binding.governor.decide(text, binding.identity, binding.target.dialect):
+        held = decision.effective_action == Action.REQUIRE_APPROVAL and approvals.approval_for(decision, binding.identity) is None
+        if decision.effective_action == Action.BLOCK or held:
+            governance.execute_decision(binding, decision, _never, refuse_only=True)
+
+
+def _never(sql: str):
+    raise AssertionError("lineage-governance: a refused statement reached the database")

@@ -159,17 +159,28 @@ class Preflight:
 
     def run(self, nodes: Iterable[Node]) -> Report:
         nodes = list(nodes)
-        started = time.perf_counter()
         for index, node in enumerate(nodes, 1):
-            began = time.perf_counter()
-            result = self._node(node)
-            if result is not None:
-                result.seconds = time.perf_counter() - began
-                self.report.results.append(result)
+            self.add(node)
             if self.progress is not None:
                 self.progress(index, len(nodes), node.unique_id)
+        return self.finish()
+
+    def add(self, node: Node) -> NodeResult | None:
+        """Analyse one more node (its parents came before): the runner feeds nodes as dbt compiles them."""
+        began = time.perf_counter()
+        result = self._node(node)
+        elapsed = time.perf_counter() - began
+        self.report.seconds += elapsed
+        if result is not None:
+            result.seconds = elapsed
+            self.report.results.append(result)
+        return result
+
+    def finish(self) -> Report:
+        """Name who uses each changed column (needs every node's lineage) and return the report."""
+        began = time.perf_counter()
         self._name_users()
-        self.report.seconds = time.perf_counter() - started
+        self.report.seconds += time.perf_counter() - began
         return self.report
 
     def _node(self, node: Node) -> NodeResult | None:

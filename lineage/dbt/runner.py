@@ -249,6 +249,8 @@ class DbtRun:
         from dbt.adapters.factory import get_adapter
         from dbt_common.context import get_invocation_context
 
+        from lineage.dbt.warehouse import artifact_tables, manifest_tables
+
         started = time.perf_counter()
         manifest, config = task.manifest, task.config
         adapter = get_adapter(config)
@@ -262,87 +264,89 @@ class DbtRun:
         relations = {uid: name for uid, name in relations.items() if name}
         schemas = sorted({tuple(name.split(".")[:2]) for uid, name in relations.items()
                           if name.count(".") == 2 and (uid in wanted or uid.startswith("source."))})
-        query = self.catalog_queries.get(dialect)
-        env = get_invocation_context().env
-        env[PLAN_VAR] = ANALYSIS_PLAN
-        full_refresh = bool(getattr(task.args, "FULL_REFRESH", False))
-        with adapter.connection_named("lineage_preflight"):
-            live = _only(self._live_tables(adapter, query), schemas) if query else {}
-            compiled = self._compile(task, order, nodes_by_id)
-            hooks = self._compile_hooks(task) if hasattr(task, "get_hooks_by_type") else []
-        env[PLAN_VAR] = ""
-        nodes = [
-            Node(uid, _resource(nodes_by_id[uid]), sql=compiled.get(uid), relation=relations.get(uid),
-                 materialized=materialization(nodes_by_id[uid]), selected=uid in selected,
-                 governed=tuple(self._governed.get(uid, ())),
-                 columns=_seed_columns(nodes_by_id[uid]) if _resource(nodes_by_id[uid]) == "seed" else (),
-                 full_refresh=full_refresh)
-            for uid in order
-        ]
-        nodes.extend(hooks)
-        from lineage.dbt.warehouse import artifact_tables, manifest_tables
-
         credentials = config.credentials
-        payload = {
+        self.sidecar.send(("begin", {
             "dialect": dialect,
             "where": _where(credentials, dialect),
             "database": getattr(credentials, "database", None),
             "schema": getattr(credentials, "schema", None),
-            "live": live,
             # declared columns describe what a model will be, not what is there: sources only
             "layers": [artifact_tables(Path(config.project_root) / config.target_path), manifest_tables(manifest.sources.values())],
             "meta": meta_classifications([*manifest.sources.values(), *manifest.nodes.values()]),
             "relations": relations,
             "exposures": exposures(manifest),
             "contracts": [uid for uid, node in manifest.nodes.items() if contract_enforced(node)],
-            "nodes": nodes,
-            "compile_seconds": time.perf_counter() - started,
-        }
-        verdict = self._verdict = self.sidecar.request(("preflight", payload), "verdict", lambda text: print(text, file=self.out))
+        }))
+        env = get_invocation_context().env
+        full_refresh = bool(getattr(task.args, "FULL_REFRESH", False))
+        try:
+            with adapter.connection_named("lineage_preflight"):
+                # first what the warehouse holds; then each node as it compiles, analysed by the
+                # sidecar while the next one compiles
+                self._send_catalog(adapter, self.catalog_queries.get(dialect), schemas)
+                env[PLAN_VAR] = ANALYSIS_PLAN
+                self._compile(task, order, nodes_by_id, selected, relations, full_refresh)
+                hooks = self._compile_hooks(task) if hasattr(task, "get_hooks_by_type") else []
+        finally:
+            env[PLAN_VAR] = ""
+        say = lambda text: print(text, file=self.out)  # noqa: E731
+        verdict = self.sidecar.request(("end", hooks, time.perf_counter() - started), "verdict", say)
         if verdict["exit_code"] is not None:
             raise _stop(verdict["message"], verdict["exit_code"], verdict["requests"])
         env[PLAN_VAR] = verdict["plan"]
 
+    def _send_catalog(self, adapter, query: str | None, schemas) -> None:
+        """The live columns (PostgreSQL, DuckDB); a warehouse that cannot say what it holds cannot
+        be checked for schema changes, so the pre-flight then refuses (fail closed)."""
+        message: tuple = ("catalog", {})
+        if query:
+            try:
+                message = ("catalog", _only(self._live_tables(adapter, query), schemas))
+            except Exception as error:
+                message = ("catalog_failed", f"cannot read the warehouse's information_schema: {error}")
+        self.sidecar.send(message)
+
     def _live_tables(self, adapter, query: str) -> dict:
         from lineage.dbt.warehouse import live_tables
 
-        try:
-            return live_tables(adapter, query)
-        except Exception as error:  # a warehouse that cannot answer leaves catalog.json and the manifest
-            print(f"lineage dbt: cannot read the warehouse catalog ({error}); using catalog.json and the manifest", file=self.err)
-            return {}
+        return live_tables(adapter, query)
 
-    def _compile(self, task, order, nodes_by_id) -> dict[str, str]:
-        """Every analysed node compiled in analysis mode; the manifest is left as it was."""
-        manifest = task.manifest
-        saved = _save_compiled(manifest)
-        compiled: dict[str, str] = {}
-        errors: list[str] = []
+    def _compile(self, task, order, nodes_by_id, selected, relations, full_refresh) -> None:
+        """Every analysed node compiled in analysis mode and handed to the sidecar at once (it
+        analyses one while dbt compiles the next); the manifest is left as it was."""
         from lineage.dbt.sidecar import PROGRESS_FROM, Progress
 
+        manifest = task.manifest
+        saved = _save_compiled(manifest)
+        errors: list[str] = []
         progress = Progress(lambda text: print(text, file=self.err), "compiled") if len(order) >= PROGRESS_FROM else None
         try:
             for done, uid in enumerate(order, 1):
                 node = nodes_by_id[uid]
+                kind = _resource(node)
                 if progress is not None:
                     progress(done, len(order))
-                if _resource(node) == "seed":
-                    continue
-                self._compiling = uid
-                self._governed.setdefault(uid, [])
-                try:
-                    result = task.compiler.compile_node(node, manifest, {}, write=False)
-                except Exception as error:
-                    text = str(error).strip()
-                    errors.append(f"{uid}: {text.splitlines()[0] if text else type(error).__name__}")
-                    continue
-                compiled[uid] = result.compiled_code or ""
+                sql = None
+                if kind != "seed":
+                    self._compiling = uid
+                    self._governed.setdefault(uid, [])
+                    try:
+                        sql = task.compiler.compile_node(node, manifest, {}, write=False).compiled_code or ""
+                    except Exception as error:
+                        text = str(error).strip()
+                        errors.append(f"{uid}: {text.splitlines()[0] if text else type(error).__name__}")
+                        continue
+                    finally:
+                        self._compiling = None
+                self.sidecar.send(("node", Node(
+                    uid, kind, sql=sql, relation=relations.get(uid), materialized=materialization(node), selected=uid in selected,
+                    governed=tuple(self._governed.get(uid, ())), columns=_seed_columns(node) if kind == "seed" else (),
+                    full_refresh=full_refresh,
+                )))
         finally:
-            self._compiling = None
             _restore_compiled(manifest, saved)
         if errors:
             raise _stop("lineage-governance pre-flight: cannot compile " + "; ".join(errors) + " (nothing ran)", EXIT_BLOCKED)
-        return compiled
 
     def _compile_hooks(self, task) -> list[Node]:
         """on-run-start / on-run-end hooks, compiled as dbt will (their results are not known yet)."""

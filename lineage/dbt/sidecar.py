@@ -30,7 +30,7 @@ from typing import Any
 from lineage.model import Action
 
 EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
-PROGRESS_FROM = 50  # nodes: larger projects get a progress line every few seconds
+PROGRESS_FROM = 50  # nodes: larger projects get a progress line every few seconds while dbt compiles
 REPLACED_AT_RUN_TIME = ("pii_to_unapproved_zone", "masking_refused")
 
 
@@ -93,14 +93,24 @@ def main(conn, config: Config) -> None:
                 governance.node_finished(*message[1:])
             elif kind == "invocation":
                 governance.invocation_started(*message[1:])
-            elif kind == "preflight":
-                conn.send(("verdict", governance.preflight(message[1], lambda text: conn.send(("print", text)))))
+            elif kind == "begin":
+                governance.begin(message[1])
+            elif kind == "catalog":
+                governance.catalog(message[1])
+            elif kind == "catalog_failed":
+                governance.failed = message[1]
+            elif kind == "node":
+                governance.node(message[1])
+            elif kind == "end":
+                conn.send(("verdict", governance.end(message[1], message[2], lambda text: conn.send(("print", text)))))
             elif kind == "done":
                 conn.send(("closed", governance.finish(*message[1:])))
                 conn.close()
                 return
         except Exception as error:
-            if kind in ("preflight", "done"):
+            if kind in ("begin", "catalog", "node", "end", "done"):
+                governance.failed = governance.failed or f"{kind}: {error}"
+            if kind in ("end", "done"):
                 conn.send(("error", EXIT_BLOCKED, f"lineage-governance sidecar: {error}\n{traceback.format_exc()}"))
                 if kind == "done":
                     return
@@ -135,6 +145,10 @@ class Governance:
         self.warnings: list[str] = []
         self.context = None
         self.started = False
+        self.failed: str | None = None
+        self.payload: dict = {}
+        self.queued: list = []
+        self.preflight_run = None
 
     def hello(self) -> dict:
         from lineage.dbt.warehouse import LIVE, columns_query
@@ -152,17 +166,22 @@ class Governance:
 
     # -- the pre-flight ---------------------------------------------------------------------------
 
-    def preflight(self, payload: dict, say) -> dict:
-        """The verdict: {"exit_code": None to run | 1 | 3, "message", "plan", "requests"}."""
-        from lineage.dbt.plan import PlanError, macro_plan
+    def begin(self, payload: dict) -> None:
+        """The pre-flight starts: what dbt knows before it compiles (relations, meta, exposures)."""
+        self.payload = payload
+        self.dialect = payload["dialect"]
+        self.where = where_of(payload["where"])
+        self.queued: list = []
+        self.preflight_run = None
+
+    def catalog(self, live: dict) -> None:
+        """The warehouse's columns arrived: build the engine and analyse what is already compiled."""
         from lineage.dbt.preflight import Preflight
         from lineage.dbt.warehouse import merged_catalog
         from lineage.engine import Engine
 
-        started = time.perf_counter()
-        self.dialect = payload["dialect"]
-        self.where = where_of(payload["where"])
-        layers = [payload["live"]]
+        payload = self.payload
+        layers = [live]
         if self.config.catalog:
             from lineage.catalog import Catalog
 
@@ -170,22 +189,43 @@ class Governance:
         layers.extend(payload["layers"])
         catalog = merged_catalog(self.dialect, payload.get("database"), payload.get("schema"), *layers)
         self.engine = Engine(self.policy, catalog, self.dialect, extra_classifications=payload["meta"], masker=None)
-        nodes = payload["nodes"]
-        progress = Progress(say, "analysed") if len(nodes) >= PROGRESS_FROM else None
-        preflight = Preflight(self.engine, self.identity, payload["relations"], payload["exposures"], payload["contracts"], progress)
-        report = self.report = preflight.run(nodes)
+        self.preflight_run = Preflight(self.engine, self.identity, payload["relations"], payload["exposures"], payload["contracts"])
+        for node in self.queued:
+            self.preflight_run.add(node)
+        self.queued = []
+
+    def node(self, node) -> None:
+        """One node compiled (in DAG order): analysed while dbt compiles the next."""
+        if self.failed:
+            return
+        if self.preflight_run is None:
+            self.queued.append(node)
+        else:
+            self.preflight_run.add(node)
+
+    def end(self, nodes: list, compile_seconds: float, say) -> dict:
+        """The verdict: {"exit_code": None to run | 1 | 3, "message", "plan", "requests"}."""
+        from lineage.dbt.plan import PlanError, macro_plan
+
+        if self.failed:
+            return {"exit_code": EXIT_BLOCKED, "message": f"lineage-governance pre-flight: {self.failed}; nothing ran", "requests": [], "plan": None}
+        for node in nodes:
+            self.node(node)
+        preflight = self.preflight_run
+        report = self.report = preflight.finish()
         self._record_preflight(report)
-        for line in report_lines(report, time.perf_counter() - started + payload.get("compile_seconds", 0.0)):
+        for line in report_lines(report, compile_seconds + report.seconds):
             say(line)
         if self.config.report_json:
             Path(self.config.report_json).write_text(json.dumps(report_json(report), indent=2, default=str))
         try:
             if report.blocked:
-                nodes = sorted({node for node, finding in report.findings if finding.action == Action.BLOCK})
-                raise Stop(f"lineage-governance pre-flight blocked {len(nodes)} node(s): {', '.join(nodes)}; nothing ran", EXIT_BLOCKED)
+                blocked = sorted({node for node, finding in report.findings if finding.action == Action.BLOCK})
+                raise Stop(f"lineage-governance pre-flight blocked {len(blocked)} node(s): {', '.join(blocked)}; nothing ran", EXIT_BLOCKED)
             if report.needs_approval:
                 self._approvals(report, say)
             self._allowed_schema_changes(report)
+            catalog = self.engine.catalog
             columns = {relation.lower(): list(catalog.columns(relation) or {}) for relation in report.masks}
             try:
                 self.plan = macro_plan(report, preflight.planner, self.dialect, self.approved, columns)

@@ -235,3 +235,33 @@ def test_keyed_masks_without_a_key_refuse_the_run(monkeypatch):
     report = pf.run([stg()])
     with pytest.raises(PlanError, match="no usable key"):
         macro_plan(report, pf.planner, "duckdb")
+
+
+def test_dbt_identity_nests_under_the_airflow_task_from_openlineage_context():
+    from lineage.dbt.identity import comment_environment, dbt_identity
+
+    context = {"parent": {"run": {"runId": "01a22000-0000-7000-8000-0000000000aa"}, "job": {"namespace": "airflow", "name": "shop.dbt_build"},
+                          "root": {"run": {"runId": "01a22000-0000-7000-8000-0000000000bb"}, "job": {"namespace": "airflow", "name": "shop"}}}}
+    identity = dbt_identity("governed_shop", "build", env={"OPENLINEAGE_CONTEXT": json.dumps(context), "LINEAGE_PRINCIPAL": "svc:dbt",
+                                                           "AIRFLOW_CTX_DAG_ID": "shop", "AIRFLOW_CTX_TASK_ID": "dbt_build"})
+    assert (identity.job_namespace, identity.job_name) == ("airflow", "shop.dbt_build.dbt.governed_shop.build")
+    assert (identity.parent_run_id, identity.parent_job_name) == ("01a22000-0000-7000-8000-0000000000aa", "shop.dbt_build")
+    assert (identity.root_run_id, identity.root_job_name) == ("01a22000-0000-7000-8000-0000000000bb", "shop")
+    assert identity.source == "dbt" and identity.attributes == {"dag_id": "shop", "task_id": "dbt_build"}
+    exported = comment_environment(identity, "sha256:abc")
+    assert exported["LINEAGE_RUN_ID"] == identity.run_id and exported["OPENLINEAGE_PARENT_ID"] == "airflow/shop.dbt_build/01a22000-0000-7000-8000-0000000000aa"
+    assert exported["LINEAGE_APPLICATION_NAME"] == f"lg:{identity.run_id}:svc:dbt"
+    with pytest.raises(ValueError, match="OPENLINEAGE_CONTEXT"):
+        dbt_identity("p", env={"OPENLINEAGE_CONTEXT": "{\"parent\": 1}"})
+
+
+def test_cli_prints_the_macros_path_and_refuses_bad_input(cli):
+    from lineage.dbt import macros_path
+
+    result = cli("dbt", "macros-path")
+    assert result.code == 0 and result.out.strip() == str(macros_path())
+    assert "name: lineage_governance" in (macros_path() / "dbt_project.yml").read_text()
+    assert not [path for path in macros_path().rglob("*.py")]  # a dbt package, not Python
+    assert cli("dbt").code == 2
+    missing = cli("dbt", "--policy", "no-such-policy.yaml", "build")
+    assert missing.code == 2 and "no such policy file" in missing.err

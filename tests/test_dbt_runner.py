@@ -315,3 +315,43 @@ def test_a_dropped_column_downstream_models_use_needs_approval_then_the_approved
     records = [b for b in approved.ledger() if b["kind"] == "statement" and b["identity"]["run_id"] == approved.run_id
                and (b["identity"].get("attributes") or {}).get("node_id") == "model.governed_shop.stg_customers"]
     assert records and all((b["approval"] or {}).get("id") == held.outcome.requests[0] for b in records)
+
+
+def test_wait_holds_the_run_until_an_approver_decides(built, tmp_path):
+    import threading
+    import time as clock
+
+    if built.warehouse.kind != "duckdb":
+        pytest.skip("the waiting is the same on every warehouse")
+    project = tmp_path / "project"
+    shutil.copytree(built.project, project, symlinks=True, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copy(built.warehouse.duckdb, tmp_path / "governed_shop.duckdb")
+    warehouse = Warehouse("duckdb", tmp_path)
+    fct = project / "models" / "marts" / "fct_orders.sql"
+    fct.write_text("select order_id, customer_id, ordered_at, amount from {{ ref('stg_orders') }}\n")
+    (project / "models" / "marts" / "_marts.yml").write_text(
+        (project / "models" / "marts" / "_marts.yml").read_text().replace("      - {name: status, data_type: text}\n", ""))
+    (tmp_path / "state").mkdir()
+    store = ApprovalStore(f"sqlite:///{tmp_path / 'state' / 'approvals.db'}")
+    approvals = Approvals(load_policy(POLICY), store)
+    decided: list[str] = []
+
+    def approver():
+        deadline = clock.monotonic() + 60
+        while clock.monotonic() < deadline and not decided:
+            for request in store.list("pending"):
+                approvals.approve(request.id, APPROVER)
+                decided.append(request.id)
+            clock.sleep(0.1)
+
+    thread = threading.Thread(target=approver, daemon=True)
+    thread.start()
+    env = warehouse.env(project, LINEAGE_PRINCIPAL="svc:dbt")
+    options = Options(policy=str(POLICY), wait=True, wait_timeout=60, poll_seconds=0.1, ledger=str(tmp_path / "state" / "ledger.db"),
+                      approvals=f"sqlite:///{tmp_path / 'state' / 'approvals.db'}")
+    with environment(env):
+        outcome = run_dbt(["build", "--select", "fct_orders"], options)
+    thread.join(5)
+    assert outcome.exit_code == 0, outcome.message
+    assert len(decided) == 1 and outcome.plan["approved"] == {"model.governed_shop.fct_orders": decided[0]}
+    assert "status" not in {row[0] for row in warehouse.rows("select column_name from information_schema.columns where table_name = 'fct_orders'")}

@@ -48,10 +48,10 @@ from lineage.dbt.manifest import (
 from lineage.dbt.node import Node
 from lineage.dbt.sidecar import EXIT_APPROVAL, EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK, Config
 
-PREFLIGHT_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "test", "retry"})
+PREFLIGHT_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "test", "retry", "show"})
 DIALECTS = {"postgres": "postgres", "redshift": "redshift", "duckdb": "duckdb", "snowflake": "snowflake", "bigquery": "bigquery",
             "databricks": "databricks", "spark": "spark", "trino": "trino", "clickhouse": "clickhouse"}
-ANALYSED = ("model", "seed", "snapshot", "test")
+ANALYSED = ("model", "seed", "snapshot", "test", "sql_operation")
 GOVERNED_LOG = "lineage_governance:governed "
 PLAN_VAR = "LINEAGE_DBT_PLAN"
 ANALYSIS_PLAN = json.dumps({"mode": "analysis"})

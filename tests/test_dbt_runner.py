@@ -355,3 +355,15 @@ def test_wait_holds_the_run_until_an_approver_decides(built, tmp_path):
     assert outcome.exit_code == 0, outcome.message
     assert len(decided) == 1 and outcome.plan["approved"] == {"model.governed_shop.fct_orders": decided[0]}
     assert "status" not in {row[0] for row in warehouse.rows("select column_name from information_schema.columns where table_name = 'fct_orders'")}
+
+
+def test_model_hooks_are_judged_before_anything_runs(built, tmp_path):
+    if built.warehouse.kind != "duckdb":
+        pytest.skip("the hook is judged the same on every warehouse")
+    project = example_project(tmp_path / "project")
+    model = project / "models" / "marts" / "city_revenue.sql"
+    model.write_text("{{ config(post_hook='drop table if exists {{ ref(\\'fct_orders\\') }}') }}\n" + model.read_text())
+    run = governed(Warehouse("duckdb", tmp_path), project, tmp_path / "state", ["build"], LINEAGE_ENV="prod")
+    assert run.outcome.exit_code == 1
+    dropped = [f for f in run.outcome.report["findings"] if f["rule"] == "drop_table"]
+    assert [f["node"] for f in dropped] == ["model.governed_shop.city_revenue.hook.0"] and dropped[0]["action"] == "block"

@@ -55,6 +55,8 @@ ANALYSED = ("model", "seed", "snapshot", "test", "sql_operation")
 GOVERNED_LOG = "lineage_governance:governed "
 PLAN_VAR = "LINEAGE_DBT_PLAN"
 ANALYSIS_PLAN = json.dumps({"mode": "analysis"})
+# our own hooks, which render nothing while the pre-flight analyses (rendering them costs a context)
+OWN_HOOKS = frozenset({"{{ lineage_governance.guard_schema_change() }}"})
 
 
 class PreflightStopped(Exception):
@@ -343,10 +345,36 @@ class DbtRun:
                     governed=tuple(self._governed.get(uid, ())), columns=_seed_columns(node) if kind == "seed" else (),
                     full_refresh=full_refresh,
                 )))
+                if uid in selected and kind in ("model", "snapshot", "seed"):
+                    for hook in self._model_hooks(task, node, errors):
+                        self.sidecar.send(("node", hook))
         finally:
             _restore_compiled(manifest, saved)
         if errors:
             raise _stop("lineage-governance pre-flight: cannot compile " + "; ".join(errors) + " (nothing ran)", EXIT_BLOCKED)
+
+    def _model_hooks(self, task, node, errors: list[str]) -> list[Node]:
+        """A model's pre- and post-hooks rendered as its materialization will, in analysis mode
+        (a `grant ... to public` post-hook is judged like any statement)."""
+        config = get(node, "config")
+        hooks = [*(get(config, "pre_hook") or []), *(get(config, "post_hook") or [])]
+        hooks = [hook for hook in hooks if (get(hook, "sql") or "").strip() not in OWN_HOOKS]
+        if not hooks:
+            return []
+        from dbt.clients.jinja import get_rendered
+        from dbt.context.providers import generate_runtime_model_context
+
+        nodes = []
+        context = generate_runtime_model_context(node, task.config, task.manifest)
+        for number, hook in enumerate(hooks):
+            try:
+                sql = get_rendered(get(hook, "sql") or "", context, node)
+            except Exception as error:
+                errors.append(f"{node.unique_id} hook {number}: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+                continue
+            if sql.strip():
+                nodes.append(Node(f"{node.unique_id}.hook.{number}", "operation", sql=sql))
+        return nodes
 
     def _compile_hooks(self, task) -> list[Node]:
         """on-run-start / on-run-end hooks, compiled as dbt will (their results are not known yet)."""

@@ -122,6 +122,7 @@ def node_event(state: str, identity: RunIdentity, node_id: str, resource_type: s
     if result is not None and context.report is not None:
         decision = context.report.decision_for(result)
         if decision is not None:
+            decision = _without_literals(decision)
             outcome = {"START": "started", "COMPLETE": "completed"}.get(state, "failed")
             facets["lineageGovernance_decision"] = decision_facet(decision, outcome)
     return job_event(
@@ -158,3 +159,15 @@ def _lineage_decision(result: NodeResult):
     facts = replace(decision.facts, lineage=Lineage(edges))
     effective = Action.MASK if masked and decision.effective_action.may_run else decision.effective_action
     return replace(decision, facts=facts, masked_columns=tuple(masked.values()), effective_action=effective)
+
+
+def _without_literals(decision):
+    """Finding messages may quote the statement (a parse error does): no literal value goes to Marquez."""
+    from lineage.fingerprint import literal_values
+    from lineage.ledger.redact import scrub_literals
+
+    literals = literal_values(decision.original_sql, decision.facts.dialect)
+    if not literals:
+        return decision
+    findings = tuple(replace(f, message=scrub_literals(f.message, literals)) for f in decision.findings)
+    return replace(decision, findings=findings)

@@ -357,13 +357,23 @@ class Governance:
     def _record_preflight(self, report) -> None:
         if self.ledger is None:
             return
+        from lineage.fingerprint import literal_values
+        from lineage.ledger.redact import scrub_tree
+
+        findings = []
+        for result in report.results:
+            # a finding may quote its statement (a parse error does): no literal value reaches the ledger
+            literals = literal_values(result.statement, report_dialect(result)) if result.statement else frozenset()
+            for finding in result.findings:
+                if (finding.action or Action.ALLOW) != Action.ALLOW:
+                    findings.append(scrub_tree({"node": result.node.unique_id, **finding.to_dict()}, literals))
         payload = {
             "policy_version": report.policy_version,
             "mode": report.mode,
             "action": report.action.value,
             "nodes": len(report.results),
             "seconds": round(report.seconds, 3),
-            "findings": [{"node": node, **finding.to_dict()} for node, finding in report.findings if (finding.action or Action.ALLOW) != Action.ALLOW],
+            "findings": findings,
         }
         try:
             self.ledger.record_event("dbt_preflight", self.identity, payload)
@@ -492,6 +502,10 @@ def where_of(warehouse: dict):
     else:
         namespace = default_namespace(dialect)
     return Where(namespace, warehouse.get("database"), dialect)
+
+
+def report_dialect(result) -> str:
+    return result.decision.facts.dialect if result.decision is not None else "postgres"
 
 
 def report_lines(report, seconds: float) -> list[str]:

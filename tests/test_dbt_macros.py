@@ -14,8 +14,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -207,7 +205,7 @@ def test_mask_macro_equals_the_core_on_duckdb(duckdb_run, mask_project):
     _, root = mask_project
     with duckdb.connect(str(root / "mask_check.duckdb"), read_only=True) as connection:
         core = rows_of(connection.execute(core_sql("duckdb", "mask_values")).fetchall())
-        made = rows_of(connection.execute(f"SELECT * FROM masked ORDER BY id").fetchall())
+        made = rows_of(connection.execute("SELECT * FROM masked ORDER BY id").fetchall())
     assert_same(core, made)
     assert made[0][1 + [c[0] for c in CASES].index("email")] == "*****@example.com"  # and masks really happened
 

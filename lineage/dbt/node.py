@@ -20,7 +20,3 @@ class Node:
     columns: tuple[str, ...] = ()  # a seed's columns (its CSV header)
     exists: bool | None = None  # the relation exists in the warehouse (None: ask the catalog)
     full_refresh: bool = False
-
-    @property
-    def label(self) -> str:
-        return self.unique_id

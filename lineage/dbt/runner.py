@@ -46,7 +46,7 @@ from lineage.dbt.manifest import (
     topological,
 )
 from lineage.dbt.node import Node
-from lineage.dbt.sidecar import EXIT_APPROVAL, EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK, Config
+from lineage.dbt.sidecar import EXIT_BLOCKED, EXIT_OK, Config
 
 PREFLIGHT_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "test", "retry", "show"})
 DIALECTS = {"postgres": "postgres", "redshift": "redshift", "duckdb": "duckdb", "snowflake": "snowflake", "bigquery": "bigquery",
@@ -191,7 +191,6 @@ class DbtRun:
         self.invocation_id: str | None = None
         self._compiling: str | None = None
         self._governed: dict[str, list[str]] = {}
-        self._verdict: dict | None = None
         self.catalog_queries: dict[str, str] = {}
 
     def invoke(self, args: list[str]) -> Outcome:

@@ -365,3 +365,17 @@ def test_model_hooks_are_judged_before_anything_runs(tmp_path):
     assert run.outcome.exit_code == 1
     dropped = [f for f in run.outcome.report["findings"] if f["rule"] == "drop_table"]
     assert [f["node"] for f in dropped] == ["model.governed_shop.city_revenue.hook.0"] and dropped[0]["action"] == "block"
+
+
+def test_a_statement_that_fails_is_recorded_failed_and_its_node_run_fails(tmp_path):
+    project = example_project(tmp_path / "project")
+    (project / "models" / "staging" / "stg_broken.sql").write_text("select id from staging.no_such_table\n")
+    run = governed(Warehouse("duckdb", tmp_path), project, tmp_path / "state", ["run", "--select", "stg_broken"])
+    assert run.outcome.exit_code == 1 and run.outcome.report["action"] in ("allow", "warn")
+    records = [b for b in run.ledger() if b["kind"] == "statement" and (b["identity"].get("attributes") or {}).get("node_id") == "model.governed_shop.stg_broken"]
+    failed = [b for b in records if b["phase"] == "failed"]
+    assert len(failed) == 1 and "no_such_table" in failed[0]["statement"]["sql"] and failed[0]["error"]
+    events = [e for e in run.events() if e["job"]["name"].endswith("model.stg_broken")]
+    assert [e["eventType"] for e in events] == ["START", "FAIL"]
+    assert "no_such_table" in events[-1]["run"]["facets"]["errorMessage"]["message"]
+    assert validate_lines((run.state / "events.jsonl").read_text().splitlines()) == []

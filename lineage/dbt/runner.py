@@ -236,7 +236,12 @@ class DbtRun:
         elif not result.success:
             outcome.exit_code, outcome.message = EXIT_BLOCKED, "dbt reported failures"
         if self.sidecar.dead is None:
-            closed = self.sidecar.request(("done", outcome.exit_code, outcome.message), "closed")
+            try:
+                closed = self.sidecar.request(("done", outcome.exit_code, outcome.message), "closed")
+            except PreflightStopped as stop:
+                outcome.exit_code = outcome.exit_code or EXIT_BLOCKED
+                outcome.message = f"{outcome.message + '; ' if outcome.message else ''}{stop} (the ledger and events may miss the end of the run)"
+                return outcome
             outcome.report, outcome.node_runs, outcome.plan = closed["report"], closed["node_runs"], closed["plan"]
             outcome.requests = outcome.requests or closed["requests"]
             outcome.warnings = closed["warnings"]

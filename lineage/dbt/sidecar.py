@@ -310,12 +310,14 @@ class Governance:
         for decision in decisions:
             self._record(identity, decision, "finished", rows=_rows(status), duration_ms=seconds * 1000.0, approval_id=approval)
 
-    def _fail_pending(self, thread: int | None, error: str) -> None:
+    def _fail_pending(self, thread: int | None, error: str, node_id: str | None = None) -> None:
+        """Statements that got no status: the next one on their thread came, their node failed, or dbt ended."""
         threads = [thread] if thread is not None else list(self.pending)
         for key in threads:
-            pending = self.pending.pop(key, None)
-            if pending is None:
+            pending = self.pending.get(key)
+            if pending is None or (node_id is not None and pending[0].attributes.get("node_id") != node_id):
                 continue
+            del self.pending[key]
             identity, decisions, approval, began = pending
             for decision in decisions:
                 self._record(identity, decision, "failed", error=error, duration_ms=(time.monotonic() - began) * 1000.0, approval_id=approval)
@@ -402,7 +404,8 @@ class Governance:
     def node_finished(self, node_id: str, resource_type: str, status: str, message: str | None) -> None:
         from lineage.dbt.openlineage import node_event
 
-        self._fail_pending(None, f"{node_id} ended with {status}: {message}") if status in ("error", "fail") else None
+        if status.lower() in ("error", "fail", "runtime error"):
+            self._fail_pending(None, f"{node_id} ended with {status}: {message}", node_id)
         identity = self.node_runs.get(node_id)
         if self.emitter is None or identity is None:
             return

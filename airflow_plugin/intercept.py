@@ -114,9 +114,14 @@ def _wrap_get_sqlalchemy_engine(original: Callable) -> Callable:
         if governance.binding(self).target.is_postgres:
             from lineage.comment import application_name
 
+            from airflow_plugin.jit import credentials
+
             engine_kwargs = dict(engine_kwargs or {})
             connect_args = dict(engine_kwargs.get("connect_args") or {})
             connect_args["application_name"] = application_name(governance.identity)
+            role = credentials(governance, self)
+            if role is not None:  # psycopg's keyword arguments win over the URL's login
+                connect_args["user"], connect_args["password"] = role
             engine_kwargs["connect_args"] = connect_args
         engine = original(self, engine_kwargs, *args, **kwargs)
         govern_engine(engine, self)
@@ -191,7 +196,13 @@ def _wrap_create_connection(original: Callable) -> Callable:
         if governance is not None:
             from lineage.comment import application_name
 
+            from airflow_plugin.jit import STANDING_CREDENTIALS, credentials
+
             conn_args = {**conn_args, "application_name": application_name(governance.identity)}
+            if not PROVIDER_METADATA.get() and not STANDING_CREDENTIALS.get():
+                role = credentials(governance, self)
+                if role is not None:
+                    conn_args["user"], conn_args["password"] = role
         return original(self, conn_args, *args, **kwargs)
 
     return _create_connection

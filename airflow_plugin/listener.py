@@ -58,6 +58,6 @@ def _finish(task_instance, state: str, error) -> None:
         from airflow_plugin.runtime import finish
 
         task_finished(task_instance, state, error)
-        finish()
+        finish(state)
     except Exception:
         log.exception("lineage-governance: could not close the task's governance")

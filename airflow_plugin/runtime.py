@@ -226,13 +226,18 @@ class TaskGovernance:
     bindings: dict[tuple, Binding] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)  # what the task's statements were decided (for the task's facets)
+    jit_roles: dict[tuple, tuple] = field(default_factory=dict)  # connection -> (JitManager, JitRole)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- connections -----------------------------------------------------------------------
 
-    def binding(self, hook) -> Binding:
+    @staticmethod
+    def connection_key(hook) -> tuple:
         # a hook may point one connection at another database (PostgresHook(database=...))
-        conn_id = (hook.get_conn_id(), getattr(hook, "database", None))
+        return (hook.get_conn_id(), getattr(hook, "database", None))
+
+    def binding(self, hook) -> Binding:
+        conn_id = self.connection_key(hook)
         with self.lock:
             binding = self.bindings.get(conn_id)
             if binding is None:
@@ -363,9 +368,10 @@ def load_catalog(settings: Settings, hook, target: Target) -> Catalog:
             raise GovernanceConfigError(f"[lineage_governance] catalog: {error}") from None
     if target.dialect not in ("postgres", "redshift", "duckdb"):
         return Catalog(dialect=target.dialect or "postgres", default_database=target.database)
-    from airflow_plugin.intercept import raw_connection
+    from airflow_plugin.intercept import _scope, raw_connection
+    from airflow_plugin.jit import STANDING_CREDENTIALS
 
-    with raw_connection(hook) as connection:
+    with _scope(STANDING_CREDENTIALS), raw_connection(hook) as connection:
         cursor = connection.cursor()
         try:
             executor = _CursorExecutor(cursor)
@@ -434,11 +440,16 @@ def current() -> TaskGovernance | None:
     return _active
 
 
-def finish() -> None:
-    """The task attempt ended: its governance stays findable by run id for the provider's facets."""
+def finish(state: str = "COMPLETE") -> None:
+    """The task attempt ended: just-in-time roles are dropped; its governance stays findable by
+    run id for the provider's facets."""
     global _active
     with _active_lock:
         if _active is not None:
+            if _active.jit_roles:
+                from airflow_plugin.jit import revoke_all
+
+                revoke_all(_active, state)
             _recent[_active.identity.run_id] = _active
             while len(_recent) > RECENT:
                 _recent.popitem(last=False)

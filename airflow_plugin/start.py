@@ -77,10 +77,15 @@ def precheck(governance, task: Any) -> None:
     text = sql if isinstance(sql, str) else ";\n".join(sql)
     binding = governance.binding(hook)
     approvals = governance.runtime.approvals
-    for decision in binding.governor.decide(text, binding.identity, binding.target.dialect):
+    decisions = binding.governor.decide(text, binding.identity, binding.target.dialect)
+    for decision in decisions:
         held = decision.effective_action == Action.REQUIRE_APPROVAL and approvals.approval_for(decision, binding.identity) is None
         if decision.effective_action == Action.BLOCK or held:
             governance.execute_decision(binding, decision, _never, refuse_only=True)
+    from airflow_plugin import jit
+
+    if jit.applies(governance, binding.target):
+        jit.grant(governance, hook, binding, decisions)
 
 
 def _never(sql: str):

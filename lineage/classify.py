@@ -91,3 +91,32 @@ def zone_allows(zones, tag: str, table: str) -> bool | None:
     if not governing:
         return None
     return any(table_matches(glob, table) for zone in governing for glob in zone.allowed)
+
+
+def propagate(classifier: Classifier, lineage_maps: Iterable[dict[str, dict[str, str]]]) -> Classifier:
+    """Carry tags along column lineage: a column computed from a classified column carries its tags.
+
+    ``lineage_maps`` are statements' ``facts.lineage.edges`` (target column -> sources), in the
+    order the statements ran, so tags flow through chains (raw -> staging -> mart).
+
+    >>> propagate(Classifier([ClassificationEntry("raw.c", "email", ("pii.email",))]),
+    ...           [{"db.mart.m.contact": {"db.raw.c.email": "IDENTITY"}}]).tags("db.mart.m", "contact")
+    ('pii.email',)
+    """
+    current = classifier
+    for edges in lineage_maps:
+        derived = []
+        for target, sources in edges.items():
+            target_table, _, target_column = target.rpartition(".")
+            if not target_table:
+                continue
+            tags: dict[str, None] = {}
+            for source in sources:
+                source_table, _, source_column = source.rpartition(".")
+                for tag in current.tags(source_table, source_column):
+                    tags.setdefault(tag, None)
+            if tags and set(tags) - set(current.tags(target_table, target_column)):
+                derived.append(ClassificationEntry(target_table, target_column, tuple(tags), origin="lineage"))
+        if derived:
+            current = current.with_entries(derived)
+    return current

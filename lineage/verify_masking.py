@@ -59,6 +59,27 @@ class VerificationResult:
         return {"success": self.success, "checks": [asdict(check) for check in self.checks], "skipped": self.skipped}
 
 
+def classifications_from_ledger(ledger, catalog: Catalog, classifier: Classifier) -> Classifier:
+    """Tags carried to derived columns by what ran: every finished write in the ledger is
+    analysed again (its literal-free SQL) and its column lineage carries the tags along."""
+    from lineage.analysis import analyze
+    from lineage.classify import propagate
+
+    maps = []
+    for entry in ledger.entries():
+        body = entry.body
+        if body.get("kind") != "statement" or body.get("phase") != "finished" or not (body.get("tables") or {}).get("written"):
+            continue
+        statement = body.get("statement") or {}
+        try:
+            for facts in analyze(statement.get("sql", ""), statement.get("dialect", catalog.dialect), catalog):
+                if facts.lineage.edges:
+                    maps.append(facts.lineage.edges)
+        except Exception:  # a statement that no longer analyses carries nothing; the others still do
+            continue
+    return propagate(classifier, maps)
+
+
 def patterns_for(tag: str, custom: Mapping[str, str]) -> str | None:
     for source in (custom, RAW_PATTERNS):
         for pattern_tag, regex in source.items():

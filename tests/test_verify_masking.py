@@ -102,3 +102,34 @@ def test_cli_exit_codes(cli, tmp_path):
         connection.execute("insert into mart.customers values (9, ?, ?, ?, ?)", list(LEAK))
     leaked = cli("verify-masking", "--dsn", f"duckdb:///{path}", "--policy", str(policy))
     assert leaked.code == 1 and "RAW  w.mart.customers.ssn" in leaked.out
+
+
+def test_columns_derived_from_classified_ones_are_checked_through_the_ledger(tmp_path):
+    """A mart column copied from raw.customers.email carries pii.email: verify-masking finds it
+    through the ledger's record of the statement, without the policy classifying the mart."""
+    from lineage.cli.verify import verify
+    from lineage.dbapi import govern
+    from lineage.identity import RunIdentity
+    from lineage.ledger import open_ledger
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        load(connection, ROWS)
+        ledger = open_ledger(tmp_path / "ledger.db")
+        # an identity exempt from masking, under a policy without zones, copies raw emails to the mart
+        lax = load_text("classifications: [{table: raw.customers, columns: {email: pii.email}}]\nmasking: {unmasked_for: [{group: dpo}]}\n")
+        officer = RunIdentity(principal="dana", groups=("dpo",))
+        governed = govern(connection, policy=lax, identity=officer, ledger=ledger)
+        governed.execute("create table mart.contacts as select id, lower(email) as contact from raw.customers")
+    strict = load_text("classifications: [{table: raw.customers, columns: {email: pii.email}}]\nzones: [{tags: [pii.email], allowed: [raw.*]}]\n")
+    result, _ = verify(f"duckdb:///{path}", strict, ledger=ledger)
+    leaked = {(check.table, check.column): check.success for check in result.checks}
+    assert leaked == {("w.mart.contacts", "contact"): False}
+    without_ledger, _ = verify(f"duckdb:///{path}", strict)
+    assert without_ledger.checks == []  # the policy alone does not know the mart column carries emails
+
+
+def load_text(text):
+    from lineage.policy import load_policy_text
+
+    return load_policy_text(text)

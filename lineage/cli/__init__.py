@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "lineage.cli.jit",
     "lineage.cli.verify",
     "lineage.cli.report",
+    "lineage.cli.demo",
     "lineage.cli.ledger",
     "lineage.cli.correlate",
     "lineage.cli.execute",

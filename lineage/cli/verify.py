@@ -23,15 +23,21 @@ def register(subparsers) -> None:
     verify.set_defaults(handler=run_verify)
 
 
-def verify(dsn: str, policy, tables=None, classifier: Classifier | None = None):
-    """Run the checks for a DSN; returns (VerificationResult, catalog)."""
-    from lineage.verify_masking import verify_duckdb, verify_postgres
+def verify(dsn: str, policy, tables=None, classifier: Classifier | None = None, ledger=None):
+    """Run the checks for a DSN; returns (VerificationResult, catalog).
+
+    With a ledger, columns derived from classified ones (by the statements it records) are
+    checked too, under their sources' tags.
+    """
+    from lineage.verify_masking import classifications_from_ledger, verify_duckdb, verify_postgres
 
     classifier = classifier or Classifier.from_policy(policy.policy)
     try:
         catalog = Catalog.from_dsn(dsn)
     except CatalogError as error:
         raise UsageError(str(error)) from None
+    if ledger is not None:
+        classifier = classifications_from_ledger(ledger, catalog, classifier)
     if catalog.dialect == "postgres":
         return verify_postgres(dsn, policy.policy, classifier, catalog, tables), catalog
     import duckdb
@@ -48,10 +54,11 @@ def run_verify(args: argparse.Namespace) -> int:
     from lineage.verify_masking import record
 
     policy = load_policy_arg(args.policy)
-    result, catalog = verify(args.dsn, policy, args.table)
+    ledger = open_ledger(args.ledger)
+    result, catalog = verify(args.dsn, policy, args.table, ledger=ledger)
     identity = identity_from_args(args).with_(job_name="verify_masking")
     emitter = emitter_from_environment(jsonl=args.events)
-    record(result, identity, open_ledger(args.ledger), emitter, _namespace(args.dsn, catalog))
+    record(result, identity, ledger, emitter, _namespace(args.dsn, catalog))
     emitter.close()
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))

@@ -1,0 +1,82 @@
+"""Just-in-time database credentials for a task (PostgreSQL): a role that expires with the task try.
+
+    policy: jit: {enabled: true, ttl: 15m, environments: [prod]}
+    task start: the operator's SQL decided -> role lg_<run>_<rand> granted exactly what it needs
+    every PostgreSQL session the task opens on that connection logs in as the role
+    task end (success or failure): the role's sessions ended, its grants and the role dropped
+
+The role is created through the admin DSN in ``$LINEAGE_JIT_ADMIN_DSN`` (the policy names the
+variable), which never runs pipeline SQL. The Airflow connection's own login only reads the
+catalog (information_schema) at task start and serves the OpenLineage provider's metadata
+lookups. A task whose SQL is not known before it runs (a ``@task`` calling a hook) cannot be
+granted up front: under JIT it fails at its first PostgreSQL connection with a clear error
+(fail closed) rather than running with the connection's standing credentials.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+
+log = logging.getLogger("airflow.task.lineage_governance")
+
+# reading the catalog or serving the provider's metadata lookups: the connection's own login
+STANDING_CREDENTIALS = contextvars.ContextVar("lineage_governance_standing_credentials", default=False)
+
+
+def applies(governance, target) -> bool:
+    return bool(target.is_postgres and governance.runtime.policy.policy.jit.applies_to(governance.identity.environment))
+
+
+def grant(governance, hook, binding, decisions) -> None:
+    """Create the task's role for this connection from its decided statements."""
+    from lineage.jit import JitError, JitManager
+
+    from airflow_plugin.runtime import _fail
+
+    key = governance.connection_key(hook)
+    if key in governance.jit_roles:
+        return
+    try:
+        manager = JitManager.from_policy(governance.runtime.policy, governance.runtime.ledger)
+        role = manager.create(binding.identity, decisions)
+    except JitError as error:
+        raise _fail(f"lineage-governance JIT credentials: {error}") from None
+    governance.jit_roles[key] = (manager, role)
+    binding.identity = binding.identity.with_(database_user=role.name)
+    log.info("lineage-governance: statements run as %s (valid until %s): %s", role.name, role.expires_at.isoformat(), "; ".join(role.plan.describe()))
+
+
+def credentials(governance, hook) -> tuple[str, str] | None:
+    """(user, password) a new PostgreSQL session of this hook must use, or None for its own login.
+
+    Raises AirflowFailException when JIT applies but no role was granted (SQL not known up front).
+    """
+    if STANDING_CREDENTIALS.get():
+        return None
+    binding = governance.binding(hook)
+    if not applies(governance, binding.target):
+        return None
+    granted = governance.jit_roles.get(governance.connection_key(hook))
+    if granted is None:
+        from airflow_plugin.runtime import _fail
+
+        raise _fail(
+            "lineage-governance: the policy requires just-in-time credentials in environment "
+            f"{governance.identity.environment!r}, but this task's SQL on connection {hook.get_conn_id()!r} was not "
+            "known before it ran (a @task calling a hook?), so no role could be granted. Use a SQL operator "
+            "(SQLExecuteQueryOperator) for this connection, or leave this environment out of the policy's jit section."
+        )
+    role = granted[1]
+    return role.name, role.password
+
+
+def revoke_all(governance, state: str) -> None:
+    """Drop every role the task try was granted (called at task end, success or failure)."""
+    for key, (manager, role) in list(governance.jit_roles.items()):
+        try:
+            result = manager.revoke(role, governance.identity, "succeeded" if state == "COMPLETE" else "failed")
+            log.info("lineage-governance: role %s dropped (%s session(s) ended)", role.name, result.get("sessions_terminated"))
+        except Exception:
+            log.exception("lineage-governance: could not drop role %s; `lineage jit sweep` removes it after its TTL", role.name)
+        governance.jit_roles.pop(key, None)

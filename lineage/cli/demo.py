@@ -1,0 +1,20 @@
+"""``lineage demo``: the example pipelines end to end on DuckDB (see lineage/demo.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    demo = subparsers.add_parser("demo", help="run the example Airflow DAGs and dbt project on DuckDB, governed, with evidence and a report")
+    demo.add_argument("--out", default="demo-output", help="where everything goes (recreated; default: demo-output)")
+    demo.add_argument("--skip-dbt", action="store_true", help="only the Airflow part")
+    demo.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lineage.demo import run_demo
+
+    return run_demo(Path(args.out), skip_dbt=args.skip_dbt)

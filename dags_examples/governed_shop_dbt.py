@@ -1,6 +1,6 @@
 """The example dbt project (dags_examples/dbt_project) built from Airflow through ``lineage dbt build``.
 
-    dbt_build   BashOperator  dbt deps && lineage dbt --policy dags_examples/dbt_policy.yaml build
+    dbt_build   BashOperator  dbt deps && lineage dbt --policy dags_examples/dbt_project/policy.yaml build
                               pre-flight before anything runs (exit 1 blocked, exit 3 awaiting
                               approval: the task fails and says which request to approve), then
                               dbt with masked reads, every statement in the ledger, and one
@@ -25,7 +25,7 @@ from airflow.sdk import DAG
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE / "dbt_project"
-POLICY = HERE / "dbt_policy.yaml"
+POLICY = PROJECT / "policy.yaml"
 LINEAGE = shutil.which("lineage") or str(Path(sys.executable).with_name("lineage"))
 DBT = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
 OPENLINEAGE = "macros.OpenLineageProviderPlugin"

@@ -42,7 +42,7 @@ def test_the_dbt_dag_parses_in_a_real_dagbag_and_passes_the_openlineage_parent(t
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {} and parsed["dags"] == ["governed_shop_dbt"]
     command = parsed["bash_command"]
-    assert " dbt --policy " in command and command.endswith(f"{ROOT / 'dags_examples' / 'dbt_policy.yaml'} build")
+    assert " dbt --policy " in command and command.endswith(f"{ROOT / 'dags_examples' / 'dbt_project' / 'policy.yaml'} build")
     assert Path(parsed["cwd"]) == ROOT / "dags_examples" / "dbt_project"
     environment = parsed["env"]
     assert environment["OPENLINEAGE_PARENT_ID"] == "{{ macros.OpenLineageProviderPlugin.lineage_parent_id(task_instance) }}"

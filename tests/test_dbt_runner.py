@@ -35,7 +35,7 @@ from lineage.testing.dbt_project import EXAMPLE, example_project, project_env
 pytestmark = [pytest.mark.dbt]
 
 ROOT = Path(__file__).resolve().parent.parent
-POLICY = ROOT / "dags_examples" / "dbt_policy.yaml"
+POLICY = ROOT / "dags_examples" / "dbt_project" / "policy.yaml"
 AIRFLOW_TASK = ("airflow", "governed_shop_dbt.dbt_build", "01a22000-0000-7000-8000-00000000a11f")
 AIRFLOW_DAG = ("airflow", "governed_shop_dbt", "01a22000-0000-7000-8000-00000000da60")
 APPROVER = RunIdentity("alice@corp", groups=("data-owners",))

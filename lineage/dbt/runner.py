@@ -219,6 +219,11 @@ class DbtRun:
         self.catalog_queries = hello["catalog_queries"]
         exported = dict(hello["env"])
         exported[PLAN_VAR] = ""  # no plan until the pre-flight makes one: the macros fail closed
+        if not os.environ.get("LINEAGE_DBT_MACROS"):
+            # for packages.yml's `local: "{{ env_var('LINEAGE_DBT_MACROS') }}"` (then `lineage dbt deps` finds it)
+            from lineage.dbt import macros_path
+
+            exported["LINEAGE_DBT_MACROS"] = str(macros_path())
         hook = _preflight_hook(self._preflight) if command in PREFLIGHT_COMMANDS else contextlib.nullcontext()
         cwd = os.getcwd()
         with _environment(exported), hook:

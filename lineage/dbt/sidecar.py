@@ -103,6 +103,7 @@ def main(conn, config: Config) -> None:
                 governance.node(message[1])
             elif kind == "end":
                 conn.send(("verdict", governance.end(message[1], message[2], lambda text: conn.send(("print", text)))))
+                governance.after_verdict()  # the record of it, once dbt is on its way
             elif kind == "done":
                 conn.send(("closed", governance.finish(*message[1:])))
                 conn.close()
@@ -213,11 +214,8 @@ class Governance:
             self.node(node)
         preflight = self.preflight_run
         report = self.report = preflight.finish()
-        self._record_preflight(report)
         for line in report_lines(report, compile_seconds + report.seconds):
             say(line)
-        if self.config.report_json:
-            Path(self.config.report_json).write_text(json.dumps(report_json(report), indent=2, default=str))
         try:
             if report.blocked:
                 blocked = sorted({node for node, finding in report.findings if finding.action == Action.BLOCK})
@@ -235,6 +233,14 @@ class Governance:
             self.requests = stop.requests or self.requests
             return {"exit_code": stop.exit_code, "message": str(stop), "requests": self.requests, "plan": None}
         return {"exit_code": None, "message": "", "requests": self.requests, "plan": json.dumps(self.plan)}
+
+    def after_verdict(self) -> None:
+        """The pre-flight's ledger record and JSON report (after the verdict: not on dbt's path)."""
+        if self.report is None:
+            return
+        self._record_preflight(self.report)
+        if self.config.report_json:
+            Path(self.config.report_json).write_text(json.dumps(report_json(self.report), indent=2, default=str))
 
     def _allowed_schema_changes(self, report) -> None:
         """Schema changes the policy lets through are approved for guard_schema_change too

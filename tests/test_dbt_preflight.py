@@ -265,3 +265,15 @@ def test_cli_prints_the_macros_path_and_refuses_bad_input(cli):
     assert cli("dbt").code == 2
     missing = cli("dbt", "--policy", "no-such-policy.yaml", "build")
     assert missing.code == 2 and "no such policy file" in missing.err
+
+
+def test_audit_mode_masks_nothing_governed_and_blocks_nothing(monkeypatch):
+    audit = POLICY.replace("version: 1", "version: 1\nmode: audit")
+    meta = [ClassificationEntry("db.raw.customers", "email", ("pii.email",), "dbt")]
+    engine = Engine(load_policy_text(audit, "<audit>"), catalog(), "duckdb", extra_classifications=meta, masker=None)
+    pf = Preflight(engine, RunIdentity("svc:dbt"), RELATIONS)
+    report = pf.run([stg(governed=False), stg()])
+    assert report.findings and report.action == Action.BLOCK and not report.blocked  # decided and recorded, not enforced
+    monkeypatch.setenv("LINEAGE_TEST_MASKING_KEY", MASTER)
+    plan = macro_plan(report, pf.planner, "duckdb")
+    assert plan["relations"]["db.raw.customers"]["masks"] == {}

@@ -379,3 +379,14 @@ def test_a_statement_that_fails_is_recorded_failed_and_its_node_run_fails(tmp_pa
     assert [e["eventType"] for e in events] == ["START", "FAIL"]
     assert "no_such_table" in events[-1]["run"]["facets"]["errorMessage"]["message"]
     assert validate_lines((run.state / "events.jsonl").read_text().splitlines()) == []
+
+
+def test_a_bad_policy_exits_2_naming_the_file_before_dbt_runs(tmp_path):
+    project = example_project(tmp_path / "project")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nguardrails:\n  - {rule: drop_tabel, action: block}\n")
+    with environment(Warehouse("duckdb", tmp_path).env(project)):
+        outcome = run_dbt(["build"], Options(policy=str(policy), ledger=str(tmp_path / "ledger.db")))
+    assert outcome.exit_code == 2
+    assert "policy.yaml:3" in outcome.message and "drop_tabel" in outcome.message
+    assert not (tmp_path / "governed_shop.duckdb").exists()

@@ -52,9 +52,12 @@ def macro_plan(
     relations: dict[str, dict] = {}
     keys: dict[str, list[str]] = {}
     custom: dict[str, str] = {}
+    audit = report.mode == "audit"  # decide and record, never rewrite: the governed reads stay as written
     for relation, masks in sorted(report.masks.items()):
         # every relation read through the governed macros is listed, masked or not: one the
         # pre-flight did not see is refused at run time (fail closed)
+        if audit:
+            masks = {}
         relations[relation.lower()] = {
             "masks": {column: _mask_json(mask) for column, mask in sorted(masks.items())},
             "columns": list((columns or {}).get(relation.lower()) or []),

@@ -248,7 +248,9 @@ class Governance:
         for result in report.results:
             changes = [f for f in result.findings if f.rule in ("drop_column", "rename", "alter_column_type")]
             if result.node.selected and changes and result.node.unique_id not in self.approved:
-                if all((f.action or Action.ALLOW).rank <= Action.WARN.rank for f in changes):
+                if report.mode == "audit":
+                    self.approved[result.node.unique_id] = "policy:audit"
+                elif all((f.action or Action.ALLOW).rank <= Action.WARN.rank for f in changes):
                     self.approved[result.node.unique_id] = f"policy:{Action.strictest(f.action or Action.ALLOW for f in changes).value}"
 
     def _approvals(self, report, say) -> None:

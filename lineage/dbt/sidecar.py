@@ -32,6 +32,7 @@ from lineage.model import Action
 EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
 PROGRESS_FROM = 50  # nodes: larger projects get a progress line every few seconds while dbt compiles
 REPLACED_AT_RUN_TIME = ("pii_to_unapproved_zone", "masking_refused")
+RUN_NODES = frozenset({"model", "seed", "snapshot", "test", "unit_test", "sql_operation", "operation"})
 
 
 @dataclass
@@ -403,8 +404,8 @@ class Governance:
     def node_started(self, node_id: str, resource_type: str) -> None:
         from lineage.dbt.openlineage import node_event, node_run_identity
 
-        if self.emitter is None or not node_id:
-            return
+        if self.emitter is None or not node_id or str(resource_type) not in RUN_NODES:
+            return  # exposures and the like do not run
         identity = node_run_identity(self.identity, node_id, self.invocation_id)
         self.node_runs[node_id] = identity
         self._emit(node_event("START", identity, node_id, resource_type, self._context()))

@@ -277,3 +277,25 @@ def test_audit_mode_masks_nothing_governed_and_blocks_nothing(monkeypatch):
     monkeypatch.setenv("LINEAGE_TEST_MASKING_KEY", MASTER)
     plan = macro_plan(report, pf.planner, "duckdb")
     assert plan["relations"]["db.raw.customers"]["masks"] == {}
+
+
+def test_the_policys_identity_section_names_the_principal_and_its_groups():
+    from lineage.dbt.identity import governed_identity
+
+    policy = load_policy_text("""
+version: 1
+identity:
+  principals:
+    - {jobs: ["shop_dag.*"], principal: "svc:{dag_id}"}
+  groups:
+    - {principal: "svc:*", groups: [pipelines]}
+    - {principal: "alice", groups: [privacy-officers]}
+""", "<identity>").policy
+    airflow = {"AIRFLOW_CTX_DAG_ID": "shop_dag", "AIRFLOW_CTX_TASK_ID": "dbt_build", "AIRFLOW_CTX_DAG_OWNER": "data-eng",
+               "AIRFLOW_CTX_DAG_RUN_ID": "scheduled__2024-01-01T00:00:00+00:00"}
+    named = governed_identity(policy, "governed_shop", "build", airflow)
+    assert named.principal == "svc:shop_dag" and named.groups == ("pipelines",)
+    explicit = governed_identity(policy, "governed_shop", "build", {**airflow, "LINEAGE_PRINCIPAL": "alice", "LINEAGE_GROUPS": "analysts"})
+    assert explicit.principal == "alice" and explicit.groups == ("analysts", "privacy-officers")
+    owner = governed_identity(policy, "governed_shop", "build", {**airflow, "AIRFLOW_CTX_DAG_ID": "other_dag"})
+    assert owner.principal == "data-eng"  # the default rule: the DAG's owner

@@ -65,6 +65,32 @@ def dbt_identity(
     )
 
 
+def governed_identity(policy, project: str, command: str | None, env: Mapping[str, str], principal: str | None = None,
+                      groups: tuple[str, ...] | None = None, environment: str | None = None) -> RunIdentity:
+    """``dbt_identity`` with the policy's ``identity`` section applied: without an explicit principal
+    (``--principal``, ``LINEAGE_PRINCIPAL``) its ``principals`` rules name one from what the run
+    knows (``{dag_id}``, ``{task_id}``, ``{owner}`` from Airflow's ``AIRFLOW_CTX_*``, ``{job}``,
+    ``{environment}``, the run type); its ``groups`` add memberships to the explicit ones."""
+    from lineage.principal import accountable_principal, groups_of
+
+    explicit = principal or env.get("LINEAGE_PRINCIPAL") or None
+    identity = dbt_identity(project, command, env=env, principal=explicit, groups=groups, environment=environment)
+    if explicit is None:
+        dag, task = env.get("AIRFLOW_CTX_DAG_ID"), env.get("AIRFLOW_CTX_TASK_ID")
+        job = f"{dag}.{task}" if dag and task else identity.job_name
+        run = env.get("AIRFLOW_CTX_DAG_RUN_ID") or ""
+        run_type = run.split("__", 1)[0] if "__" in run else None
+        values = {"dag_id": dag, "task_id": task, "owner": env.get("AIRFLOW_CTX_DAG_OWNER"), "job": job,
+                  "environment": identity.environment, "run_type": run_type}
+        named, _ = accountable_principal(policy.identity, values, run_type, job)
+        if named != "unknown":
+            identity = identity.with_(principal=named)
+    memberships = groups_of(policy.identity, identity.principal)
+    if memberships:
+        identity = identity.with_(groups=tuple(sorted(set(identity.groups) | set(memberships))))
+    return identity
+
+
 def node_identity(invocation: RunIdentity, node_id: str, invocation_id: str | None = None) -> RunIdentity:
     """The invocation's identity as one node's statements carry it (same run, node id attribute)."""
     attributes = dict(invocation.attributes)

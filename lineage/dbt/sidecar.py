@@ -122,14 +122,14 @@ def main(conn, config: Config) -> None:
 
 class Governance:
     def __init__(self, config: Config):
-        from lineage.dbt.identity import comment_environment, dbt_identity
+        from lineage.dbt.identity import comment_environment, governed_identity
         from lineage.policy import load_policy, load_policy_text
 
         self.config = config
         env = dict(os.environ if config.env is None else config.env)
         self.policy = load_policy(config.policy) if config.policy else load_policy_text(b"", "<default policy>")
-        self.identity = dbt_identity(config.project, config.command, env=env, principal=config.principal,
-                                     groups=config.groups, environment=config.environment)
+        self.identity = governed_identity(self.policy.policy, config.project, config.command, env, principal=config.principal,
+                                          groups=config.groups, environment=config.environment)
         self.comment_env = comment_environment(self.identity, self.policy.version)
         self.ledger = self._ledger()
         self.emitter = self._emitter(env)

@@ -35,19 +35,30 @@ class Catalog:
     def __post_init__(self) -> None:
         self.default_schema = self.default_schema or DEFAULT_SCHEMAS.get(self.dialect)
         self._index: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._ambiguous: set[tuple[str, ...]] = set()
         self._rebuild_index()
         self._schema = None
         self._version: str | None = None
+        self._fragments: dict[tuple[str, ...], str] = {}  # per-table JSON for the version
 
     def _rebuild_index(self) -> None:
-        index: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+        self._index, self._ambiguous = {}, set()
         for parts in self.tables:
-            lowered = tuple(part.lower() for part in parts)
-            for size in range(1, len(lowered) + 1):
-                suffix = lowered[len(lowered) - size:]
+            self._index_table(parts)
+
+    def _index_table(self, parts: tuple[str, ...]) -> None:
+        lowered = tuple(part.lower() for part in parts)
+        for size in range(1, len(lowered) + 1):
+            suffix = lowered[len(lowered) - size:]
+            if suffix in self._ambiguous:
+                continue
+            found = self._index.get(suffix)
+            if found is None or tuple(part.lower() for part in found) == lowered:
+                self._index[suffix] = parts
+            else:
                 # an unqualified suffix shared by two tables is ambiguous: only full names resolve it
-                index[suffix] = parts if suffix not in index or index[suffix] == parts else None
-        self._index = {key: value for key, value in index.items() if value is not None}
+                del self._index[suffix]
+                self._ambiguous.add(suffix)
 
     @property
     def depth(self) -> int:
@@ -55,12 +66,15 @@ class Catalog:
 
     @property
     def version(self) -> str:
+        """sha256 of the content; each table's JSON is kept, so a catalog that learns one table
+        at a time (a dbt pre-flight over hundreds of models) does not re-serialise them all."""
         if self._version is None:
-            payload = json.dumps(
-                [self.dialect, self.default_database, self.default_schema,
-                 sorted([list(parts), list(columns.items())] for parts, columns in self.tables.items())],
-                separators=(",", ":"),
-            )
+            fragments = self._fragments
+            for parts, columns in self.tables.items():
+                if parts not in fragments:
+                    fragments[parts] = json.dumps([list(parts), list(columns.items())], separators=(",", ":"))
+            head = json.dumps([self.dialect, self.default_database, self.default_schema], separators=(",", ":"))[:-1]
+            payload = head + ",[" + ",".join(fragments[parts] for parts in sorted(self.tables)) + "]]"
             self._version = "sha256:" + hashlib.sha256(payload.encode()).hexdigest()[:32]
         return self._version
 
@@ -90,10 +104,28 @@ class Catalog:
             if any(part is None for part in missing):
                 raise CatalogError(f"cannot place {'.'.join(parts)} in a catalog of {depth}-part names without defaults")
             parts = tuple(missing) + parts
+        new_depth = not self.tables or len(parts) != depth
         self.tables[parts] = dict(columns)
-        self._rebuild_index()
-        self._schema = None
+        self._index_table(parts)
+        self._fragments.pop(parts, None)
         self._version = None
+        if self._schema is not None and not new_depth:
+            self._schema_add(parts, columns)
+        else:
+            self._schema = None
+
+    def _schema_add(self, parts: tuple[str, ...], columns: Mapping[str, str]) -> None:
+        """One more table in sqlglot's schema, named the way ``mapping()`` names it, without
+        normalising all the others again (a pre-flight learns hundreds of models one by one)."""
+        from sqlglot import exp
+
+        try:
+            identifiers = [exp.parse_identifier(part, dialect=self.dialect) for part in parts]
+            table = exp.Table(this=identifiers[-1], db=identifiers[-2] if len(identifiers) > 1 else None,
+                              catalog=identifiers[-3] if len(identifiers) > 2 else None)
+            self._schema.add_table(table, dict(columns), dialect=self.dialect)
+        except Exception:
+            self._schema = None  # rebuilt from mapping() when next needed
 
     def mapping(self) -> dict[str, Any]:
         """The nested mapping sqlglot's MappingSchema reads (all tables at the deepest level)."""

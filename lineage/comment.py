@@ -79,7 +79,8 @@ def parse_comment(text: str) -> dict[str, str] | None:
 
 def _split_pairs(body: str) -> list[str]:
     # values are URL-encoded, so a raw comma only ever separates pairs
-    return [part for part in body.split(",") if part.strip()]
+    # dbt's query-comment wraps the body as ``/* body */``: spaces around pairs are not part of them
+    return [part.strip() for part in body.split(",") if part.strip()]
 
 
 def application_name(identity: RunIdentity) -> str:

@@ -210,7 +210,7 @@ class Demo:
         env["DBT_PROFILES_DIR"] = str(work)
         lineage = str(Path(sys.executable).parent / "lineage")
         self.run("lineage dbt deps", [lineage, "dbt", "deps", "--project-dir", str(work)], env, log_name="dbt-deps")
-        self.run("lineage dbt build", [lineage, "dbt", "build", "--project-dir", str(work)], env, log_name="dbt-build")
+        self.run("lineage dbt build", [lineage, "dbt", "--policy", str(work / "policy.yaml"), "build", "--project-dir", str(work)], env, log_name="dbt-build")
 
     def evidence(self) -> None:
         self.say("\n[3/3] Evidence: ledger, masking checked on the data, events, report")

@@ -162,6 +162,10 @@ class Engine:
             would_be_sql=final_sql if audit and final_sql != facts.sql else None,
         )
 
+    def action_for(self, finding: Finding, identity: RunIdentity) -> Action:
+        """The policy's action for a finding raised outside a statement (the dbt pre-flight's DAG findings)."""
+        return self._action_for(finding, identity)
+
     def _action_for(self, finding: Finding, identity: RunIdentity) -> Action:
         rule = RULES.get(finding.rule)
         action = self._policy_action(finding, identity, rule)

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "lineage.cli.correlate",
     "lineage.cli.execute",
     "lineage.cli.events",
+    "lineage.cli.dbt",
 ]
 
 
@@ -39,17 +40,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="lineage", description="Governance in front of pipeline SQL: policies, masking, ledger, lineage.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for name in COMMAND_MODULES:
+    for name in modules or COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # `lineage dbt` wraps a whole dbt run: it registers only itself and imports nothing heavy,
+    # so its sidecar loads the analysis while dbt loads (see lineage.dbt.runner)
+    parser = build_parser(["lineage.cli.dbt"] if argv[:1] == ["dbt"] else None)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)

@@ -161,6 +161,14 @@ class MaskPlanner:
         columns = tuple((column, _parse_type(column_type, self.catalog.dialect)) for column, column_type in known.items())
         return TableMask(name, columns, masked)
 
+    def column_mask(self, column: str, tags: tuple[str, ...]) -> ColumnMask | None:
+        """How this identity sees a column with these tags (None: raw); used by the dbt plan too."""
+        return self._column_mask(column, tags)
+
+    def derived_key(self, mask: ColumnMask) -> bytes:
+        """The derived key of a keyed mask (raises KeyUnavailable); the master key stays here."""
+        return self._key(mask)
+
     def _column_mask(self, column: str, tags: tuple[str, ...]) -> ColumnMask | None:
         hidden = tuple(tag for tag in tags if not self.sees_raw(tag))
         if not hidden:

@@ -1,0 +1,20 @@
+{#-
+  mask_key('hash', 'pii.ssn') -> ['<inner pad hex>', '<outer pad hex>'].
+
+  The key of a keyed strategy for one tag: HMAC-SHA256(master key, "lineage-governance mask
+  v1" | strategy | tag), derived by `lineage dbt` (lineage/masking/keys.py) and handed over as
+  the two HMAC pads in LINEAGE_DBT_PLAN. The master key never reaches dbt, its compiled SQL
+  or its logs; the derived pads do, exactly as they reach the database's statement log when
+  the core masks (see the README's "Keys"). Without them there is no keyed mask: a compiler
+  error, never an unkeyed hash.
+-#}
+{% macro mask_key(strategy, tag) -%}
+    {%- if not tag -%}
+        {{ exceptions.raise_compiler_error("lineage_governance.mask: strategy " ~ strategy ~ " is keyed per classification tag: pass tag='pii.ssn' (for example)") }}
+    {%- endif -%}
+    {%- set pads = lineage_governance.lineage_plan().get('keys', {}).get(strategy ~ '|' ~ tag) -%}
+    {%- if not pads -%}
+        {{ exceptions.raise_compiler_error("lineage_governance.mask: no key for " ~ strategy ~ " of tag " ~ tag ~ ": keyed strategies run only under `lineage dbt`, with masking.hash_key in the policy and the tag masked with " ~ strategy ~ " there") }}
+    {%- endif -%}
+    {{ return(pads) }}
+{%- endmacro %}

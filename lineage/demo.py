@@ -105,7 +105,11 @@ class Demo:
         env.update(home.env)
         # the demo writes its own events file; the spool only runs when a backend (Marquez) is configured
         env.pop("AIRFLOW__LINEAGE_GOVERNANCE__EVENTS_TRANSPORT", None)
-        env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps({"type": "file", "log_file_path": str(self.out / "airflow-openlineage.jsonl"), "append": True})
+        if os.environ.get("OPENLINEAGE_URL"):
+            env.pop("AIRFLOW__OPENLINEAGE__TRANSPORT", None)  # the provider posts to OPENLINEAGE_URL itself
+        else:
+            env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps({"type": "file", "log_file_path": str(self.out / "airflow-openlineage.jsonl"), "append": True})
+        env["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "airflow-demo"
         env["AIRFLOW_CONN_WAREHOUSE"] = json.dumps({"conn_type": "duckdb", "host": str(self.airflow_warehouse)})
         return env
 
@@ -228,7 +232,23 @@ class Demo:
             return (bool(lines) and not problems), f"{len(lines)} event(s) in {self.events_file.name}, " + (f"{len(problems)} invalid: {problems[:2]}" if problems else "all valid (OpenLineage spec, our facet schemas, Marquez rules)")
 
         self.check("OpenLineage events validate", events)
+        if os.environ.get("OPENLINEAGE_URL"):
+            self.check(f"events delivered to {os.environ['OPENLINEAGE_URL']}", self._deliver)
         self.check("HTML report", self._report)
+
+    def _deliver(self) -> tuple[bool, str]:
+        """Send what the spool still holds (the Airflow and dbt processes have ended) and report."""
+        lineage = str(Path(sys.executable).parent / "lineage")
+        spool = str(self.out / "events-spool.db")
+        env = {**self.base_env(), "OPENLINEAGE_URL": os.environ["OPENLINEAGE_URL"]}
+        flushed = subprocess.run([lineage, "events", "flush", "--spool", spool, "--format", "json", "--timeout", "60"], env=env, capture_output=True, text=True)
+        status = subprocess.run([lineage, "events", "status", "--spool", spool, "--format", "json"], env=env, capture_output=True, text=True)
+        try:
+            state = json.loads(status.stdout)
+        except json.JSONDecodeError:
+            return False, f"cannot read the spool's status: {status.stderr.strip()[:200]}"
+        pending = state.get("pending", state.get("queued", 0))
+        return flushed.returncode == 0 and not pending, f"spool: {json.dumps(state)[:200]}"
 
     def warehouses(self) -> list[Path]:
         found = [self.airflow_warehouse] if self.airflow_warehouse.exists() else []
@@ -254,7 +274,7 @@ class Demo:
         policy = load_policy(policy_file)
         result, _ = verify(f"duckdb:///{warehouse}", policy, ledger=open_ledger(self.ledger_url))
         identity = RunIdentity(principal="svc:demo", environment="prod", source="cli", job_namespace="lineage-demo", job_name="verify_masking")
-        emitter = emitter_from_environment(jsonl=self.events_file, spool=False)
+        emitter = emitter_from_environment(jsonl=self.events_file, spool=self.out / "events-spool.db" if os.environ.get("OPENLINEAGE_URL") else False)
         record(result, identity, open_ledger(self.ledger_url), emitter, duckdb_namespace(warehouse))
         emitter.close()
         raw = [f"{check.table}.{check.column}" for check in result.checks if not check.success]

@@ -125,17 +125,16 @@ def _edge(edge: Edge, boxes) -> str:
     if edge.blocked:
         klass, color, marker, dash, label = "edge blocked", COLOR_BLOCKED, "arrow-blocked", ' stroke-dasharray="2 4"', "blocked"
     elif edge.masked:
-        klass, color, marker, dash, label = "edge masked", COLOR_MASKED, "arrow-masked", ' stroke-dasharray="7 4"', f"masked: {edge.strategy}"
+        klass, color, marker, dash, label = "edge masked", COLOR_MASKED, "arrow-masked", ' stroke-dasharray="7 4"', "masked"
     else:
         klass, color, marker, dash, label = "edge", COLOR_EDGE, "arrow", "", None
-    describe = f"{edge.source[0]}.{edge.source[1] or '*'} -> {edge.target[0]}.{edge.target[1] or '*'}" + (f" ({label})" if label else "")
+    describe = f"{edge.source[0]}.{edge.source[1] or '*'} -> {edge.target[0]}.{edge.target[1] or '*'}" + (f" ({label}{': ' + edge.strategy if edge.masked and edge.strategy else ''})" if label else "")
     out = [
         f'<g class="{klass}"><title>{escape(describe)}</title>'
         f'<path d="{path}" fill="none" stroke="{color}" stroke-width="{2.2 if edge.masked or edge.blocked else 1.4}"{dash} marker-end="url(#{marker})"/>'
     ]
-    if label:
-        mid_x, mid_y = (x1 + x2) / 2, (y1 + y2) / 2 - 4
-        out.append(f'<text x="{mid_x:.1f}" y="{mid_y:.1f}" class="edge-label" fill="{color}" text-anchor="middle">{escape(label)}</text>')
+    if label:  # next to where the edge leaves its column, so labels of parallel edges do not pile up
+        out.append(f'<text x="{x1 + 6:.1f}" y="{y1 - 3:.1f}" class="edge-label" fill="{color}">{escape(label)}</text>')
     out.append("</g>")
     return "".join(out)
 

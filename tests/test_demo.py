@@ -1,0 +1,74 @@
+"""The main job (``lineage demo``) inside the test suite, on DuckDB, with its outputs checked."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+pytestmark = [pytest.mark.airflow, pytest.mark.dbt, pytest.mark.slow]
+
+RAW_EMAIL_FRAGMENTS = ("ada@", "alan@", "grace@")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from lineage.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    code = run_demo(out, quiet=True)
+    return code, out
+
+
+def test_demo_finishes_as_expected(demo):
+    code, out = demo
+    assert code == 0, (out / "logs").glob("*.log")
+    assert (out / "report.html").exists()
+
+
+def test_ledger_verifies_and_holds_both_pipelines(demo):
+    from lineage.ledger import open_ledger
+
+    _, out = demo
+    ledger = open_ledger(out / "ledger.db", create=False)
+    assert ledger.verify().ok
+    sources = {entry.body["identity"]["source"] for entry in ledger.entries() if entry.body.get("kind") == "statement"}
+    assert {"airflow", "dbt"} <= sources
+    approvals = [entry.body for entry in ledger.entries() if entry.body.get("kind") == "approval_approved"]
+    assert approvals and approvals[0]["identity"]["principal"] == "demo-approver"
+
+
+def test_masked_marts_hold_no_raw_pii_and_gx_agrees(demo):
+    from lineage.ledger import open_ledger
+
+    _, out = demo
+    with duckdb.connect(str(out / "airflow_warehouse.duckdb"), read_only=True) as connection:
+        emails = [row[0] for row in connection.execute("select email from mart.customer_orders").fetchall()]
+        raw = [row[0] for row in connection.execute("select email from raw.customers").fetchall()]
+    assert emails and all(email.startswith("*****@") for email in emails)
+    assert not set(emails) & set(raw)
+    checks = [entry.body["payload"] for entry in open_ledger(out / "ledger.db", create=False).entries() if entry.body.get("kind") == "masking_verification"]
+    assert len(checks) == 2 and all(check["success"] and check["checks"] for check in checks)
+
+
+def test_the_blocked_drop_did_not_run(demo):
+    _, out = demo
+    with duckdb.connect(str(out / "airflow_warehouse.duckdb"), read_only=True) as connection:
+        assert connection.execute("select count(*) from raw.orders").fetchone()[0] > 0
+
+
+def test_events_validate(demo):
+    from lineage.events.validate import validate_lines
+
+    _, out = demo
+    lines = (out / "events.jsonl").read_text().splitlines()
+    assert len(lines) > 20
+    assert validate_lines(lines) == []
+
+
+def test_report_opens_in_chromium(demo):
+    from lineage.testing.browser import load_page
+
+    _, out = demo
+    page = load_page((out / "report.html").as_uri(), {"graphs": "document.querySelectorAll('svg.lineage-graph').length", "runs": "document.querySelectorAll('section.run').length"})
+    assert page.errors == []
+    assert page.values["graphs"] > 1 and page.values["runs"] >= 5

@@ -154,7 +154,9 @@ class Engine:
             effective_action=Action.ALLOW if audit else action,
             sql=facts.sql if audit else final_sql,
             original_sql=facts.sql,
-            facts=facts,
+            # the parse before qualification only serves the masking rewrite: cached decisions
+            # would otherwise keep two trees per statement alive (memory, and long GC pauses)
+            facts=replace(facts, statement=None) if facts.statement is not None else facts,
             findings=tuple(findings),
             masked_columns=masked,
             policy_version=self.policy.version,

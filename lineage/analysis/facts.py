@@ -686,6 +686,9 @@ def _mark_cte_references(tree: exp.Expression) -> None:
     reads the physical table inside the CTE body); CTEs whose body is DML have no scope,
     so their references are matched by name.
     """
+    ctes = list(tree.find_all(exp.CTE))
+    if not ctes:
+        return  # no CTE, nothing to tell apart (and scopes are costly on very large statements)
     try:
         scopes = traverse_scope(tree)
     except Exception:
@@ -694,7 +697,7 @@ def _mark_cte_references(tree: exp.Expression) -> None:
         for table in scope.tables:
             if isinstance(scope.sources.get(table.alias_or_name), Scope):
                 table.meta["cte_reference"] = True
-    for cte in tree.find_all(exp.CTE):
+    for cte in ctes:
         if not isinstance(cte.this, DML_TYPES):
             continue
         name = cte.alias_or_name.lower()

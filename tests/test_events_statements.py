@@ -34,27 +34,6 @@ SETUP = [
     "(2, 'Bob', 'bob@corp.com', '987-65-4321', 6000, '1985-01-02', 39, 'Rome')",
     "insert into crm.orders values (1, 1, 10.5, 'new'), (2, 1, 4.5, 'paid'), (3, 2, 7, 'new')",
 ]
-MASKED_EMAIL = "'***@' || split_part(email, '@', 2)"
-
-
-def email_masker(facts, context):
-    """Stands in for the masking issue: SELECTs over crm.customers read email masked at scan time."""
-    customers = [table for table in facts.reads if table.endswith("crm.customers")]
-    if facts.kind != "select" or not customers or "email" not in facts.columns_read.get(customers[0], ()):
-        return MaskResult(None)
-    columns = list(context.catalog.columns(customers[0]))
-    projection = ", ".join(MASKED_EMAIL + " AS email" if column == "email" else column for column in columns)
-    masked = sqlglot.parse_one(f"(SELECT {projection} FROM crm.customers)", read=facts.dialect)
-
-    def swap(node):
-        if isinstance(node, exp.Table) and node.name == "customers":
-            return exp.Subquery(this=masked.this.copy(), alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)))
-        return node
-
-    tree = sqlglot.parse_one(facts.sql, read=facts.dialect).transform(swap)
-    return MaskResult(tree.sql(dialect=facts.dialect), (MaskedColumn(customers[0], "email", ("pii.email",), "email"),))
-
-
 class Approvals:
     def __init__(self, granted: str | None):
         self.granted = granted
@@ -140,7 +119,7 @@ def by_run(events):
 
 
 def test_governed_statements_produce_valid_events(database, loaded_policy, tmp_path, cli):
-    engine = Engine(loaded_policy, database.catalog, dialect=database.kind, masker=email_masker)
+    engine = Engine(loaded_policy, database.catalog, dialect=database.kind)
     path = tmp_path / "events.jsonl"
     events = GovernanceEvents(EventEmitter([JsonlSink(path)]), engine)
     identity = dag_task_identity()
@@ -159,12 +138,12 @@ def test_governed_statements_produce_valid_events(database, loaded_policy, tmp_p
     governor.approvals = Approvals("appr-7")
     governor.execute("alter table crm.orders drop column status", identity, database.run, context)
     with pytest.raises(Exception):  # a real database error: the row with id 2 is already there
-        governor.execute("insert into mart.contacts (id, email) select id, email from crm.customers where email = 'bob@corp.com'", identity, database.run, context)
+        governor.execute("insert into mart.contacts (id, email) select customer_id, status from crm.orders where id = 3", identity, database.run, context)
     events.job_completed(identity, "TASK")
 
     # the statements really ran (or did not)
-    assert masked_rows == [(1, "***@corp.com")]
-    assert database.run("select id, email from mart.contacts") == [(2, "bob@corp.com")]
+    assert masked_rows == [(1, "*****@corp.com")]  # the real scan-time masking rewrite
+    assert database.run("select id, email from mart.contacts") == [(2, "*****@corp.com")]
     assert database.run("select count(*) from crm.orders")[0][0] == 3
     assert database.columns("crm.orders") == ["id", "customer_id", "amount"]
 
@@ -220,9 +199,11 @@ def test_governed_statements_produce_valid_events(database, loaded_policy, tmp_p
     lineage = output["facets"]["columnLineage"]["fields"]
     assert lineage["email"]["inputFields"][0]["name"] == f"{database.database}.crm.customers"
     assert lineage["email"]["inputFields"][0]["field"] == "email"
-    assert lineage["email"]["transformationType"] == "IDENTITY"
+    # the identity may not read emails raw: what landed in the mart is the masked value
+    assert lineage["email"]["transformationType"] == "MASKED"
     assert lineage["email"]["inputFields"][0]["transformations"][0] == {
-        "type": "DIRECT", "subtype": "IDENTITY", "masking": False, "description": f"identity of {database.database}.crm.customers.email"}
+        "type": "DIRECT", "subtype": "IDENTITY", "masking": True, "description": f"identity of {database.database}.crm.customers.email, masked (email)"}
+    assert lineage["id"]["transformationType"] == "IDENTITY"
 
     # create table as select: the new table's schema and an aggregation
     output = ctas[1]["outputs"][0]
@@ -326,7 +307,7 @@ def test_audit_mode_records_the_decision_but_claims_no_masking(policy_path, tmp_
 
     policy = load_policy_text(policy_path.read_bytes().replace(b"mode: enforce", b"mode: audit"), "audit.yaml")
     db = Database("duckdb", tmp_path)
-    engine = Engine(policy, db.catalog, dialect="duckdb", masker=email_masker)
+    engine = Engine(policy, db.catalog, dialect="duckdb")
     path = tmp_path / "events.jsonl"
     governor = Governor(engine, events=GovernanceEvents(EventEmitter([JsonlSink(path)]), engine))
     outcome = governor.execute("select id, email from crm.customers where id = 1", dag_task_identity(), db.run,

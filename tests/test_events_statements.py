@@ -11,8 +11,6 @@ import json
 
 import duckdb
 import pytest
-import sqlglot
-from sqlglot import exp
 
 from lineage.catalog import Catalog
 from lineage.engine import Engine
@@ -22,7 +20,6 @@ from lineage.events.naming import duckdb_database, duckdb_namespace, postgres_co
 from lineage.events.validate import validate_lines
 from lineage.governor import ApprovalRequired, ExecutionContext, Governor, StatementBlocked
 from lineage.identity import RunIdentity, new_run_id
-from lineage.model import MaskedColumn, MaskResult
 
 SETUP = [
     "create schema crm",

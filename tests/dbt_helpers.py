@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
 from lineage.dbt import macros_path
-
-
-@contextlib.contextmanager
-def environment(values: dict[str, str | None]):
-    """``os.environ`` with these values (None: unset) for the block, restored after."""
-    saved = {key: os.environ.get(key) for key in values}
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+from lineage.dbt.runner import scoped_environ as environment
 
 
 def run_dbt(args: list[str], env: dict[str, str | None], callbacks=()):

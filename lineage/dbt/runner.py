@@ -226,7 +226,7 @@ class DbtRun:
             exported["LINEAGE_DBT_MACROS"] = str(macros_path())
         hook = _preflight_hook(self._preflight) if command in PREFLIGHT_COMMANDS else contextlib.nullcontext()
         cwd = os.getcwd()
-        with _environment(exported), hook:
+        with scoped_environ(exported), hook:
             try:
                 result = dbtRunner(callbacks=[self._on_event]).invoke(list(args))
             finally:
@@ -455,9 +455,14 @@ def _preflight_hook(callback: Callable[[Any, Any], None]):
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]):
+def scoped_environ(values: dict[str, str | None]):
+    """``os.environ`` with these values (None: unset) for the block, restored after."""
     saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:

@@ -124,12 +124,6 @@ class PostgresLedger(Ledger):
             self.version = version
             self._columns = version >= 2
 
-    def close(self) -> None:
-        with self._lock:
-            if self._connection is not None and self._pid == os.getpid():
-                self._connection.close()
-            self._connection = None
-
     def _append(self, body_text: str, columns: Mapping[str, str | None]) -> Entry:
         params = {"body": body_text, **columns}
         with self._lock:

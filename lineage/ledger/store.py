@@ -9,6 +9,7 @@ entries, for verification) and ``close()``. The rest is here, once.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
@@ -62,6 +63,13 @@ class Ledger:
 
     url: str = ""
 
+    def close(self) -> None:
+        """Close this process's connection (a forked child never closes its parent's)."""
+        with self._lock:
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
+
     def record_statement(self, identity: RunIdentity, decision: Decision, phase: str, **details: Any) -> Entry:
         return self.append(statement_record(identity, decision, phase, details))
 
@@ -102,9 +110,6 @@ class Ledger:
     def verify(self, anchor: Anchor | None = None) -> Verification:
         with self._snapshot() as reader:
             return verify_entries(reader.entries(), reader.head(), anchor)
-
-    def close(self) -> None:  # pragma: no cover - backends override
-        pass
 
     def __enter__(self) -> "Ledger":
         return self

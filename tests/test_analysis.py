@@ -75,6 +75,50 @@ def test_lineage_through_union_subquery_and_join(catalog):
     }
 
 
+def test_lineage_reaches_scalar_subqueries_nested_in_expressions(catalog):
+    facts = one(
+        """
+        select case when (select count(*) from crm.orders) > 3 then (select max(o.amount) from crm.orders o) end as bucket,
+               coalesce((select min(c.email) from crm.customers c), 'none') as first_contact
+        """,
+        catalog,
+    )
+    assert facts.column_lineage == {"bucket": ["analytics.crm.orders.amount"], "first_contact": ["analytics.crm.customers.email"]}
+
+
+@pytest.mark.parametrize(
+    "sql,sources",
+    [
+        ("INSERT INTO mart.contacts SELECT c.id, l.e FROM crm.customers c, LATERAL (SELECT c.email AS e) l", {"crm.customers.email": "IDENTITY"}),
+        ("INSERT INTO mart.contacts SELECT c.id, u.v FROM crm.customers c CROSS JOIN unnest(array[c.email]) AS u(v)", {"crm.customers.email": "TRANSFORMATION"}),
+        # a column alias list renames by position: z.m is the third column, email
+        ("INSERT INTO mart.contacts SELECT z.i, z.m FROM crm.customers AS z(i, n, m)", {"crm.customers.email": "IDENTITY"}),
+        ("INSERT INTO mart.contacts VALUES (1, 'a@b'), (2, (SELECT max(email) FROM crm.customers))", {"crm.customers.email": "AGGREGATION"}),
+    ],
+)
+def test_lineage_through_lateral_table_functions_alias_lists_and_values(catalog, sql, sources):
+    facts = one(sql, catalog)
+    assert facts.lineage_complete
+    assert facts.lineage.edges["analytics.mart.contacts.email"] == {f"analytics.{source}": subtype for source, subtype in sources.items()}
+
+
+def test_a_whole_row_reference_carries_every_column(catalog):
+    facts = one("INSERT INTO mart.contacts SELECT c.id, row_to_json(c)::text FROM crm.customers c", catalog)
+    assert set(facts.column_lineage["analytics.mart.contacts.email"]) == {f"analytics.crm.customers.{column}" for column in catalog.columns("crm.customers")}
+
+
+def test_create_table_as_values_names_columns_like_the_database(catalog):
+    assert one("CREATE TABLE mart.probe AS VALUES ((SELECT max(email) FROM crm.customers))", catalog).column_lineage == {
+        "analytics.mart.probe.column1": ["analytics.crm.customers.email"]}
+    assert one("CREATE TABLE mart.probe AS VALUES ((SELECT max(email) FROM crm.customers))", catalog, dialect="duckdb").column_lineage == {
+        "analytics.mart.probe.col0": ["analytics.crm.customers.email"]}
+
+
+def test_an_unresolved_column_makes_the_lineage_incomplete(catalog):
+    facts = one("INSERT INTO mart.contacts SELECT c.id, c.nickname FROM crm.customers c", catalog)
+    assert not facts.lineage_complete and "nickname" in facts.lineage_note
+
+
 def test_a_cte_shadowing_a_table_reads_the_table_inside_its_body(catalog):
     facts = one("WITH customers AS (SELECT id, email FROM crm.customers) SELECT email FROM customers", catalog)
     assert facts.reads == ("analytics.crm.customers",)

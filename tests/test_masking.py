@@ -365,7 +365,12 @@ def test_exempt_identity_reads_raw_and_zones_govern_its_writes(warehouse):
     # outside it: blocked, naming source column, target column and the zone
     for sql in ("INSERT INTO mart.contacts SELECT id, email FROM crm.customers",
                 "CREATE TABLE mart.officer_copy AS SELECT id, lower(email) AS email FROM crm.customers",
-                "CREATE VIEW mart.officer_view AS SELECT id, email FROM crm.customers"):
+                "CREATE VIEW mart.officer_view AS SELECT id, email FROM crm.customers",
+                "INSERT INTO mart.contacts SELECT 1, CASE WHEN (SELECT count(*) FROM crm.customers) > 0 "
+                "THEN (SELECT max(email) FROM crm.customers) END",
+                "INSERT INTO mart.contacts SELECT c.id, l.e FROM crm.customers c, LATERAL (SELECT c.email AS e) l",
+                "INSERT INTO mart.contacts SELECT c.id, u.v FROM crm.customers c CROSS JOIN unnest(array[c.email]) AS u(v)",
+                "INSERT INTO mart.contacts VALUES (1, (SELECT max(email) FROM crm.customers))"):
         decision = warehouse.decide(sql, OFFICER)
         assert decision.action == Action.BLOCK, sql
         finding = next(f for f in decision.findings if f.rule == "pii_to_unapproved_zone")

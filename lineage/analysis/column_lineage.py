@@ -31,8 +31,14 @@ def _stronger(a: str, b: str) -> str:
 class Tracer:
     """Traces outputs of one query's scope tree back to physical table columns."""
 
-    def __init__(self, table_name: Callable[[exp.Table], str | None], deadline: float | None = None):
+    def __init__(
+        self,
+        table_name: Callable[[exp.Table], str | None],
+        deadline: float | None = None,
+        table_columns: Callable[[str], list[str] | None] = lambda name: None,
+    ):
         self.table_name = table_name
+        self.table_columns = table_columns
         self.deadline = deadline
         self.memo: dict[tuple[int, int], Edges] = {}
         self.unresolved: list[str] = []
@@ -84,7 +90,13 @@ class Tracer:
     def _trace_node(self, node: exp.Expression, scope: Scope | None, identity: bool) -> Edges:
         edges: Edges = {}
         nested = _nested_scopes(scope, node) if scope is not None else {}
-        for item in node.walk(prune=lambda n: n is not node and isinstance(n, exp.Query)):
+        # a Subquery wrapper is walked through: its scope is keyed by the query inside it
+        for item in node.walk(prune=lambda n: n is not node and isinstance(n, exp.Query) and not isinstance(n, exp.Subquery)):
+            if isinstance(item, exp.Subquery):
+                continue
+            if isinstance(item, exp.TableColumn):
+                _merge(edges, _retag(self._whole_row(item.name, scope), TRANSFORMATION))
+                continue
             if isinstance(item, exp.Query) and item is not node:
                 child = nested.get(id(item))
                 if child is not None:
@@ -104,15 +116,75 @@ class Tracer:
             source = current.sources.get(table) if table else _only_source(current)
             if source is not None:
                 if isinstance(source, Scope):
+                    if source.is_udtf:
+                        return self._trace_udtf(source, column.name)
                     return self.trace_name(source, column.name)
                 if isinstance(source, exp.Table):
                     name = self.table_name(source)
-                    if name:
-                        return {f"{name}.{column.name}": IDENTITY}
+                    physical = self._physical_column(source, name, column.name) if name else None
+                    if physical:
+                        return {f"{name}.{physical}": IDENTITY}
+                    self.unresolved.append(column.sql())
                 return {}
             current = current.parent
         self.unresolved.append(column.sql())
         return {}
+
+    def _physical_column(self, table: exp.Table, name: str, column: str) -> str | None:
+        """``column`` as the table names it: ``crm.customers AS c(a, b)`` calls its first column ``a``."""
+        alias = table.args.get("alias")
+        renamed = [identifier.name for identifier in alias.columns] if alias is not None else []
+        columns = self.table_columns(name)
+        if not renamed:
+            if columns is not None and column.lower() not in {each.lower() for each in columns}:
+                # kept as the query names it (a dbt model may be about to drop it), but unproven
+                self.unresolved.append(f"{name}.{column}")
+            return column
+        if not columns:
+            return None
+        lowered = [each.lower() for each in renamed]
+        if column.lower() in lowered:
+            position = lowered.index(column.lower())
+            return columns[position] if position < len(columns) else None
+        unrenamed = {each.lower(): each for each in columns[len(renamed):]}
+        return unrenamed.get(column.lower())
+
+    def _whole_row(self, alias: str, scope: Scope | None) -> Edges:
+        """A whole-row reference (``row_to_json(c)``, ``c::text``) carries every column of its source."""
+        current = scope
+        while current is not None:
+            source = current.sources.get(alias)
+            if isinstance(source, Scope):
+                names = output_names(source) if not source.is_udtf else []
+                if not names:
+                    self.unresolved.append(alias)
+                    return {}
+                edges: Edges = {}
+                for position in range(len(names)):
+                    _merge(edges, self.trace_position(source, position))
+                return edges
+            if isinstance(source, exp.Table):
+                name = self.table_name(source)
+                columns = self.table_columns(name) if name else None
+                if not columns:
+                    self.unresolved.append(alias)
+                    return {}
+                return {f"{name}.{column}": IDENTITY for column in columns}
+            current = current.parent
+        self.unresolved.append(alias)
+        return {}
+
+    def _trace_udtf(self, scope: Scope, name: str) -> Edges:
+        """A column of LATERAL (subquery) by name; of a table function (unnest, ...) from all its arguments."""
+        expression = scope.expression
+        inner = expression.this if isinstance(expression, exp.Lateral) else None
+        while isinstance(inner, exp.Subquery):
+            inner = inner.this
+        if isinstance(inner, exp.Query):
+            for child in scope.subquery_scopes:
+                if child.expression is inner:
+                    return self.trace_name(child, name)
+        return _retag(self._trace_node(expression, scope, identity=False), TRANSFORMATION)
 
     def _tick(self) -> None:
         self._steps += 1

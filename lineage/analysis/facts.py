@@ -140,6 +140,10 @@ class _Analyzer:
             for node in _dml_nodes(tree):
                 if node is not tree:
                     qualify_tables(node, db=self.catalog.default_schema, catalog=self.catalog.default_database, dialect=self.dialect)
+            for values in tree.find_all(exp.Values):  # qualify_tables does not enter VALUES rows
+                for table in values.find_all(exp.Table):
+                    if not table.meta.get("cte_reference"):
+                        self._fill_defaults(table)
             return tree
         except Exception as error:  # never let sqlglot's optimizer turn into an allow
             self.notes.append(f"tables not qualified: {type(error).__name__}: {error}")
@@ -248,6 +252,8 @@ class _Analyzer:
 
     def _insert_lineage(self, node: exp.Insert, target_name: str, logical: str) -> None:
         source = node.expression
+        if isinstance(source, exp.Values):
+            source = _values_as_query(source, self.dialect)
         if not isinstance(source, exp.Query):
             return
         if node.args.get("with_") is not None and source.args.get("with_") is None:
@@ -408,7 +414,7 @@ class _Analyzer:
     def _trace(self, query: exp.Expression, expected: int | None = None) -> tuple[list[str], list[dict[str, str]]]:
         while isinstance(query, exp.Subquery) and not query.alias and isinstance(query.this, exp.Query):
             query = query.this
-        tracer = Tracer(self._traced_table_name, self.deadline)
+        tracer = Tracer(self._traced_table_name, self.deadline, self._table_columns)
         try:
             names, per_position = tracer.trace_query(query)
         except LineageBudgetExceeded:
@@ -420,10 +426,16 @@ class _Analyzer:
             self.notes.append(f"column lineage failed ({type(error).__name__})")
             return [], []
         if tracer.unresolved:
+            # an untraced column may carry anything: the lineage is no proof of where values go
+            self.lineage_complete = False
             self.notes.append("unresolved columns: " + ", ".join(sorted(set(tracer.unresolved))[:10]))
         if expected is not None and len(per_position) < expected:
             per_position += [{} for _ in range(expected - len(per_position))]
         return names, per_position
+
+    def _table_columns(self, name: str) -> list[str] | None:
+        columns = self.catalog.columns(name)
+        return list(columns) if columns else None
 
     def _traced_table_name(self, table: exp.Table) -> str | None:
         name = self.table_name(table)
@@ -442,7 +454,7 @@ class _Analyzer:
             query = tree.expression
             if isinstance(target, exp.Table):
                 name = self.table_name(target)
-                has_query = isinstance(query, (exp.Query, exp.Subquery))
+                has_query = isinstance(query, (exp.Query, exp.Subquery, exp.Values))
                 self.facts.kind = ("create_table_as" if has_query else "create_table") if kind == "TABLE" else "create_view"
                 if name:
                     self._record_write(target)
@@ -452,7 +464,9 @@ class _Analyzer:
                     self._physical_reads(query)
                     self._star_reads(query)
                     qualified = self._qualify_columns(query)
-                    names, per_position = self._trace(qualified)
+                    if isinstance(qualified, exp.Values):
+                        qualified = _values_as_query(qualified, self.dialect)
+                    names, per_position = self._trace(qualified) if qualified is not None else ([], [])
                     self.facts.output_columns = tuple(names)
                     if name:
                         self._map_edges(dbt_logical_name(name), columns_declared or names, per_position)
@@ -743,3 +757,23 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 def _unique_parts(parts: Iterable[OpaquePart]) -> list[OpaquePart]:
     return list(dict.fromkeys(parts))
+
+
+def _values_as_query(values: exp.Values, dialect: str) -> exp.Query | None:
+    """The rows of a VALUES list that compute something, as the SELECTs they evaluate.
+
+    ``VALUES (1, 'a'), ((SELECT max(ssn) FROM crm.customers), 'b')``
+    -> ``SELECT (SELECT max(ssn) ...) AS column1, 'b' AS column2`` (duckdb names them col0, col1);
+    rows of literals only carry no lineage and are skipped, so a bulk insert costs one scan.
+    """
+    rows = [row for row in values.expressions if isinstance(row, exp.Tuple) and row.find(exp.Column, exp.Query)]
+    if not rows:
+        return None
+    name = "col{}" if dialect == "duckdb" else "column{}"
+    first = 0 if dialect == "duckdb" else 1
+    selects = [exp.select(*(exp.alias_(value.copy(), name.format(first + position))
+                            for position, value in enumerate(row.expressions))) for row in rows]
+    query: exp.Query = selects[0]
+    for select in selects[1:]:
+        query = exp.union(query, select, distinct=False)
+    return query

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 
 from lineage.approvals import APPROVED, DENIED, EXPIRED, PENDING, Approvals, ApprovalRequest, ApprovalStore, now_utc
+from lineage.disclosure import shown_statement
 from lineage.fingerprint import normalize
 from lineage.identity import RunIdentity
 from lineage.model import Decision
@@ -84,7 +85,7 @@ def wait_for_approval(runtime, request_id: str, decision: Decision) -> None:
     request = runtime.approvals.status(request_id)
     if request.is_valid_approval(now_utc()):
         return
-    statement = " ".join(decision.original_sql.split())[:200]
+    statement = " ".join(shown_statement(decision).split())[:200]
     if request.status == PENDING:
         interval = runtime.settings.approval_poll_interval
         log.warning(

@@ -49,6 +49,7 @@ def run_facets(task_instance: Any, ti_state: Any) -> dict:
 
 def task_decision_facet(decisions: Iterable, outcome: str | None = None):
     """One decision facet for a whole task: the strictest of its statements' decisions."""
+    from lineage.disclosure import shown_findings
     from lineage.events.facets import PRODUCER, GovernanceFinding, LineageGovernanceDecisionRunFacet
     from lineage.model import Action
 
@@ -56,7 +57,7 @@ def task_decision_facet(decisions: Iterable, outcome: str | None = None):
     findings: dict[tuple, GovernanceFinding] = {}
     masked: list[str] = []
     for decision in decisions:
-        for finding in decision.findings:
+        for finding in shown_findings(decision):
             action = finding.action or finding.default_action or Action.ALLOW
             if action.rank >= Action.WARN.rank:
                 findings.setdefault((finding.rule, action.value, finding.object), GovernanceFinding(

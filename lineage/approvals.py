@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from lineage.disclosure import shown_findings
 from lineage.fingerprint import normalize
 from lineage.identity import RunIdentity
 from lineage.model import Decision
@@ -300,7 +301,7 @@ class Approvals:
             run_id=identity.run_id,
             requester=identity.principal,
             environment=identity.environment,
-            reasons=[finding.to_dict() for finding in decision.findings if finding.action == decision.action],
+            reasons=[finding.to_dict() for finding in shown_findings(decision) if finding.action == decision.action],
             policy_version=decision.policy_version,
             status=PENDING,
             created_at=_iso(now),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from lineage.comment import identity_comment, stamp
+from lineage.disclosure import shown_findings, shown_statement
 from lineage.engine import Engine
 from lineage.identity import RunIdentity
 from lineage.model import Action, Decision
@@ -88,10 +89,12 @@ class Outcome:
 
 
 def explain_refusal(decision: Decision) -> str:
-    """The message a pipeline shows for a blocked or held statement: rule, statement, what to do."""
-    relevant = [f for f in decision.findings if f.action == decision.action] or list(decision.findings)
+    """The message a pipeline shows for a blocked or held statement: rule, statement, what to do.
+    Task logs are widely read: literals show as ``?`` (``lineage.disclosure``)."""
+    findings = shown_findings(decision)
+    relevant = [f for f in findings if f.action == decision.action] or list(findings)
     reasons = "; ".join(f"{f.rule}: {f.message}" for f in relevant)
-    statement = " ".join(decision.original_sql.split())
+    statement = " ".join(shown_statement(decision).split())
     if len(statement) > 300:
         statement = statement[:297] + "..."
     if decision.action == Action.BLOCK:

@@ -334,11 +334,15 @@ def test_kill_9_during_appends_leaves_a_chain_that_verifies(ledger_path, cli):
 # -- no raw literal ----------------------------------------------------------------------------
 
 
-def test_no_raw_literal_reaches_the_sqlite_file(ledger_path, loaded_policy, catalog, cli):
+def test_no_raw_literal_reaches_the_ledger_the_events_or_the_refusal_messages(ledger_path, loaded_policy, catalog, cli):
+    from lineage.events.emit import EventEmitter, JsonlSink
+    from lineage.events.governance import GovernanceEvents
     from lineage.governor import Governor, StatementBlocked
 
     ledger = SqliteLedger(ledger_path)
-    governor = Governor(Engine(loaded_policy, catalog, dialect="postgres"), ledger=ledger)
+    engine = Engine(loaded_policy, catalog, dialect="postgres")
+    events_path = ledger_path.parent / "events.jsonl"
+    governor = Governor(engine, ledger=ledger, events=GovernanceEvents(EventEmitter([JsonlSink(events_path)]), engine))
     identity = RunIdentity(principal="alice@corp", environment="prod")
 
     def fails(sql):
@@ -346,14 +350,18 @@ def test_no_raw_literal_reaches_the_sqlite_file(ledger_path, loaded_policy, cata
 
     with pytest.raises(RuntimeError):
         governor.execute(f"select id, name from crm.customers where ssn = '{SSN}'", identity, fails)
-    with pytest.raises(StatementBlocked):
-        governor.execute(f"delete from crm.customers where ssn = '{SSN}' or '{SSN}' = '{SSN}'", identity, fails)
-    with pytest.raises(StatementBlocked):
-        governor.execute(f"SELEC ssn FRM crm.customers WHERE ssn = '{SSN}", identity, fails)
-    with pytest.raises(StatementBlocked):
-        governor.execute(f"DO $$ BEGIN PERFORM 1 FROM crm.customers WHERE ssn = '{SSN}'; END $$", identity, fails)
+    refusals = []
+    for sql in (f"delete from crm.customers where ssn = '{SSN}' or '{SSN}' = '{SSN}'",  # the finding quotes the WHERE
+                f"SELEC ssn FRM crm.customers WHERE ssn = '{SSN}",
+                f"DO $$ BEGIN PERFORM 1 FROM crm.customers WHERE ssn = '{SSN}'; END $$"):
+        with pytest.raises(StatementBlocked) as refused:
+            governor.execute(sql, identity, fails)
+        refusals.append(str(refused.value))  # what a task log shows
     governor.execute(f"select id from crm.customers where ssn = '{SSN}'", identity, lambda sql: None)
     assert ledger.verify().records == 7
+    assert "delete_without_where" in refusals[0] and "ssn = '?'" in refusals[0]
+    assert not [text for text in refusals if "123-45" in text]
+    assert "delete_without_where" in events_path.read_text()
     export = cli("ledger", "export", "--ledger", str(ledger_path), "--format", "csv").out
     ledger.close()
     for path in ledger_path.parent.iterdir():

@@ -231,8 +231,10 @@ class _Analyzer:
             kind = type(node).__name__.lower()
             if where is None:
                 self.facts.unfiltered.append((kind, target_name, "no WHERE clause"))
-            elif _is_tautology(where.this):
-                self.facts.unfiltered.append((kind, target_name, f"WHERE {where.this.sql(self.dialect)} is always true"))
+            else:
+                reason = _filters_nothing(where.this, {target.alias_or_name.lower(), target.name.lower()})
+                if reason:
+                    self.facts.unfiltered.append((kind, target_name, f"WHERE {where.this.sql(self.dialect)} {reason}"))
         returning = node.args.get("returning")
         if returning is not None:
             self.facts.returning = self.facts.returning + tuple(
@@ -729,12 +731,31 @@ def _inside(node: exp.Expression, ancestor: exp.Expression) -> bool:
     return False
 
 
-def _is_tautology(condition: exp.Expression) -> bool:
+def _filters_nothing(condition: exp.Expression, target: set[str]) -> str | None:
+    """Why a WHERE clause selects every row of ``target`` (its name and alias), or None when it may filter.
+
+    ``1 = 1`` / ``TRUE`` / ``id = 5 OR TRUE`` -> "is always true"; ``id = id`` -> "is true for every
+    row with a value"; ``1 IN (1, 2)`` or ``EXISTS (SELECT 1 FROM crm.orders)`` -> "does not read
+    the row" (the same answer for every row).
+    """
     try:
         simplified = simplify(condition.copy())
     except Exception:
-        return False
-    return isinstance(simplified, exp.Boolean) and simplified.this is True
+        simplified = condition
+    if isinstance(simplified, exp.Boolean):
+        return "is always true" if simplified.this is True else None
+    if isinstance(simplified, exp.Null):
+        return None
+    if isinstance(simplified, exp.Or):
+        return _filters_nothing(simplified.left, target) or _filters_nothing(simplified.right, target)
+    if isinstance(simplified, exp.EQ) and isinstance(simplified.this, exp.Column) and simplified.this == simplified.expression:
+        return "is true for every row with a value"
+    for column in simplified.find_all(exp.Column):
+        in_subquery = column.find_ancestor(exp.Query) is not None
+        # outside a subquery any column reads the row (or a joined one); inside, only a correlated one
+        if not in_subquery or not column.table or column.table.lower() in target:
+            return None
+    return "does not read the row: it is the same for every row"
 
 
 def _type_of(columns: dict[str, str], name: str | None) -> str | None:

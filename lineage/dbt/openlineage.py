@@ -163,11 +163,6 @@ def _lineage_decision(result: NodeResult):
 
 def _without_literals(decision):
     """Finding messages may quote the statement (a parse error does): no literal value goes to Marquez."""
-    from lineage.fingerprint import literal_values
-    from lineage.ledger.redact import scrub_literals
+    from lineage.disclosure import shown_findings
 
-    literals = literal_values(decision.original_sql, decision.facts.dialect)
-    if not literals:
-        return decision
-    findings = tuple(replace(f, message=scrub_literals(f.message, literals)) for f in decision.findings)
-    return replace(decision, findings=findings)
+    return replace(decision, findings=shown_findings(decision)) if decision.findings else decision

@@ -25,6 +25,7 @@ from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, R
 from openlineage.client.event_v2 import RunState as EventType
 from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run, processing_engine_run, sql_job
 
+from lineage.disclosure import shown_findings
 from lineage.events.facets import (
     PRODUCER,
     GovernanceApproval,
@@ -141,7 +142,7 @@ def decision_facet(decision: Decision, outcome: str | None = None, approval: Gov
         policyVersion=decision.policy_version,
         findings=[
             GovernanceFinding(rule=f.rule, action=(f.action or f.default_action or Action.ALLOW).value, message=f.message, object=f.object)
-            for f in decision.findings
+            for f in shown_findings(decision)
         ],
         statementKind=facts.kind,
         fingerprint=normalize(decision.original_sql, facts.dialect)[1],
@@ -172,7 +173,8 @@ def error_text(error: str | None, sensitive: bool) -> str:
 
 def refusal_text(decision: Decision) -> str:
     """Why a statement was refused, from its findings (never the statement's own text)."""
-    relevant = [f for f in decision.findings if f.action == decision.action] or list(decision.findings)
+    findings = shown_findings(decision)
+    relevant = [f for f in findings if f.action == decision.action] or list(findings)
     reasons = "; ".join(f"{f.rule}: {f.message}" for f in relevant) or decision.action.value
     verb = "blocked" if decision.effective_action == Action.BLOCK else "held for approval"
     return f"{verb} by lineage-governance (policy {decision.policy_version[:19]}): {reasons}"[:MAX_ERROR_CHARS]

@@ -18,7 +18,8 @@ from typing import Any, Mapping
 
 from lineage.fingerprint import literal_values, normalize
 from lineage.identity import RunIdentity
-from lineage.ledger.redact import scrub_literals, scrub_tree, scrub_values
+from lineage.disclosure import shown_findings, statement_names
+from lineage.redact import scrub_literals, scrub_values
 from lineage.model import Decision
 
 RECORD_VERSION = 1
@@ -39,13 +40,7 @@ def statement_record(identity: RunIdentity, decision: Decision, phase: str, deta
     # what ran is the decision's SQL; the governor's executed_sql only adds the identity comment,
     # which normalising drops (and which would make every run's statement a cache miss)
     executed_sql, executed_fp = normalize(decision.sql, dialect)
-    literals = literal_values(decision.original_sql, dialect) | literal_values(decision.sql, dialect)
-    unparsed = facts.kind == "unparseable"
-    names = _names(decision)
-    findings = [scrub_tree(finding.to_dict(), literals) for finding in decision.findings]
-    if unparsed:  # the literals of an unparseable statement are not known for sure
-        for finding in findings:
-            finding["message"] = scrub_values(finding["message"], names)
+    findings = [finding.to_dict() for finding in shown_findings(decision)]
     statement: dict[str, Any] = {"index": decision.index, "kind": facts.kind, "dialect": dialect, "fingerprint": fp, "sql": sql}
     if executed_fp != fp:
         statement["executed_fingerprint"] = executed_fp
@@ -69,7 +64,7 @@ def statement_record(identity: RunIdentity, decision: Decision, phase: str, deta
         "masked_columns": [column.qualified for column in decision.masked_columns],
         "rows": _int_or_none(details.get("rows")),
         "duration_ms": round(float(details["duration_ms"]), 3) if details.get("duration_ms") is not None else None,
-        "error": _error(details.get("error"), phase, decision, literals, names),
+        "error": _error(details.get("error"), phase, decision),
         "approval": approval or None,
     }
 
@@ -90,26 +85,16 @@ def event_record(kind: str, identity: RunIdentity | None, payload: Mapping[str, 
     }
 
 
-def _error(error: Any, phase: str, decision: Decision, literals: frozenset[str], names: set[str]) -> str | None:
+def _error(error: Any, phase: str, decision: Decision) -> str | None:
     if phase == "refused":
         # the governor's refusal text quotes the raw statement; the findings already say why
         rules = ", ".join(sorted({f.rule for f in decision.findings if f.action == decision.action})) or decision.action.value
         return f"refused ({decision.action.value}): {rules}"
     if not error:
         return None
-    return scrub_values(scrub_literals(str(error), literals), names)
-
-
-def _names(decision: Decision) -> set[str]:
-    facts = decision.facts
-    names: set[str] = set()
-    for table in (*facts.reads, *facts.writes):
-        names.update(table.split("."))
-    for columns in facts.columns_read.values():
-        names.update(columns)
-    names.update(column.split(".")[-1] for column in facts.output_columns)
-    names.update(column.column for column in decision.masked_columns)
-    return names
+    dialect = decision.facts.dialect
+    literals = literal_values(decision.original_sql, dialect) | literal_values(decision.sql, dialect)
+    return scrub_values(scrub_literals(str(error), literals), statement_names(decision))
 
 
 def _int_or_none(value: Any) -> int | None:

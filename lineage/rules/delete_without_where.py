@@ -1,7 +1,9 @@
-"""delete_without_where: a DELETE with no WHERE, or with one that is always true.
+"""delete_without_where: a DELETE with no WHERE, or with one that selects every row anyway.
 
     DELETE FROM crm.orders WHERE 1 = 1
     -> delete_without_where (block): deletes every row of crm.orders (WHERE 1 = 1 is always true)
+    DELETE FROM crm.orders WHERE EXISTS (SELECT 1 FROM crm.customers)
+    -> delete_without_where (block): ... (WHERE EXISTS(...) does not read the row: it is the same for every row)
 """
 
 from __future__ import annotations

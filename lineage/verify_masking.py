@@ -17,6 +17,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
 
+from sqlglot import exp
+
 from lineage.catalog import Catalog
 from lineage.classify import Classifier, zone_allows
 from lineage.names import tag_matches
@@ -155,8 +157,11 @@ def verify_duckdb(connection, policy, classifier: Classifier, catalog: Catalog |
     source = context.data_sources.add_pandas("lineage_verify")
     for table, checks in _by_table(selected).items():
         columns = sorted({column for _, column, _, _ in checks})
-        quoted = ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
-        frame = connection.execute(f"select {', '.join(chr(34) + c.replace(chr(34), chr(34) * 2) + chr(34) for c in columns)} from {quoted}").df()
+        *qualifiers, relation = table.split(".")
+        source_table = exp.table_(relation, db=qualifiers[-1] if qualifiers else None,
+                                  catalog=qualifiers[-2] if len(qualifiers) > 1 else None, quoted=True)
+        query = exp.select(*(exp.column(column, quoted=True) for column in columns)).from_(source_table)
+        frame = connection.execute(query.sql("duckdb")).df()
         frame = frame.astype(object).where(frame.notna(), None)
         for column in columns:
             frame[column] = frame[column].map(lambda value: None if value is None else str(value))

@@ -43,6 +43,7 @@ class Tracer:
         self.memo: dict[tuple[int, int], Edges] = {}
         self.unresolved: list[str] = []
         self._steps = 0
+        self._lowered: dict[str, frozenset[str] | None] = {}  # table -> its column names, lower case
 
     def trace_query(self, query: exp.Expression) -> tuple[list[str], list[Edges]]:
         """Output names of ``query`` and, per output position, its source columns."""
@@ -134,12 +135,13 @@ class Tracer:
         """``column`` as the table names it: ``crm.customers AS c(a, b)`` calls its first column ``a``."""
         alias = table.args.get("alias")
         renamed = [identifier.name for identifier in alias.columns] if alias is not None else []
-        columns = self.table_columns(name)
         if not renamed:
-            if columns is not None and column.lower() not in {each.lower() for each in columns}:
+            known = self._lowered_columns(name)
+            if known is not None and column.lower() not in known:
                 # kept as the query names it (a dbt model may be about to drop it), but unproven
                 self.unresolved.append(f"{name}.{column}")
             return column
+        columns = self.table_columns(name)
         if not columns:
             return None
         lowered = [each.lower() for each in renamed]
@@ -148,6 +150,12 @@ class Tracer:
             return columns[position] if position < len(columns) else None
         unrenamed = {each.lower(): each for each in columns[len(renamed):]}
         return unrenamed.get(column.lower())
+
+    def _lowered_columns(self, name: str) -> frozenset[str] | None:
+        if name not in self._lowered:
+            columns = self.table_columns(name)
+            self._lowered[name] = None if columns is None else frozenset(each.lower() for each in columns)
+        return self._lowered[name]
 
     def _whole_row(self, alias: str, scope: Scope | None) -> Edges:
         """A whole-row reference (``row_to_json(c)``, ``c::text``) carries every column of its source."""

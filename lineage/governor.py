@@ -159,14 +159,16 @@ class Governor:
         context = ExecutionContext(context.dialect, context.namespace, context.database, number)
         approval_id = None
         if decision.effective_action == Action.BLOCK:
-            self._refuse(decision, identity, context, None)
-            raise StatementBlocked(explain_refusal(decision), decision)
+            message = explain_refusal(decision)
+            self._refuse(decision, identity, context, message, None)
+            raise StatementBlocked(message, decision)
         if decision.effective_action == Action.REQUIRE_APPROVAL:
             approval_id = self.approvals.approval_for(decision, identity) if self.approvals else None
             if approval_id is None:
                 request_id = self.approvals.request(decision, identity) if self.approvals else None
-                self._refuse(decision, identity, context, request_id, held=True)
-                message = explain_refusal(decision) + (f" Request id: {request_id}." if request_id else " No approvals store is configured.")
+                message = explain_refusal(decision)
+                self._refuse(decision, identity, context, message, request_id)
+                message += f" Request id: {request_id}." if request_id else " No approvals store is configured."
                 raise ApprovalRequired(message, decision, request_id)
         final_sql = stamp(decision.sql, identity_comment(identity, decision.policy_version)) if self.comment else decision.sql
         outcome = Outcome(decision, final_sql, approval_id=approval_id)
@@ -198,8 +200,8 @@ class Governor:
         self._statement_numbers[identity.run_id] = number
         return number
 
-    def _refuse(self, decision: Decision, identity: RunIdentity, context: ExecutionContext, request_id: str | None, held: bool = False) -> None:
-        outcome = Outcome(decision, None, error=explain_refusal(decision), extra={"approval_request": request_id} if request_id else {})
+    def _refuse(self, decision: Decision, identity: RunIdentity, context: ExecutionContext, message: str, request_id: str | None) -> None:
+        outcome = Outcome(decision, None, error=message, extra={"approval_request": request_id} if request_id else {})
         if self.events is not None:
             self.events.statement_started(identity, decision, context)
         self._record(identity, outcome, context, "refused")

@@ -173,12 +173,12 @@ class Warehouse:
             return f"{type(error).__name__}: {error}"
 
 
-def _load(execute_many: Callable[[str, list[tuple]], None], execute: Callable[[str], Any], customers: list[tuple]) -> None:
+def _load(execute_many: Callable[[str, list[tuple]], None], execute: Callable[[str], Any], customers: list[tuple], payments: list[tuple]) -> None:
     for statement in DDL:
         execute(statement)
     execute_many("INSERT INTO crm.customers VALUES (%s)" % ", ".join(["?"] * 9), customers)
     execute_many("INSERT INTO crm.orders VALUES (?, ?, ?, ?)", ORDERS)
-    execute_many("INSERT INTO crm.payments VALUES (?, ?, ?, ?)", PAYMENTS)
+    execute_many("INSERT INTO crm.payments VALUES (?, ?, ?, ?)", payments)
 
 
 def _masked_customers(warehouse: Warehouse) -> list[tuple]:
@@ -215,7 +215,7 @@ def duck(key_env):
     def many(connection):
         return lambda sql, rows: connection.executemany(sql, rows)
 
-    _load(many(raw), raw.execute, CUSTOMERS)
+    _load(many(raw), raw.execute, CUSTOMERS, PAYMENTS)
     catalog = Catalog.from_duckdb(raw)
 
     def run(connection):
@@ -226,12 +226,7 @@ def duck(key_env):
         return execute
 
     warehouse = Warehouse("duckdb", run(raw), run(twin), catalog)
-    masked = _masked_customers(warehouse)
-    for statement in DDL:
-        twin.execute(statement)
-    twin.executemany("INSERT INTO crm.customers VALUES (" + ", ".join(["?"] * 9) + ")", masked)
-    twin.executemany("INSERT INTO crm.orders VALUES (?, ?, ?, ?)", ORDERS)
-    twin.executemany("INSERT INTO crm.payments VALUES (?, ?, ?, ?)", _masked_payments())
+    _load(many(twin), twin.execute, _masked_customers(warehouse), _masked_payments())
     yield warehouse
     raw.close()
     twin.close()
@@ -256,7 +251,7 @@ def pg(postgres, key_env):
 
         return execute_many
 
-    _load(many(raw), raw.execute, CUSTOMERS)
+    _load(many(raw), raw.execute, CUSTOMERS, PAYMENTS)
     catalog = Catalog.from_postgres(raw)
 
     def run(connection):
@@ -268,12 +263,7 @@ def pg(postgres, key_env):
         return execute
 
     warehouse = Warehouse("postgres", run(raw), run(twin), catalog)
-    masked = _masked_customers(warehouse)
-    for statement in DDL:
-        twin.execute(statement)
-    many(twin)("INSERT INTO crm.customers VALUES (" + ", ".join(["?"] * 9) + ")", masked)
-    many(twin)("INSERT INTO crm.orders VALUES (?, ?, ?, ?)", ORDERS)
-    many(twin)("INSERT INTO crm.payments VALUES (?, ?, ?, ?)", _masked_payments())
+    _load(many(twin), twin.execute, _masked_customers(warehouse), _masked_payments())
     yield warehouse
     raw.close()
     twin.close()

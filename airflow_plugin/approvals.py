@@ -53,6 +53,9 @@ class TaskApprovals:
     def ignored(self, decision: Decision, identity: RunIdentity) -> tuple[str, ...]:
         return self.approvals.ignored(decision, identity)
 
+    def grantable(self, decisions, identity: RunIdentity) -> list[Decision]:
+        return self.approvals.grantable(decisions, identity)
+
     def request(self, decision: Decision, identity: RunIdentity) -> str:
         earlier = self.latest(decision, identity)
         if earlier is not None and earlier.status != APPROVED:

@@ -26,7 +26,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -37,7 +37,7 @@ from lineage.canonical import same_principal
 from lineage.disclosure import shown_findings
 from lineage.fingerprint import normalize
 from lineage.identity import RunIdentity
-from lineage.model import Decision
+from lineage.model import Action, Decision
 
 log = logging.getLogger(__name__)
 
@@ -431,6 +431,16 @@ class Approvals:
         """The verified signature behind ``approval_id``, for the ledger record of the statement."""
         verified = self._verified.get(approval_id)
         return verified.evidence() if verified is not None else None
+
+    def grantable(self, decisions: Iterable[Decision], identity: RunIdentity) -> list[Decision]:
+        """The decisions as just-in-time grants should see them: a held statement that a verified
+        approval covers may run, so it gets its grants (the governor verifies again before it runs)."""
+        out = []
+        for decision in decisions:
+            if decision.effective_action == Action.REQUIRE_APPROVAL and self.approval_for(decision, identity):
+                decision = replace(decision, effective_action=Action.ALLOW)
+            out.append(decision)
+        return out
 
     def continuing(self, identity: RunIdentity, approval_ids: Iterable[str]) -> tuple[RunIdentity, list[str]]:
         """The identity of a run that continues the run an approval was granted to (``--approval ID``).

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from lineage.approvals import ApprovalError, Approvals, ApprovalStore
+from lineage.approvals import ApprovalError, Approvals, ApprovalStore, default_url
 from lineage.cli import EXIT_BLOCKED, UsageError
 from lineage.cli.common import add_policy_option, load_policy_arg
 
@@ -45,14 +45,14 @@ def register(subparsers) -> None:
         command.set_defaults(handler=run_list if command is listing else run_show)
     for command in (listing, show, *[commands.choices["approve"], commands.choices["deny"]]):
         add_policy_option(command)
-        command.add_argument("--approvals", metavar="URL", help="approvals store (default: $LINEAGE_APPROVALS_URL, else next to the ledger, else sqlite:///.lineage/approvals.db)")
+        command.add_argument("--approvals", metavar="URL", help="approvals store (default: $LINEAGE_APPROVALS_URL, else next to the ledger (--ledger), else sqlite:///.lineage/approvals.db)")
         command.add_argument("--ledger", metavar="URL", help="ledger to record each step in (default: $LINEAGE_LEDGER_URL)")
 
 
 def _approvals(args: argparse.Namespace) -> Approvals:
     policy = load_policy_arg(args.policy)
     try:
-        store = ApprovalStore(args.approvals)
+        store = ApprovalStore(args.approvals or default_url(args.ledger))
     except ApprovalError as error:
         raise UsageError(str(error)) from None
     return Approvals(policy, store, ledger=_ledger(args))

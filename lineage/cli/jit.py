@@ -67,7 +67,7 @@ def run_run(args: argparse.Namespace) -> int:
     approvals, identity = open_approvals(policy, args, ledger, identity)
     try:
         manager = JitManager.from_policy(policy, ledger)
-        role = manager.create(identity, decisions)
+        role = manager.create(identity, approvals.grantable(decisions, identity))
     except JitError as error:
         raise UsageError(str(error)) from None
     print(f"role {role.name} (valid until {role.expires_at.isoformat()}):")

@@ -72,10 +72,24 @@ def test_policy_in_force_with_its_version(api, airflow_home):
     assert body["approvers"] == [{"group": "data-owners"}] and body["approval_scope"] == "run"
 
 
-@pytest.mark.parametrize("account, why", [("DAG_TEST", "cannot decide on it"), ("ＤＡＧ_ＴＥＳＴ", "cannot decide on it"),
+@pytest.fixture
+def carols_request(airflow_home):
+    """A request carol's own manual run asked (carol is in data-owners)."""
+    from airflow_plugin.runtime import runtime
+    from lineage.catalog import Catalog
+    from lineage.engine import Engine
+    from lineage.identity import RunIdentity
+
+    current = runtime()
+    identity = RunIdentity(principal="carol", environment="prod", source="airflow", job_namespace="airflow-test", job_name="ui_fixture.carol")
+    decision = Engine(current.policy, Catalog(dialect="duckdb"), dialect="duckdb").check("alter table raw.scratch drop column note", identity)[0]
+    return current.approvals.approvals.request(decision, identity)
+
+
+@pytest.mark.parametrize("account, why", [("CAROL", "cannot decide on it"), ("ＣＡＲＯＬ", "cannot decide on it"),
                                            ("c\u0430rol", "mixes letters of the CYRILLIC and LATIN scripts")])
-def test_the_requester_under_another_spelling_cannot_approve(api, pending_request, account, why):
-    refused = api.post(f"{PREFIX}/api/approvals/{pending_request}/approve", headers=as_user(account), json={})
+def test_the_requester_under_another_spelling_cannot_approve(api, carols_request, account, why):
+    refused = api.post(f"{PREFIX}/api/approvals/{carols_request}/approve", headers=as_user(account), json={})
     assert refused.status_code == 403 and why in refused.json()["detail"]
 
 

@@ -233,3 +233,22 @@ def test_cli_list_approve_deny(cli, tmp_path, policy, keys):
     done = cli("approvals", "approve", request_id, "--approvals", url, "--policy", str(policy_file), "--key", str(keys.path("olga@corp")))
     assert done.code == 0 and "approved by olga@corp" in done.out and "ALTER TABLE crm.orders DROP COLUMN amount" in done.out
     assert ApprovalStore(url).get(request_id).status == APPROVED
+
+
+def test_keygen_prints_the_policy_entry_that_lets_its_key_approve(cli, tmp_path):
+    import yaml
+
+    made = cli("approvals", "keygen", "--principal", "olga@corp", "--out", str(tmp_path / "olga.key"))
+    assert made.code == 0 and (tmp_path / "olga.key").stat().st_mode & 0o777 == 0o600
+    entry = yaml.safe_load(made.out.split("keys:\n", 1)[1])[0]
+    again = cli("approvals", "keygen", "--principal", "olga@corp", "--out", str(tmp_path / "olga.key"))
+    assert again.code == 2 and "never overwrites" in again.err
+    policy_file = tmp_path / "policy.yaml"
+    text = POLICY_TEXT.replace("  ttl: 30m\n", f"  ttl: 30m\n  keys: [{{principal: '{entry['principal']}', public_key: '{entry['public_key']}'}}]\n")
+    policy_file.write_text(text)
+    policy = load_policy_text(text)
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    request_id = Approvals(policy, ApprovalStore(url)).request(decision_for(policy), REQUESTER)
+    done = cli("approvals", "approve", request_id, "--approvals", url, "--policy", str(policy_file), "--key", str(tmp_path / "olga.key"))
+    assert done.code == 0 and "approved by olga@corp" in done.out
+    assert Approvals(policy, ApprovalStore(url)).approval_for(decision_for(policy), REQUESTER) == request_id

@@ -37,9 +37,11 @@ def register(subparsers) -> None:
         command.add_argument("--principal", help="optional: who you are; must be the key's principal in the policy")
         command.add_argument("--group", action="append", help=argparse.SUPPRESS)
         command.set_defaults(handler=run_decide, verdict=name)
-    keygen = commands.add_parser("keygen", help="create an approver's Ed25519 key pair; prints the public key for approvals.keys")
+    keygen = commands.add_parser("keygen", help="create an Ed25519 key pair for an approver (or the UI); prints the policy entry")
     keygen.add_argument("--out", metavar="FILE", required=True, help="where to write the private key (created with mode 0600; never overwritten)")
-    keygen.add_argument("--principal", required=True, help="the approver the key belongs to, as the policy names them")
+    owner = keygen.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--principal", help="the approver the key belongs to, as the policy names them (approvals.keys)")
+    owner.add_argument("--server", metavar="NAME", help="a server that signs for its logged-in users, e.g. airflow-ui (approvals.server_keys)")
     keygen.set_defaults(handler=run_keygen)
     for command in (listing, show):
         command.set_defaults(handler=run_list if command is listing else run_show)
@@ -121,9 +123,10 @@ def run_keygen(args: argparse.Namespace) -> int:
     from lineage.approval_keys import generate, key_id, public_text, write_private_key
     from lineage.canonical import unplain_reason
 
-    reason = unplain_reason(args.principal)
+    name = args.principal or args.server
+    reason = unplain_reason(name)
     if reason:
-        raise UsageError(f"--principal {args.principal!r} {reason}")
+        raise UsageError(f"{'--principal' if args.principal else '--server'} {name!r} {reason}")
     path = Path(args.out).expanduser()
     key = generate()
     try:
@@ -132,9 +135,14 @@ def run_keygen(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: exists; keygen never overwrites a key") from None
     except OSError as error:
         raise UsageError(f"{path}: cannot write: {error.strerror or error}") from None
-    public = public_text(key, args.principal)
-    print(f"private key: {path} (keep it to yourself; approve with --key {path})")
+    public = public_text(key, name)
     print(f"key id: {key_id(key)}")
-    print("add to the policy:\n  approvals:\n    keys:")
-    print(f"      - {{principal: {json.dumps(args.principal)}, public_key: {json.dumps(public)}}}")
+    if args.principal:
+        print(f"private key: {path} (keep it to yourself; approve with --key {path})")
+        print("add to the policy:\n  approvals:\n    keys:")
+        print(f"      - {{principal: {json.dumps(name)}, public_key: {json.dumps(public)}}}")
+    else:
+        print(f"private key: {path} (for the server only: [lineage_governance] approvals_signing_key = {path})")
+        print("add to the policy:\n  approvals:\n    server_keys:")
+        print(f"      - {{name: {json.dumps(name)}, public_key: {json.dumps(public)}}}")
     return 0

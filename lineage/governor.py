@@ -173,8 +173,9 @@ class Governor:
                 self._refuse(decision, identity, context, message, request_id)
                 message += f" Request id: {request_id}." if request_id else " No approvals store is configured."
                 ignored = getattr(self.approvals, "ignored", None)
-                if ignored is not None and ignored(decision, identity):
-                    message += " " + "; ".join(ignored(decision, identity)) + "."
+                reasons = ignored(decision, identity) if ignored is not None else ()
+                if reasons:
+                    message += " " + "; ".join(reasons) + "."
                 raise ApprovalRequired(message, decision, request_id)
         final_sql = stamp(decision.sql, identity_comment(identity, decision.policy_version)) if self.comment else decision.sql
         outcome = Outcome(decision, final_sql, approval_id=approval_id)

@@ -47,6 +47,15 @@ class TaskApprovals:
     def approver(self, approval_id: str) -> str | None:
         return self.approvals.approver(approval_id)
 
+    def evidence(self, approval_id: str):
+        return self.approvals.evidence(approval_id)
+
+    def ignored(self, decision: Decision, identity: RunIdentity) -> tuple[str, ...]:
+        return self.approvals.ignored(decision, identity)
+
+    def grantable(self, decisions, identity: RunIdentity) -> list[Decision]:
+        return self.approvals.grantable(decisions, identity)
+
     def request(self, decision: Decision, identity: RunIdentity) -> str:
         earlier = self.latest(decision, identity)
         if earlier is not None and earlier.status != APPROVED:
@@ -57,11 +66,11 @@ class TaskApprovals:
         """The newest request for this statement from this task try, whatever its status."""
         self.approvals.expire()
         fingerprint = normalize(decision.original_sql, decision.facts.dialect)[1]
-        mine = [
-            request
-            for request in self.store.find(fingerprint, [PENDING, APPROVED, DENIED, EXPIRED])
-            if request.run_id == identity.run_id and request.job_name == identity.job_name
-        ]
+        candidates = self.store.find(fingerprint, [PENDING, APPROVED, DENIED, EXPIRED])
+        if not candidates:
+            return None
+        binding = self.approvals.binding(decision)
+        mine = [request for request in candidates if self.approvals.same_request(request, binding, identity)]
         return mine[-1] if mine else None
 
     def waiting(self, decision: Decision, identity: RunIdentity) -> ApprovalRequest | None:
@@ -90,7 +99,7 @@ def wait_for_approval(runtime, request_id: str, decision: Decision) -> None:
         interval = runtime.settings.approval_poll_interval
         log.warning(
             "lineage-governance: statement #%s waits for approval %s (expires %s): %s. Approve it in the Airflow UI "
-            "(Browse > Lineage governance) or with `lineage approvals approve %s`; checking again in %ss",
+            "(Browse > Lineage governance) or with `lineage approvals approve %s --key FILE`; checking again in %ss",
             decision.index, request.id, request.expires_at, statement, request.id, interval,
         )
         raise AirflowRescheduleException(reschedule_date=reschedule_at(interval))

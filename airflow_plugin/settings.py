@@ -10,6 +10,7 @@ Every key can also come from the environment the Airflow way
     mode =                             # enforce | audit; empty: the policy's own mode
     ledger_url =                       # sqlite:///path or postgresql://... (default: $LINEAGE_LEDGER_URL)
     approvals_url =                    # default: $LINEAGE_APPROVALS_URL, else next to the ledger
+    approvals_signing_key =            # the UI's Ed25519 private key file (its public key: the policy's approvals.server_keys)
     catalog = live                     # live (information_schema of each connection) | a JSON file | none
     approval_poll_interval = 60        # seconds between checks while a task waits for an approval
     notify_conn_id =                   # Airflow connection holding the Slack/webhook URL for approvals
@@ -46,6 +47,7 @@ class Settings:
     mode: str | None = None
     ledger_url: str | None = None
     approvals_url: str | None = None
+    approvals_signing_key: str | None = None
     catalog: str = "live"
     approval_poll_interval: float = 60.0
     notify_conn_id: str | None = None
@@ -100,6 +102,7 @@ def load_settings(conf=None) -> Settings:
         mode=mode,
         ledger_url=text("ledger_url", os.environ.get("LINEAGE_LEDGER_URL")),
         approvals_url=text("approvals_url", os.environ.get("LINEAGE_APPROVALS_URL")),
+        approvals_signing_key=text("approvals_signing_key", os.environ.get("LINEAGE_APPROVALS_SIGNING_KEY")),
         catalog=text("catalog", "live"),
         approval_poll_interval=interval,
         notify_conn_id=text("notify_conn_id"),

@@ -85,7 +85,7 @@ def precheck(governance, task: Any) -> None:
     from airflow_plugin import jit
 
     if jit.applies(governance, binding.target):
-        jit.grant(governance, hook, binding, decisions)
+        jit.grant(governance, hook, binding, approvals.grantable(decisions, binding.identity))
 
 
 def _never(sql: str):

@@ -11,8 +11,13 @@ Every route needs a logged-in Airflow user (the API server's JWT, from the ``_to
 the UI sets or an ``Authorization: Bearer`` header). The approver is that user: principal =
 the user name, groups = the policy's ``identity.groups`` for that name plus ``airflow:<role>``
 for the user's Airflow roles; the policy's ``approvals.approvers`` decides, and nobody
-approves their own request. The menu link (Browse > Lineage governance) and the tabs on a DAG
-run and a task instance open this page, filtered to that run.
+approves their own request. The UI signs the decision with its server key
+(``[lineage_governance] approvals_signing_key``), whose public key the policy lists in
+``approvals.server_keys``: the workers run a statement only on an approval they can verify.
+Decisions are POSTs with a JSON body (``Content-Type: application/json``), refused when the
+browser says they come from another site: a cross-site form cannot approve with the user's cookie.
+The menu link (Browse > Lineage governance) and the tabs on a DAG run and a task instance open
+this page, filtered to that run.
 """
 
 from __future__ import annotations
@@ -91,11 +96,20 @@ def create_app() -> FastAPI:
 
 
 async def _note(request: Request) -> str | None:
+    """The note of a decision, from a same-site JSON body; anything a cross-site form can send is refused."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json":
+        raise HTTPException(status_code=415, detail="decisions take a JSON body (Content-Type: application/json)")
+    site = request.headers.get("sec-fetch-site", "").lower()
+    if site and site not in ("same-origin", "none"):
+        raise HTTPException(status_code=403, detail=f"a decision from another site ({site}) is refused")
     try:
         body = await request.json()
     except Exception:
-        return None
-    note = body.get("note") if isinstance(body, dict) else None
+        raise HTTPException(status_code=422, detail="the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise HTTPException(status_code=422, detail='the body is not a JSON object such as {"note": "..."}')
+    note = body.get("note")
     return str(note)[:500] if note else None
 
 
@@ -126,13 +140,32 @@ def decide(current, request_id: str, user, verdict: str, note: str | None) -> di
     from lineage.approvals import ApprovalError
 
     approvals = current.approvals.approvals
-    approver = approver_identity(current, user)
+    signer = ui_signer(current, approver_identity(current, user))
     try:
-        request = approvals.approve(request_id, approver, note) if verdict == "approve" else approvals.deny(request_id, approver, note)
+        request = approvals.approve(request_id, signer, note) if verdict == "approve" else approvals.deny(request_id, signer, note)
     except ApprovalError as error:
         status = 404 if "no approval request" in str(error) else 403
         raise HTTPException(status_code=status, detail=str(error)) from None
     return request.to_dict()
+
+
+def ui_signer(current, approver):
+    """The UI's server key, signing for ``approver`` (the logged-in user)."""
+    from lineage.approval_keys import ApprovalKeyError, load_private
+    from lineage.approval_verify import Rejected, signer_for
+
+    path = current.settings.approvals_signing_key
+    if not path:
+        raise HTTPException(status_code=503, detail="the UI has no signing key ([lineage_governance] approvals_signing_key); "
+                            "workers ignore unsigned approvals, so approve with `lineage approvals approve ID --key FILE`")
+    try:
+        signer = signer_for(current.policy.policy.approvals, load_private(path), user=approver.principal, groups=approver.groups)
+    except (ApprovalKeyError, Rejected) as error:
+        raise HTTPException(status_code=503, detail=f"[lineage_governance] approvals_signing_key: {error}") from None
+    if signer.kind != "server":
+        raise HTTPException(status_code=503, detail=f"[lineage_governance] approvals_signing_key is {signer.name}'s approver key; "
+                            "the UI signs with a key of its own, listed in the policy's approvals.server_keys")
+    return signer
 
 
 def list_approvals(current, status: str) -> list[dict[str, Any]]:
@@ -140,7 +173,7 @@ def list_approvals(current, status: str) -> list[dict[str, Any]]:
     if status not in ("pending", "approved", "denied", "expired", "all"):
         raise HTTPException(status_code=422, detail=f"status {status!r}: use pending, approved, denied, expired or all")
     approvals.expire()
-    return [request.to_dict() for request in approvals.store.list(None if status == "all" else status)]
+    return [{**request.to_dict(), "statement": request.shown_statement} for request in approvals.store.list(None if status == "all" else status)]
 
 
 def describe_policy(current) -> dict[str, Any]:
@@ -159,6 +192,7 @@ def describe_policy(current) -> dict[str, Any]:
         "classified_tables": [entry.table for entry in policy.classifications],
         "approvers": [entry.model_dump(mode="json", exclude_none=True) for entry in policy.approvals.approvers],
         "approval_ttl_seconds": policy.approvals.ttl.total_seconds(),
+        "approval_scope": policy.approvals.scope,
         "identity": policy.identity.model_dump(mode="json", exclude_none=True),
         "text": text,
     }
@@ -234,13 +268,13 @@ def render_page(user: str, policy: dict[str, Any], pending: list[dict[str, Any]]
         rows.append(
             f"<tr><td><code>{rid}</code></td><td>{_e(request['job_namespace'])}/{_e(request['job_name'])}<br>"
             f"<span class=muted>run {_e(request['run_id'])}</span></td><td>{_e(request['requester'])}</td>"
-            f"<td>{_e(request['environment'])}</td><td>{_e(reasons)}</td><td><code>{_e(request['normalized_sql'])}</code></td>"
+            f"<td>{_e(request['environment'])}</td><td>{_e(reasons)}</td><td><code>{_e(request['statement'])}</code></td>"
             f"<td>{_e(request['expires_at'])}</td><td><input id='note-{rid}' placeholder='note'>"
             f"<button onclick=\"decide('{rid}','approve')\">Approve</button><button onclick=\"decide('{rid}','deny')\">Deny</button>"
             f"<div id='result-{rid}' class=muted></div></td></tr>"
         )
     approvals_html = (
-        "<table><tr><th>request</th><th>job and run</th><th>requested by</th><th>env</th><th>why</th><th>statement</th><th>expires</th><th>decision</th></tr>"
+        "<table><tr><th>request</th><th>job and run</th><th>requested by</th><th>env</th><th>why</th><th>statement (classified values as ?)</th><th>expires</th><th>decision</th></tr>"
         + "".join(rows) + "</table>"
         if rows else "<p class=muted>No pending approval requests.</p>"
     )

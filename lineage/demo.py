@@ -57,6 +57,16 @@ class Demo:
         return f"sqlite:///{self.out / 'approvals.db'}"
 
     @property
+    def policy_file(self) -> Path:
+        """The example policy, trusting the key the demo's approver signs with (made for each demo)."""
+        path = self.out / "policy.yaml"
+        if not path.exists():
+            from lineage.testing.approvers import ApproverKeys
+
+            ApproverKeys(self.out / "keys").policy(EXAMPLES / "policy.yaml", path, approvers=[DEMO_APPROVER])
+        return path
+
+    @property
     def events_file(self) -> Path:
         return self.out / "events.jsonl"
 
@@ -91,7 +101,7 @@ class Demo:
             self.out / "airflow",
             dags=[EXAMPLES / "governed_pipeline.py", EXAMPLES / "blocked_drop.py", EXAMPLES / "sql"],
             settings={
-                "policy_file": EXAMPLES / "policy.yaml",
+                "policy_file": self.policy_file,
                 "environment": "prod",
                 "ledger_url": self.ledger_url,
                 "approvals_url": self.approvals_url,
@@ -141,23 +151,24 @@ class Demo:
 
     def auto_approver(self, stop: threading.Event) -> threading.Thread:
         """The demo's approver (group data-owners in the example policy) approves what is asked."""
+        from lineage.approval_verify import signer_for
         from lineage.approvals import PENDING, Approvals, ApprovalStore
-        from lineage.identity import RunIdentity
         from lineage.ledger import open_ledger
         from lineage.policy import load_policy
+        from lineage.testing.approvers import ApproverKeys
 
         def loop() -> None:
-            policy = load_policy(EXAMPLES / "policy.yaml")
+            policy = load_policy(self.policy_file)
             store = ApprovalStore(self.approvals_url)
             approvals = Approvals(policy, store, ledger=open_ledger(self.ledger_url))
-            approver = RunIdentity(principal=DEMO_APPROVER, groups=("data-owners",), source="cli", job_name="demo_approver")
+            approver = signer_for(policy.policy.approvals, ApproverKeys(self.out / "keys").key(DEMO_APPROVER))
             while not stop.is_set():
                 for request in store.list(PENDING):
                     reasons = ", ".join(reason["rule"] for reason in request.reasons)
-                    self.say(f"      approval requested by {request.requester} for {request.job_name} ({reasons}): {request.normalized_sql[:80]}")
+                    self.say(f"      approval requested by {request.requester} for {request.job_name} ({reasons}): {request.shown_statement[:80]}")
                     approvals.approve(request.id, approver, note="approved by the demo's approver")
                     self.approved.append(request.id)
-                    self.say(f"      -> approved by {DEMO_APPROVER} ({request.id})")
+                    self.say(f"      -> approved by {DEMO_APPROVER} ({request.id}, signed with key {approver.key_id})")
                 stop.wait(0.3)
 
         thread = threading.Thread(target=loop, name="demo-approver", daemon=True)

@@ -65,6 +65,9 @@ class ApprovalsLike(Protocol):
     def approver(self, approval_id: str) -> str | None:
         """Who approved ``approval_id`` (for the decision facet and the ledger)."""
 
+    # optional: ``evidence(approval_id) -> dict`` (the verified signature, kept in the ledger) and
+    # ``ignored(decision, identity) -> tuple[str, ...]`` (why approvals that seemed to apply did not)
+
 
 @dataclass(frozen=True)
 class ExecutionContext:
@@ -102,7 +105,7 @@ def explain_refusal(decision: Decision) -> str:
         return f"blocked by lineage-governance ({reasons}) for statement #{decision.index}: {statement}. {advice}"
     return (
         f"approval required by lineage-governance ({reasons}) for statement #{decision.index}: {statement}. "
-        "Approve it with `lineage approvals approve <request id>` (an approver named in the policy) and re-run."
+        "Approve it with `lineage approvals approve <request id> --key FILE` (an approver named in the policy) or in the Airflow UI, and re-run."
     )
 
 
@@ -169,13 +172,20 @@ class Governor:
                 message = explain_refusal(decision)
                 self._refuse(decision, identity, context, message, request_id)
                 message += f" Request id: {request_id}." if request_id else " No approvals store is configured."
+                ignored = getattr(self.approvals, "ignored", None)
+                reasons = ignored(decision, identity) if ignored is not None else ()
+                if reasons:
+                    message += " " + "; ".join(reasons) + "."
                 raise ApprovalRequired(message, decision, request_id)
         final_sql = stamp(decision.sql, identity_comment(identity, decision.policy_version)) if self.comment else decision.sql
         outcome = Outcome(decision, final_sql, approval_id=approval_id)
         if approval_id is not None:
             outcome.extra["approver"] = self.approvals.approver(approval_id)
+            evidence = getattr(self.approvals, "evidence", None)
+            outcome.extra["approval_evidence"] = evidence(approval_id) if evidence is not None else None
         if self.ledger is not None:
-            self.ledger.record_statement(identity, decision, "started", executed_sql=final_sql, approval_id=approval_id)
+            self.ledger.record_statement(identity, decision, "started", executed_sql=final_sql, approval_id=approval_id,
+                                         approval_evidence=outcome.extra.get("approval_evidence"))
         if self.events is not None:
             self.events.statement_started(identity, decision, context)
         started = time.perf_counter()
@@ -217,6 +227,7 @@ class Governor:
                 error=outcome.error,
                 approval_id=outcome.approval_id,
                 approval_request=outcome.extra.get("approval_request"),
+                approval_evidence=outcome.extra.get("approval_evidence"),
             )
         if self.events is not None:
             self.events.statement_finished(identity, outcome.decision, context, outcome)

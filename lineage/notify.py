@@ -1,6 +1,7 @@
 """Notifications for approval requests: a Slack incoming webhook (through slack-sdk) or a generic webhook.
 
-Messages carry the normalised statement (literals replaced by ``?``), never raw values.
+Messages carry the statement as approvers see it (``lineage.approval_binding``: classified values
+as ``?``), never raw classified values.
 The URL comes from an environment variable named in the policy (``approvals.notify``), or
 from an Airflow connection (resolved by the Airflow plugin). A failing webhook never loses
 the request: the caller records the failure and the request stays pending.
@@ -24,8 +25,8 @@ def describe(request: ApprovalRequest, event: str) -> str:
         return (
             f":lock: Approval needed for `{request.job_namespace}/{request.job_name}` "
             f"(run {request.run_id}, requested by {request.requester}, {request.environment})\n"
-            f"Why: {reasons}\nStatement: ```{request.normalized_sql[:1500]}```\n"
-            f"Approve: `lineage approvals approve {request.id}`  Deny: `lineage approvals deny {request.id}`  "
+            f"Why: {reasons}\nStatement: ```{request.shown_statement[:1500]}```\n"
+            f"Approve: `lineage approvals approve {request.id} --key FILE`  Deny: `lineage approvals deny {request.id} --key FILE`  "
             f"(expires {request.expires_at})"
         )
     return f"Approval request {request.id} for `{request.job_name}` was {event} by {request.decided_by}."

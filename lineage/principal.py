@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from lineage.canonical import principal_matches
 from lineage.names import glob_match
 from lineage.policy.model import Identity, PrincipalRule, template_fields
 
@@ -51,5 +52,5 @@ def accountable_principal(identity: Identity, values: Mapping[str, str | None], 
 
 def groups_of(identity: Identity, principal: str) -> tuple[str, ...]:
     """The groups the policy gives a principal (sorted, without duplicates)."""
-    groups = {group for membership in identity.groups if glob_match(membership.principal, principal) for group in membership.groups}
+    groups = {group for membership in identity.groups if principal_matches(membership.principal, principal) for group in membership.groups}
     return tuple(sorted(groups))

@@ -109,13 +109,18 @@ def airflow_home(tmp_path_factory):
     """One Airflow 3 home for the session (SQLite metadata DB, tests/airflow_dags, the plugin
     configured through [lineage_governance]); tests run DAGs with ``airflow_home.test(dag_id)``."""
     from airflow_plugin.testing import AirflowHome
+    from lineage.testing.approvers import ApproverKeys
 
     root = tmp_path_factory.mktemp("airflow")
+    # approvers sign with keys this session makes; the UI signs with its server key
+    keys = ApproverKeys(root / "keys")
+    policy = keys.policy(DATA / "airflow_policy.yaml", root / "airflow_policy.yaml", approvers=["carol", "dag_test", "mallory"], servers=["airflow-ui"])
     home = AirflowHome.create(
         root,
         dags=[*sorted((ROOT / "tests" / "airflow_dags").glob("*.py")), *sorted((ROOT / "dags_examples").glob("*.py")), ROOT / "dags_examples" / "sql"],
         settings={
-            "policy_file": DATA / "airflow_policy.yaml",
+            "policy_file": policy,
+            "approvals_signing_key": keys.path("airflow-ui"),
             "environment": "prod",
             "ledger_url": f"sqlite:///{root / 'ledger.db'}",
             "approvals_url": f"sqlite:///{root / 'approvals.db'}",
@@ -123,6 +128,8 @@ def airflow_home(tmp_path_factory):
         },
     )
     home.activate()
+    home.keys = keys
+    home.policy_file = policy
     home.warehouse = root / "warehouse.duckdb"
     home.connection("warehouse", conn_type="duckdb", host=str(home.warehouse))
     return home

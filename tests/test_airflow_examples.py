@@ -19,15 +19,21 @@ POLICY = ROOT / "dags_examples" / "policy.yaml"
 
 
 @pytest.fixture
-def example_warehouse(airflow_home, tmp_path, monkeypatch):
-    monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE", str(POLICY))
+def example_policy(airflow_home, tmp_path) -> Path:
+    """The example policy trusting the demo approver's key (the demo makes its own the same way)."""
+    return airflow_home.keys.policy(POLICY, tmp_path / "policy.yaml", approvers=["demo-approver"])
+
+
+@pytest.fixture
+def example_warehouse(airflow_home, example_policy, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE", str(example_policy))
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", f'{{"conn_type": "duckdb", "host": "{path}"}}')
     return path
 
 
 @pytest.mark.timeout(180)
-def test_example_pipeline_masks_the_mart_and_waits_for_the_demo_approver(airflow_home, example_warehouse):
+def test_example_pipeline_masks_the_mart_and_waits_for_the_demo_approver(airflow_home, example_warehouse, example_policy):
     from lineage.approvals import ApprovalStore
     from lineage.cli import main
 
@@ -40,8 +46,9 @@ def test_example_pipeline_masks_the_mart_and_waits_for_the_demo_approver(airflow
         while time.monotonic() < deadline:
             mine = [r for r in store.list("pending") if r.job_name == "governed_pipeline.drop_legacy_code"]
             if mine:
-                decided.append(main(["approvals", "approve", mine[0].id, "--policy", str(POLICY), "--approvals", url,
-                                     "--ledger", airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"], "--principal", "demo-approver"]))
+                decided.append(main(["approvals", "approve", mine[0].id, "--policy", str(example_policy), "--approvals", url,
+                                     "--ledger", airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"],
+                                     "--key", str(airflow_home.keys.path("demo-approver"))]))
                 return
             time.sleep(0.1)
 

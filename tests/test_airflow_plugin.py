@@ -50,8 +50,9 @@ def columns(path: Path, table: str) -> list[str]:
 
 
 @pytest.fixture
-def policy_for_airflow() -> Path:
-    return ROOT / "tests" / "data" / "airflow_policy.yaml"
+def policy_for_airflow(airflow_home) -> Path:
+    """The test policy as the plugin reads it: with the session's approver and UI keys."""
+    return airflow_home.policy_file
 
 
 def ledger_bodies(home, dag_id: str | None = None, dag_run_id: str | None = None) -> list[dict]:
@@ -121,8 +122,8 @@ def test_blocked_hook_call_in_a_task_fails_at_the_hook(airflow_home, warehouse, 
     assert "AirflowFailException: blocked by lineage-governance (drop_table: drops table warehouse.raw.orders)" in logged(capfd)
 
 
-def approve_when_asked(store, verdict: str, principal: str, policy: Path, url: str, results: list, job: str = "lg_approval.drop_legacy_column") -> threading.Thread:
-    """Another thread plays the approver: waits for the task's request, then decides through the CLI."""
+def approve_when_asked(store, verdict: str, key: Path, policy: Path, url: str, results: list, job: str = "lg_approval.drop_legacy_column") -> threading.Thread:
+    """Another thread plays the approver: waits for the task's request, then decides through the CLI with its key."""
     import os
 
     ledger = os.environ["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"]
@@ -135,7 +136,7 @@ def approve_when_asked(store, verdict: str, principal: str, policy: Path, url: s
             pending = [request for request in store.list("pending") if request.job_name == job]
             if pending:
                 code = main(["approvals", verdict, pending[0].id, "--policy", str(policy), "--approvals", url, "--ledger", ledger,
-                             "--principal", principal, "--note", "checked"])
+                             "--key", str(key), "--note", "checked"])
                 results.append((pending[0].id, code))
                 return
             time.sleep(0.1)
@@ -149,7 +150,7 @@ def approve_when_asked(store, verdict: str, principal: str, policy: Path, url: s
 def test_approval_holds_the_task_until_approved_then_it_runs(airflow_home, warehouse, approvals_store, policy_for_airflow):
     results: list = []
     url = airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"]
-    thread = approve_when_asked(approvals_store, "approve", "carol", policy_for_airflow, url, results)
+    thread = approve_when_asked(approvals_store, "approve", airflow_home.keys.path("carol"), policy_for_airflow, url, results)
     run = airflow_home.test("lg_approval")
     thread.join(5)
     assert results and results[0][1] == 0
@@ -165,16 +166,60 @@ def test_approval_holds_the_task_until_approved_then_it_runs(airflow_home, wareh
     assert steps[:2] == [("approval_requested", None, None), ("statement", "refused", "require_approval")]
     assert steps[2:] == [("statement", "started", "allow"), ("statement", "finished", "allow"),
                          ("statement", "started", "require_approval"), ("statement", "finished", "require_approval")]
-    assert records[1]["approval"] == {"request": request.id} and records[-1]["approval"] == {"id": request.id}
+    assert records[1]["approval"] == {"request": request.id} and records[-1]["approval"]["id"] == request.id
+    # the worker verified the signature and the ledger keeps it: approver, key id, signature, signed payload
+    evidence = records[-2]["approval"]
+    assert evidence["approver"] == "carol" and evidence["signer"] == "approver key carol" and evidence["key_id"].startswith("SHA256:")
+    assert evidence["signed"]["run_id"] == records[-2]["identity"]["run_id"] and evidence["signed"]["statement"] == "ALTER TABLE raw.scratch DROP COLUMN note"
     decided = [entry for entry in ledger_bodies(airflow_home) if entry["kind"] == "approval_approved" and entry["payload"]["request"]["id"] == request.id]
     assert decided and decided[0]["identity"]["principal"] == "carol"
+
+
+@pytest.mark.timeout(120)
+def test_a_waiting_task_ignores_a_row_set_to_approved_in_the_store(airflow_home, warehouse, approvals_store, policy_for_airflow):
+    """Anyone who can write the store (the pipeline itself) sets the request to approved: the task
+    keeps waiting, asks again, and runs only after a signed approval."""
+    url = airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"]
+    job = "lg_approval.drop_legacy_column"
+    seen: dict = {}
+
+    def attacker_then_approver():
+        from lineage.cli import main
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "forged" not in seen:
+            pending = [r for r in approvals_store.list("pending") if r.job_name == job]
+            if pending:
+                with approvals_store._transaction() as cursor:
+                    cursor.execute("update lineage_approvals set status = 'approved', decided_by = 'carol', valid_until = '2999-01-01T00:00:00.000+00:00' where id = ?", [pending[0].id])
+                seen["forged"] = pending[0].id
+            time.sleep(0.05)
+        while time.monotonic() < deadline:
+            again = [r for r in approvals_store.list("pending") if r.job_name == job and r.id != seen["forged"]]
+            if again:
+                seen["columns_while_waiting"] = columns(warehouse, "raw.scratch")
+                seen["code"] = main(["approvals", "approve", again[0].id, "--policy", str(policy_for_airflow), "--approvals", url,
+                                     "--ledger", airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"], "--key", str(airflow_home.keys.path("carol"))])
+                seen["approved"] = again[0].id
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=attacker_then_approver, daemon=True)
+    thread.start()
+    run = airflow_home.test("lg_approval")
+    thread.join(5)
+    assert seen.get("forged") and seen.get("approved") and seen["approved"] != seen["forged"] and seen["code"] == 0
+    assert seen["columns_while_waiting"] == ["id", "note"]  # the forged approval ran nothing
+    assert str(run.get_task_instances()[0].state) == "success" and columns(warehouse, "raw.scratch") == ["id"]
+    started = [r for r in ledger_bodies(airflow_home, "lg_approval", run.run_id) if r.get("phase") == "started" and r["decision"]["action"] == "require_approval"]
+    assert [r["approval"]["id"] for r in started] == [seen["approved"]]
 
 
 @pytest.mark.timeout(120)
 def test_denied_approval_fails_the_task_and_runs_nothing(airflow_home, warehouse, approvals_store, policy_for_airflow):
     results: list = []
     url = airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"]
-    thread = approve_when_asked(approvals_store, "deny", "carol", policy_for_airflow, url, results)
+    thread = approve_when_asked(approvals_store, "deny", airflow_home.keys.path("carol"), policy_for_airflow, url, results)
     run = airflow_home.test("lg_approval")
     thread.join(5)
     assert approvals_store.get(results[0][0]).status == "denied"
@@ -300,7 +345,7 @@ def test_approval_request_is_announced_to_the_webhook_of_an_airflow_connection(a
         monkeypatch.setenv("AIRFLOW_CONN_APPROVAL_WEBHOOK", json.dumps({"conn_type": "http", "extra": {"webhook_url": url}}))
         monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__NOTIFY_CONN_ID", "approval_webhook")
         results: list = []
-        thread = approve_when_asked(approvals_store, "approve", "carol", policy_for_airflow,
+        thread = approve_when_asked(approvals_store, "approve", airflow_home.keys.path("carol"), policy_for_airflow,
                                     airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"], results)
         run = airflow_home.test("lg_approval")
         thread.join(5)

@@ -69,7 +69,49 @@ def test_policy_in_force_with_its_version(api, airflow_home):
     expected = load_policy(airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE"])
     assert body["version"] == expected.version and body["mode"] == "enforce" and body["environment"] == "prod"
     assert {"rule": "drop_table", "action": "block", "environments": ["prod"]} in body["guardrails"]
-    assert body["approvers"] == [{"group": "data-owners"}]
+    assert body["approvers"] == [{"group": "data-owners"}] and body["approval_scope"] == "run"
+
+
+@pytest.fixture
+def carols_request(airflow_home):
+    """A request carol's own manual run asked (carol is in data-owners)."""
+    from airflow_plugin.runtime import runtime
+    from lineage.catalog import Catalog
+    from lineage.engine import Engine
+    from lineage.identity import RunIdentity
+
+    current = runtime()
+    identity = RunIdentity(principal="carol", environment="prod", source="airflow", job_namespace="airflow-test", job_name="ui_fixture.carol")
+    decision = Engine(current.policy, Catalog(dialect="duckdb"), dialect="duckdb").check("alter table raw.scratch drop column note", identity)[0]
+    return current.approvals.approvals.request(decision, identity)
+
+
+@pytest.mark.parametrize("account, why", [("CAROL", "cannot decide on it"), ("ＣＡＲＯＬ", "cannot decide on it"),
+                                           ("c\u0430rol", "mixes letters of the CYRILLIC and LATIN scripts")])
+def test_the_requester_under_another_spelling_cannot_approve(api, carols_request, account, why):
+    refused = api.post(f"{PREFIX}/api/approvals/{carols_request}/approve", headers=as_user(account), json={})
+    assert refused.status_code == 403 and why in refused.json()["detail"]
+
+
+def test_a_cross_site_form_post_with_the_session_cookie_is_refused(api, pending_request):
+    from lineage.approvals import ApprovalStore
+    import os
+
+    cookie = {"_token": token("carol")}
+    form = api.post(f"{PREFIX}/api/approvals/{pending_request}/approve", cookies=cookie, data={"note": "csrf"},
+                    headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+    assert form.status_code == 415
+    # a text/plain form can carry a JSON-looking body; it is refused too
+    plain = api.post(f"{PREFIX}/api/approvals/{pending_request}/approve", cookies=cookie, content='{"note": "x"}',
+                     headers={"Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"})
+    assert plain.status_code == 415
+    # JSON from another site (a permissive CORS setup would let it through): refused by the browser's own word
+    cross = api.post(f"{PREFIX}/api/approvals/{pending_request}/approve", cookies=cookie, json={}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403 and "another site" in cross.json()["detail"]
+    assert ApprovalStore(os.environ["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"]).get(pending_request).status == "pending"
+    # the page's own request (same origin, JSON, the cookie) works
+    same = api.post(f"{PREFIX}/api/approvals/{pending_request}/approve", cookies=cookie, json={"note": "from the page"}, headers={"Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 200 and same.json()["status"] == "approved"
 
 
 def test_approve_and_deny_as_the_logged_in_user(api, pending_request):
@@ -82,6 +124,8 @@ def test_approve_and_deny_as_the_logged_in_user(api, pending_request):
     approved = api.post(f"{PREFIX}/api/approvals/{pending_request}/approve", headers=as_user("carol"), json={"note": "ok for release 4"})
     assert approved.status_code == 200
     assert approved.json()["status"] == "approved" and approved.json()["decided_by"] == "carol" and approved.json()["note"] == "ok for release 4"
+    signed = approved.json()["signature"]
+    assert signed["payload"]["approver"] == "carol" and signed["payload"]["signer"]["kind"] == "server" and signed["payload"]["signer"]["name"] == "airflow-ui"
     again = api.post(f"{PREFIX}/api/approvals/{pending_request}/deny", headers=as_user("carol"), json={})
     assert again.status_code == 403 and "not pending" in again.json()["detail"]
     assert api.post(f"{PREFIX}/api/approvals/apr-nope/deny", headers=as_user("carol"), json={}).status_code == 404
@@ -125,7 +169,9 @@ def test_a_waiting_task_continues_when_approved_through_the_ui(api, airflow_home
     records = api.get(f"{PREFIX}/api/ledger", params={"dag_id": "lg_approval", "dag_run_id": run.run_id}, headers=as_user("carol")).json()
     phases = [(r["kind"], r.get("phase")) for r in reversed(records)]
     assert phases[0] == ("approval_requested", None) and phases[1] == ("statement", "refused") and phases[-1] == ("statement", "finished")
-    assert records[0]["approval"] == {"id": decided[0]["id"]}
+    assert records[0]["approval"]["id"] == decided[0]["id"]
+    # the task verified the UI's signature for carol; the ledger keeps it
+    assert records[0]["approval"]["signer"] == "server key airflow-ui" and records[0]["approval"]["approver"] == "carol"
     page = api.get(f"{PREFIX}/", params={"dag_id": "lg_approval", "dag_run_id": run.run_id}, headers=as_user("carol")).text
     assert "alter table raw.scratch drop column note" in page.lower() and "require_approval" in page
 

@@ -14,6 +14,7 @@ import csv
 import json
 import re
 import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 
 from dbt_helpers import environment
 from lineage.analysis import split_statements
+from lineage.approval_verify import signer_for
 from lineage.approvals import Approvals, ApprovalStore
 from lineage.csvlog import read_statements
 from lineage.comment import parse_comment
@@ -30,15 +32,20 @@ from lineage.fingerprint import normalize
 from lineage.identity import RunIdentity
 from lineage.ledger import open_ledger
 from lineage.policy import load_policy
+from lineage.testing.approvers import ApproverKeys
 from lineage.testing.dbt_project import EXAMPLE, example_project, project_env
 
 pytestmark = [pytest.mark.dbt]
 
 ROOT = Path(__file__).resolve().parent.parent
-POLICY = ROOT / "dags_examples" / "dbt_project" / "policy.yaml"
+EXAMPLE_POLICY = ROOT / "dags_examples" / "dbt_project" / "policy.yaml"
+# the example policy, trusting an approver key made for this test session (alice is in data-owners)
+KEYS = ApproverKeys(Path(tempfile.mkdtemp(prefix="dbt-approver-keys-")))
+POLICY = Path(KEYS.folder) / "policy.yaml"
+POLICY.write_text(KEYS.policy_text(EXAMPLE_POLICY.read_text() + "identity:\n  groups: [{principal: alice@corp, groups: [data-owners]}]\n", ["alice@corp"]))
 AIRFLOW_TASK = ("airflow", "governed_shop_dbt.dbt_build", "01a22000-0000-7000-8000-00000000a11f")
 AIRFLOW_DAG = ("airflow", "governed_shop_dbt", "01a22000-0000-7000-8000-00000000da60")
-APPROVER = RunIdentity("alice@corp", groups=("data-owners",))
+APPROVER = signer_for(load_policy(POLICY).policy.approvals, KEYS.key("alice@corp"))
 LEAK = "select c.customer_id, c.email from {{ ref('stg_customers', alias='c') }}\n"
 UNGOVERNED = "select id, email from {{ builtins.source('shop', 'customers') }}\n"
 
@@ -315,6 +322,36 @@ def test_a_dropped_column_downstream_models_use_needs_approval_then_the_approved
     records = [b for b in approved.ledger() if b["kind"] == "statement" and b["identity"]["run_id"] == approved.run_id
                and (b["identity"].get("attributes") or {}).get("node_id") == "model.governed_shop.stg_customers"]
     assert records and all((b["approval"] or {}).get("id") == held.outcome.requests[0] for b in records)
+    assert approved.run_id == held.run_id  # --approval continues the run that asked (approvals.scope: run)
+    signed = [b["approval"] for b in records if b["phase"] == "started"]
+    assert signed and signed[0]["approver"] == "alice@corp" and signed[0]["key_id"] == APPROVER.key_id
+
+
+def test_an_approval_presented_by_another_job_or_principal_runs_nothing(built, tmp_path):
+    """``lineage dbt --approval ID`` from another job or as another principal: ignored, still held."""
+    if built.warehouse.kind != "duckdb":
+        pytest.skip("the approval binding does not depend on the warehouse")
+    project = tmp_path / "project"
+    shutil.copytree(built.project, project, symlinks=True, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copy(built.warehouse.duckdb, tmp_path / "governed_shop.duckdb")
+    warehouse = Warehouse("duckdb", tmp_path)
+    stg = project / "models" / "staging" / "stg_customers.sql"
+    stg.write_text(stg.read_text().replace("    birth_date,\n    city\n", "    birth_date\n"))
+    held = governed(warehouse, project, tmp_path / "state", ["build", "--select", "stg_customers"])
+    assert held.outcome.exit_code == 3
+    request_id = held.outcome.requests[0]
+    Approvals(load_policy(POLICY), ApprovalStore(f"sqlite:///{tmp_path / 'state' / 'approvals.db'}")).approve(request_id, APPROVER)
+    other_job = governed(warehouse, project, tmp_path / "state", ["build", "--select", "stg_customers"], approvals=[request_id], LINEAGE_JOB_NAME="nightly.other")
+    assert other_job.outcome.exit_code == 3 and other_job.outcome.requests != [request_id]
+    assert other_job.run_id != held.run_id
+    assert "city" in {row[0] for row in warehouse.rows("select column_name from information_schema.columns where table_name = 'stg_customers'")}
+    state = tmp_path / "state"
+    env = warehouse.env(project, LINEAGE_PRINCIPAL="mallory@corp")
+    options = Options(policy=str(POLICY), approval_ids=(request_id,), ledger=str(state / "ledger.db"), approvals=f"sqlite:///{state / 'approvals.db'}")
+    with environment(env):
+        as_mallory = run_dbt(["build", "--select", "stg_customers"], options)
+    assert as_mallory.exit_code == 3
+    assert "city" in {row[0] for row in warehouse.rows("select column_name from information_schema.columns where table_name = 'stg_customers'")}
 
 
 def test_wait_holds_the_run_until_an_approver_decides(built, tmp_path):

@@ -7,6 +7,7 @@ import re
 import duckdb
 import pytest
 
+from lineage.approval_verify import signer_for
 from lineage.approvals import Approvals, ApprovalStore
 from lineage.catalog import Catalog
 from lineage.dbapi import govern
@@ -17,10 +18,10 @@ from lineage.governor import ApprovalRequired, StatementBlocked
 from lineage.identity import RunIdentity
 from lineage.ledger import open_ledger
 from lineage.policy import load_policy_text
+from lineage.testing.approvers import ApproverKeys
 from lineage.testing.browser import count_color, load_page
 
-POLICY = load_policy_text(
-    """
+POLICY_TEXT = """
 classifications:
   - table: raw.customers
     columns: {email: pii.email, ssn: pii.ssn}
@@ -32,22 +33,25 @@ approvals:
   approvers: [{group: data-owners}]
 zones:
   - {tags: ["pii.*"], allowed: ["raw.*"]}
+identity:
+  groups: [{principal: olga@corp, groups: [data-owners]}]
 """
-)
 RAW_VALUES = ("ann.lee@example.com", "123-45-6789")
 
 
 @pytest.fixture(scope="module")
 def governed_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
+    keys = ApproverKeys(root / "keys")
+    policy = load_policy_text(keys.policy_text(POLICY_TEXT, ["olga@corp"]))
     connection = duckdb.connect(str(root / "warehouse.duckdb"))
     connection.execute("create schema raw; create schema mart")
     connection.execute("create table raw.customers as select 1 as id, 'ann.lee@example.com' as email, '123-45-6789' as ssn, 'Lisbon' as city")
     connection.execute("create table raw.orders as select 1 as id, 1 as customer_id, 42.0 as amount")
     ledger = open_ledger(root / "ledger.db")
     emitter = emitter_from_environment(jsonl=root / "events.jsonl", spool=False)
-    engine = Engine(POLICY, Catalog.from_duckdb(connection), dialect="duckdb")
-    approvals = Approvals(POLICY, ApprovalStore(f"sqlite:///{root / 'approvals.db'}"), ledger=ledger)
+    engine = Engine(policy, Catalog.from_duckdb(connection), dialect="duckdb")
+    approvals = Approvals(policy, ApprovalStore(f"sqlite:///{root / 'approvals.db'}"), ledger=ledger)
     identity = RunIdentity(principal="svc:etl", environment="prod", job_namespace="demo", job_name="nightly_customers")
     governed = govern(connection, identity=identity, ledger=ledger, engine=engine, events=GovernanceEvents(emitter, engine), approvals=approvals)
     governed.execute(
@@ -58,7 +62,7 @@ def governed_run(tmp_path_factory):
         governed.execute("delete from raw.orders")
     with pytest.raises(ApprovalRequired) as held:
         governed.execute("alter table raw.orders drop column amount")
-    approvals.approve(held.value.request_id, RunIdentity(principal="olga@corp", groups=("data-owners",)))
+    approvals.approve(held.value.request_id, signer_for(policy.policy.approvals, keys.key("olga@corp")))
     governed.execute("alter table raw.orders drop column amount")
     emitter.close()
     return root, identity

@@ -7,7 +7,8 @@ The governed counterpart of ``psql -c``: each statement is decided by the policy
 with the run-identity comment and recorded in the ledger (``--ledger``, default
 ``$LINEAGE_LEDGER_URL``, else ``.lineage/ledger.db``). Rows are printed as a table or JSON.
 Exit 0 when everything ran, 1 when a statement was blocked or failed, 3 when one needs
-approval, 2 on bad input. Statements before a refused one have run.
+approval (the request goes to the approvals store, ``--approvals``; once approved, run again with
+``--approval ID``), 2 on bad input. Statements before a refused one have run.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lineage.analysis import split_statements
 from lineage.catalog import Catalog, CatalogError, _duckdb_path, _redact
 from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError
 from lineage.cli.check import read_sql
+from lineage.cli.approval_options import add_approval_options, held_hint, open_approvals
 from lineage.cli.common import add_identity_options, add_policy_option, identity_from_args, load_policy_arg
 from lineage.cli.ledger import add_ledger_option
 from lineage.governor import ApprovalRequired, StatementBlocked
@@ -36,13 +38,14 @@ def register(subparsers) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table")
     add_policy_option(parser)
     add_ledger_option(parser)
+    add_approval_options(parser)
     add_identity_options(parser)
     parser.set_defaults(handler=run_exec)
 
 
 def run_exec(args: argparse.Namespace) -> int:
     from lineage.dbapi import govern
-    from lineage.ledger import LedgerError, default_url
+    from lineage.ledger import LedgerError, default_url, open_ledger
 
     sql = read_sql(args)
     policy = load_policy_arg(args.policy)
@@ -54,9 +57,15 @@ def run_exec(args: argparse.Namespace) -> int:
     except CatalogError as error:
         raise UsageError(str(error)) from None
     try:
-        governed = govern(connection, policy=policy, identity=identity, ledger=args.ledger or default_url(), dialect=dialect, catalog=catalog)
+        ledger = open_ledger(args.ledger or default_url())
+        approvals, identity = open_approvals(policy, args, ledger, identity)
+        governed = govern(connection, policy=policy, identity=identity, ledger=ledger, approvals=approvals, dialect=dialect, catalog=catalog)
     except LedgerError as error:
+        connection.close()
         raise UsageError(str(error)) from None
+    except UsageError:
+        connection.close()
+        raise
     results: list[dict[str, Any]] = []
     code = EXIT_OK
     try:
@@ -70,6 +79,7 @@ def run_exec(args: argparse.Namespace) -> int:
             code = EXIT_BLOCKED
         except ApprovalRequired as error:
             print(f"lineage: {error}", file=sys.stderr)
+            print(held_hint(error.request_id), file=sys.stderr)
             code = EXIT_APPROVAL
         except Exception as error:  # the database refused it; the ledger has the failure
             print(f"lineage: the database reported: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}", file=sys.stderr)

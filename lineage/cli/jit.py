@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
+from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError
+from lineage.cli.approval_options import add_approval_options, held_hint, open_approvals
 from lineage.cli.check import read_sql
 from lineage.cli.common import add_engine_options, add_policy_option, identity_from_args, load_catalog_args, load_policy_arg
 from lineage.engine import Engine
@@ -25,6 +26,7 @@ def register(subparsers) -> None:
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.set_defaults(handler=run_plan)
     run.add_argument("--ledger", metavar="URL", help="ledger (default: $LINEAGE_LEDGER_URL)")
+    add_approval_options(run)
     run.set_defaults(handler=run_run)
     sweep = commands.add_parser("sweep", help="drop roles whose run ended or whose TTL passed (safe to run concurrently)")
     add_policy_option(sweep)
@@ -58,13 +60,14 @@ def run_plan(args: argparse.Namespace) -> int:
 def run_run(args: argparse.Namespace) -> int:
     import psycopg
 
-    from lineage.governor import ExecutionContext, GovernanceError, Governor
+    from lineage.governor import ApprovalRequired, ExecutionContext, GovernanceError, Governor
 
     policy, engine, identity, decisions = _decisions(args)
     ledger = _ledger(args.ledger)
+    approvals, identity = open_approvals(policy, args, ledger, identity)
     try:
         manager = JitManager.from_policy(policy, ledger)
-        role = manager.create(identity, decisions)
+        role = manager.create(identity, approvals.grantable(decisions, identity))
     except JitError as error:
         raise UsageError(str(error)) from None
     print(f"role {role.name} (valid until {role.expires_at.isoformat()}):")
@@ -73,12 +76,16 @@ def run_run(args: argparse.Namespace) -> int:
     code = EXIT_OK
     try:
         with psycopg.connect(role.dsn, autocommit=True) as connection:
-            governor = Governor(engine, ledger=ledger)
+            governor = Governor(engine, ledger=ledger, approvals=approvals)
             run_identity = identity.with_(database_user=role.name)
             for decision in decisions:
                 try:
                     outcome = governor.execute_decision(decision, run_identity, lambda sql: connection.execute(sql), ExecutionContext("postgres"))
                     print(f"  #{decision.index} {decision.facts.kind}: ok" + (f" ({outcome.result.rowcount} rows)" if outcome.result is not None and outcome.result.rowcount >= 0 else ""))
+                except ApprovalRequired as error:
+                    print(f"  #{decision.index} held: {error}\n{held_hint(error.request_id)}")
+                    code = EXIT_APPROVAL
+                    break
                 except GovernanceError as error:
                     print(f"  #{decision.index} refused: {error}")
                     code = EXIT_BLOCKED

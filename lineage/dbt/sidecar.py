@@ -130,8 +130,12 @@ class Governance:
         self.policy = load_policy(config.policy) if config.policy else load_policy_text(b"", "<default policy>")
         self.identity = governed_identity(self.policy.policy, config.project, config.command, env, principal=config.principal,
                                           groups=config.groups, environment=config.environment)
-        self.comment_env = comment_environment(self.identity, self.policy.version)
         self.ledger = self._ledger()
+        self.approvals = None
+        self.approval_notes: list[str] = []
+        if config.approval_ids:  # --approval ID continues the run the approval was granted to
+            self.identity, self.approval_notes = self._approvals_store().continuing(self.identity, config.approval_ids)
+        self.comment_env = comment_environment(self.identity, self.policy.version)
         self.emitter = self._emitter(env)
         self.engine = None
         self.report = None
@@ -255,18 +259,25 @@ class Governance:
                     self.approved[result.node.unique_id] = f"policy:{Action.strictest(f.action or Action.ALLOW for f in changes).value}"
 
     def _approvals(self, report, say) -> None:
+        from lineage.approval_binding import Classified
+
         approvals = self._approvals_store()
-        presented = set(self.config.approval_ids)
-        identity = self.identity.with_(attributes={**self.identity.attributes, "approval_ids": tuple(sorted(presented))}) if presented else self.identity
+        approvals.classified = Classified.of_entries(self.engine.classifier.entries)  # the models' column meta too
+        identity = self.identity  # carries the presented approval ids (Approvals.continuing)
+        for note in self.approval_notes:
+            say(f"lineage-governance: {note}")
         pending: dict[str, str] = {}
+        decisions: dict[str, Any] = {}
         for result in report.results:
             if not result.node.selected or result.action != Action.REQUIRE_APPROVAL:
                 continue
-            decision = report.decision_for(result)
+            decision = decisions[result.node.unique_id] = report.decision_for(result)
             approval = approvals.approval_for(decision, identity)
             if approval:
                 self.approved[result.node.unique_id] = approval
             else:
+                for reason in approvals.ignored(decision, identity):
+                    say(f"lineage-governance: {reason}")
                 pending[result.node.unique_id] = approvals.request(decision, identity)
         if not pending:
             return
@@ -275,11 +286,11 @@ class Governance:
         for node, request in sorted(pending.items()):
             say(f"  {request}  {node}")
         if not self.config.wait:
-            say("Approve with `lineage approvals approve <id>`, then run again with --approval <id> (or use --wait).")
+            say("Approve with `lineage approvals approve <id> --key FILE`, then run again with --approval <id> (or use --wait).")
             raise Stop(f"lineage-governance pre-flight: approval required ({', '.join(self.requests)}); nothing ran", EXIT_APPROVAL, self.requests)
-        self._wait(approvals, pending, say)
+        self._wait(approvals, pending, decisions, say)
 
-    def _wait(self, approvals, pending: dict[str, str], say) -> None:
+    def _wait(self, approvals, pending: dict[str, str], decisions: dict[str, Any], say) -> None:
         from lineage.approvals import APPROVED, PENDING
 
         timeout = self.config.wait_timeout if self.config.wait_timeout is not None else approvals.ttl.total_seconds()
@@ -289,7 +300,12 @@ class Governance:
             for node, request_id in list(pending.items()):
                 request = approvals.status(request_id)
                 if request.status == APPROVED:
-                    self.approved[node] = request_id
+                    # the store's word is not enough: the signature must verify for this statement and run
+                    approval = approvals.approval_for(decisions[node], self.identity)
+                    if approval is None:
+                        reasons = "; ".join(approvals.ignored(decisions[node], self.identity)) or f"approval {request_id} does not verify"
+                        raise Stop(f"lineage-governance: {reasons}; nothing ran", EXIT_APPROVAL, self.requests)
+                    self.approved[node] = approval
                     del pending[node]
                 elif request.status != PENDING:
                     raise Stop(f"lineage-governance: approval request {request_id} for {node} was {request.status}; nothing ran", EXIT_BLOCKED, self.requests)
@@ -306,8 +322,9 @@ class Governance:
         decisions = self._decisions(sql)
         identity = self._identity_for(node_id)
         approval = self.approved.get(node_id) if node_id else None
+        evidence = self.approvals.evidence(approval) if approval and self.approvals is not None else None
         for decision in decisions:
-            self._record(identity, decision, "started", approval_id=approval)
+            self._record(identity, decision, "started", approval_id=approval, approval_evidence=evidence)
         self.pending[thread] = (identity, decisions, approval, time.monotonic())
 
     def statement_finished(self, thread: int, status: str | None, elapsed: float | None) -> None:
@@ -477,14 +494,17 @@ class Governance:
         return emitter if emitter.sinks else None
 
     def _approvals_store(self):
-        from lineage.approvals import Approvals, ApprovalStore
+        from lineage.approvals import Approvals, ApprovalStore, default_url
         from lineage.notify import notifier_from_policy
 
-        try:
-            notifier = notifier_from_policy(self.policy.policy)
-        except Exception:
-            notifier = None
-        return Approvals(self.policy, ApprovalStore(self.config.approvals), ledger=self.ledger, notifier=notifier)
+        if self.approvals is None:
+            try:
+                notifier = notifier_from_policy(self.policy.policy)
+            except Exception:
+                notifier = None
+            store = ApprovalStore(self.config.approvals or default_url(self.config.ledger))
+            self.approvals = Approvals(self.policy, store, ledger=self.ledger, notifier=notifier)
+        return self.approvals
 
 
 class Progress:

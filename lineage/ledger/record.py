@@ -46,6 +46,8 @@ def statement_record(identity: RunIdentity, decision: Decision, phase: str, deta
         statement["executed_fingerprint"] = executed_fp
         statement["executed_sql"] = executed_sql
     approval = {key: details.get(source) for key, source in (("id", "approval_id"), ("request", "approval_request")) if details.get(source)}
+    if approval.get("id") and isinstance(details.get("approval_evidence"), Mapping):
+        approval.update(details["approval_evidence"])  # approver, key id, signature and the signed payload
     return {
         "v": RECORD_VERSION,
         "kind": "statement",

@@ -92,11 +92,11 @@ class IdentityMatch(Strict):
         return self
 
     def matches(self, principal: str, groups: tuple[str, ...]) -> bool:
-        from lineage.names import glob_match
+        from lineage.canonical import in_groups, principal_matches
 
         if self.principal is not None:
-            return glob_match(self.principal, principal)
-        return self.group in groups
+            return principal_matches(self.principal, principal)
+        return in_groups(self.group, groups)
 
 
 class Exemption(IdentityMatch):
@@ -213,9 +213,56 @@ class Notify(Strict):
     airflow_conn_id: str | None = Field(default=None, description="Airflow connection whose host/password is the URL")
 
 
+def _public_key(value: str) -> str:
+    from lineage.approval_keys import ApprovalKeyError, parse_public
+
+    try:
+        parse_public(value)
+    except ApprovalKeyError as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+class ApproverKey(Strict):
+    """An approver's Ed25519 public key: approvals signed with its private key are that principal's."""
+
+    principal: str = Field(description="the approver, e.g. olga@corp (a name, not a glob)")
+    public_key: str = Field(description="the 'ssh-ed25519 AAAA...' line `lineage approvals keygen` prints")
+
+    @field_validator("public_key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        return _public_key(value)
+
+    @field_validator("principal")
+    @classmethod
+    def _principal(cls, value: str) -> str:
+        from lineage.canonical import unplain_reason
+
+        reason = unplain_reason(value)
+        if reason or any(char in value for char in "*?["):
+            raise ValueError(f"{value!r} is not an approver's name" + (f": it {reason}" if reason else " (no globs here)"))
+        return value
+
+
+class ServerKey(Strict):
+    """A server (the Airflow UI) whose signed approvals the workers trust for its logged-in users."""
+
+    name: str = Field(description="a name for the server, e.g. airflow-ui")
+    public_key: str = Field(description="the 'ssh-ed25519 AAAA...' line of the key in [lineage_governance] approvals_signing_key")
+
+    @field_validator("public_key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        return _public_key(value)
+
+
 class Approvals(Strict):
     approvers: list[IdentityMatch] = Field(default_factory=list)
     ttl: timedelta = Field(default=timedelta(hours=1), description="how long a request (and an approval) lives: 1h, 15m, 2d")
+    scope: Literal["run", "job"] = Field(default="run", description="run: an approval covers the run that asked; job: any run of that job (same environment and principal) until it expires")
+    keys: list[ApproverKey] = Field(default_factory=list, description="approvers' public keys; an approval counts only when signed by one of these or a server key")
+    server_keys: list[ServerKey] = Field(default_factory=list, description="public keys of servers (the Airflow UI) that sign approvals for their logged-in users")
     notify: Notify | None = None
 
     @field_validator("ttl", mode="before")

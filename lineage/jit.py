@@ -294,10 +294,13 @@ class JitManager:
         import psycopg
 
         try:
-            return psycopg.connect(self.admin_dsn, autocommit=True, connect_timeout=10)
+            connection = psycopg.connect(self.admin_dsn, autocommit=True, connect_timeout=10)
         except psycopg.Error as error:
             # the admin DSN holds a password: never echo it
             raise JitError(f"cannot connect with the JIT admin DSN (${self.settings.admin_dsn_env}): {type(error).__name__}") from None
+        # a lock a role's prepared transaction or another session keeps must not hang a revoke or a sweep
+        connection.execute("set lock_timeout = '30s'")
+        return connection
 
     def _ensure_registry(self, connection) -> None:
         from psycopg import sql

@@ -152,8 +152,9 @@ class SearchPath:
             if isinstance(expression, exp.Rollback) and expression.args.get("savepoint"):
                 self.session, self.has_local = None, False  # ROLLBACK TO SAVEPOINT: which SETs it undid is not followed
                 return
-            if isinstance(expression, exp.Rollback) and self.saved is not None:
-                self.session = self.saved[0]
+            if isinstance(expression, exp.Rollback):
+                # without a BEGIN seen, the SETs it undoes are those of the driver's implicit transaction
+                self.session = self.saved[0] if self.saved is not None else None
             self.has_local, self.saved = False, None
             return
         if isinstance(expression, exp.Set):
@@ -163,7 +164,8 @@ class SearchPath:
                     continue
                 path = self._assigned(assignment.expression)
                 if (item.args.get("kind") or "").upper() == "LOCAL":
-                    self.local, self.has_local = path, True
+                    # outside a BEGIN it depends on whether the driver opened a transaction: not followed
+                    self.local, self.has_local = (path if self.saved is not None else None), True
                 else:
                     self.session = path
             return

@@ -155,6 +155,21 @@ def test_a_rule_planted_on_a_run_table_does_not_act_with_the_owners_rights(serve
     assert result["rules_dropped"] == ["wipe on mart.inbox"] and "mart.inbox" in result["handed_over"]
 
 
+def test_what_the_role_granted_public_on_its_tables_does_not_outlive_it(server):
+    jit = JitManager(server.dsn, POLICY)
+    run1 = jit.create(IDENTITY, decisions("create table mart.drop_box as select id, email from raw.customers"))
+    with psycopg.connect(run1.dsn, autocommit=True) as attacker:
+        attacker.execute("create table mart.drop_box as select id, email from raw.customers")
+        attacker.execute("grant select on mart.drop_box to public")  # for everyone, after the run
+    result = jit.revoke(run1, IDENTITY)
+    with admin(server) as connection:
+        connection.execute("grant usage on schema mart to victim")  # so only the table's own grants decide
+    with psycopg.connect(server.dsn_for("postgres", "victim", "victim-pw"), autocommit=True) as anyone:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="drop_box"):
+            anyone.execute("select email from mart.drop_box").fetchall()
+    assert result["handed_over"] == ["mart.drop_box"] and result["grants_kept"] == []
+
+
 def test_no_jit_without_a_dedicated_unprivileged_owner_role(server, cli, tmp_path, monkeypatch):
     monkeypatch.setenv("LINEAGE_JIT_ADMIN_DSN", server.dsn)
     for jit_section, expected in (

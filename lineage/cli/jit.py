@@ -16,6 +16,7 @@ from lineage.engine import Engine
 from lineage.jit import JitError, JitManager, JitRefused, plan_grants
 
 EXIT_TERMINATED = 128 + signal.SIGTERM
+EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 
 def register(subparsers) -> None:
@@ -142,11 +143,14 @@ def run_run(args: argparse.Namespace) -> int:
         except Terminated:
             print("terminated (SIGTERM): dropping the role")
             code = EXIT_TERMINATED
+        except KeyboardInterrupt:
+            print("interrupted: dropping the role")
+            code = EXIT_INTERRUPTED
         finally:
             if role is not None:
                 signal_guard = signal.signal(signal.SIGTERM, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
                 try:
-                    outcome = "terminated" if code == EXIT_TERMINATED else "failed" if code else "succeeded"
+                    outcome = "terminated" if code in (EXIT_TERMINATED, EXIT_INTERRUPTED) else "failed" if code else "succeeded"
                     result = manager.revoke(role, identity, outcome)
                     if result.get("dropped"):
                         print(f"role {role.name} dropped ({result.get('sessions_terminated', 0)} session(s) terminated)")

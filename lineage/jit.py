@@ -257,6 +257,15 @@ _PROVEN = """
 """
 
 
+def secure_admin_session(connection) -> None:
+    """The admin's session resolves functions and operators in pg_catalog only: a run's role with
+    CREATE on a schema of the default path (public) could otherwise plant a better-matching
+    ``public.pg_terminate_backend(int, int)`` that the admin would run with its own rights. And a
+    lock a role's prepared transaction or another session keeps must not hang a revoke or a sweep."""
+    connection.execute("set search_path = pg_catalog, pg_temp")
+    connection.execute("set lock_timeout = '30s'")
+
+
 class JitManager:
     """Creates, revokes and sweeps per-run roles through the admin connection."""
 
@@ -298,8 +307,7 @@ class JitManager:
         except psycopg.Error as error:
             # the admin DSN holds a password: never echo it
             raise JitError(f"cannot connect with the JIT admin DSN (${self.settings.admin_dsn_env}): {type(error).__name__}") from None
-        # a lock a role's prepared transaction or another session keeps must not hang a revoke or a sweep
-        connection.execute("set lock_timeout = '30s'")
+        secure_admin_session(connection)
         return connection
 
     def _ensure_registry(self, connection) -> None:

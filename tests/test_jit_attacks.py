@@ -170,6 +170,22 @@ def test_what_the_role_granted_public_on_its_tables_does_not_outlive_it(server):
     assert result["handed_over"] == ["mart.drop_box"] and result["grants_kept"] == []
 
 
+def test_a_trojan_function_a_role_plants_on_the_admins_path_never_runs_as_the_admin(server):
+    jit = JitManager(server.dsn, POLICY)
+    run1 = jit.create(IDENTITY, decisions("create table staged as select id from raw.orders"))  # CREATE on public
+    assert "CREATE on schema public" in run1.plan.describe()
+    attacker = psycopg.connect(run1.dsn, autocommit=True)  # still open when the admin ends the role's sessions
+    # exact argument types beat pg_catalog's (integer, bigint) when the admin's path includes public
+    for signature in ("pg_terminate_backend(integer)", "pg_terminate_backend(integer, integer)", "hashtext(varchar)", "to_regrole(varchar)"):
+        attacker.execute(f"create function public.{signature} returns boolean language sql as $$ alter role victim superuser; select true $$")
+    jit.revoke(run1, IDENTITY)
+    attacker.close()
+    jit.sweep()
+    with admin(server) as connection:
+        assert connection.execute("select rolsuper from pg_roles where rolname = 'victim'").fetchone()[0] is False
+        connection.execute("drop table if exists public.staged")
+
+
 def test_no_jit_without_a_dedicated_unprivileged_owner_role(server, cli, tmp_path, monkeypatch):
     monkeypatch.setenv("LINEAGE_JIT_ADMIN_DSN", server.dsn)
     for jit_section, expected in (

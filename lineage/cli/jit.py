@@ -190,7 +190,10 @@ def run_check(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     except psycopg.Error as error:
         raise UsageError(f"cannot connect with the admin DSN: {type(error).__name__}") from None
+    from lineage.jit import secure_admin_session
+
     with connection:
+        secure_admin_session(connection)
         findings = audit(connection, settings.owner_role)
     if args.format == "json":
         print(json.dumps([finding.to_dict() for finding in findings], indent=2))

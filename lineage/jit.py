@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from lineage.identity import RunIdentity
-from lineage.jit_audit import MARKER_ROLE, marker_problems, owner_problems
+from lineage.jit_audit import MARKER_ROLE, REGISTRY_TRUST, marker_problems, owner_problems
 from lineage.jit_dsn import DsnError, parse_admin_dsn, role_conninfo
 from lineage.jit_handover import hand_over
 from lineage.jit_names import CATALOG_SCHEMAS, DEFAULT_PATH, TEMP_SCHEMA, Resolver, SearchPath, StatementNames, parse_path, statement_names
@@ -328,6 +328,13 @@ class JitManager:
             )
             if not connection.execute("select 1 from pg_roles where rolname = %s", [MARKER_ROLE]).fetchone():
                 connection.execute(sql.SQL("create role {} nologin noinherit").format(sql.Identifier(MARKER_ROLE)))
+            # the admin writes the registry: one planted before (a trigger on roles) would run with the admin's rights
+            owners, hooks = connection.execute(REGISTRY_TRUST, [REGISTRY_SCHEMA]).fetchone()
+            if owners or hooks:
+                raise JitError(
+                    f"the JIT registry {REGISTRY_SCHEMA} is not the admin's own ({', '.join(owners + hooks)}): "
+                    f"the admin does not write into it; drop it, or ALTER SCHEMA {REGISTRY_SCHEMA} OWNER TO the admin"
+                )
 
     def _refuse_unsafe_roles(self, connection) -> None:
         problems = owner_problems(connection, self.owner) + marker_problems(connection)

@@ -29,6 +29,24 @@ ATTRIBUTE_NAMES = {"rolsuper": "SUPERUSER", "rolcreaterole": "CREATEROLE", "rolc
 SERVER_ROLES = ("pg_execute_server_program", "pg_read_server_files", "pg_write_server_files", "pg_read_all_data", "pg_write_all_data", "pg_signal_backend")
 
 
+# who owns the registry's schema and objects (other than the admin or a superuser), and triggers or
+# rules on them (which would run when the admin writes)
+REGISTRY_TRUST = """
+    with registry as (select oid, nspowner from pg_namespace where nspname = %s),
+    untrusted as (select oid from pg_roles where not rolsuper and rolname <> current_user)
+    select
+      array(select 'schema owned by ' || pg_get_userbyid(r.nspowner) from registry r where r.nspowner in (select oid from untrusted)
+            union all
+            select c.relname || ' owned by ' || pg_get_userbyid(c.relowner) from pg_class c, registry r
+            where c.relnamespace = r.oid and c.relowner in (select oid from untrusted)),
+      array(select 'trigger ' || t.tgname from pg_trigger t join pg_class c on c.oid = t.tgrelid, registry r
+            where c.relnamespace = r.oid and not t.tgisinternal
+            union all
+            select 'rule ' || w.rulename from pg_rewrite w join pg_class c on c.oid = w.ev_class, registry r
+            where c.relnamespace = r.oid and w.rulename <> '_RETURN')
+"""
+
+
 @dataclass(frozen=True)
 class Finding:
     level: str  # error: fix it | warning: a risk to accept knowingly
@@ -187,6 +205,10 @@ def _owner_rights(connection, owner: str) -> list[Finding]:
 
 
 def _registry(connection) -> list[Finding]:
+    findings = []
+    owners, hooks = connection.execute(REGISTRY_TRUST, [REGISTRY_SCHEMA]).fetchone()
+    if owners or hooks:
+        findings.append(Finding("error", "registry", f"the JIT registry ({REGISTRY_SCHEMA}) is not the admin's own: {', '.join(owners + hooks)} (JIT refuses to write into it)"))
     rows = connection.execute(
         "select distinct case when a.grantee = 0 then 'PUBLIC' else pg_get_userbyid(a.grantee) end from pg_namespace n, aclexplode(n.nspacl) a "
         "where n.nspname = %s and a.grantee <> n.nspowner "
@@ -197,8 +219,8 @@ def _registry(connection) -> list[Finding]:
     ).fetchall()
     grantees = sorted(name or "PUBLIC" for (name,) in rows)
     if grantees:
-        return [Finding("error", "registry", f"the JIT registry ({REGISTRY_SCHEMA}) is granted to {', '.join(grantees)}: only the admin may use it")]
-    return []
+        findings.append(Finding("error", "registry", f"the JIT registry ({REGISTRY_SCHEMA}) is granted to {', '.join(grantees)}: only the admin may use it"))
+    return findings
 
 
 def _public(connection) -> list[Finding]:

@@ -19,7 +19,7 @@ import pytest
 
 from lineage.engine import Engine
 from lineage.identity import RunIdentity
-from lineage.jit import JitManager
+from lineage.jit import JitError, JitManager
 from lineage.policy import load_policy_text
 from lineage.testing.postgres import ThrowawayPostgres
 
@@ -228,6 +228,29 @@ def test_a_forged_registry_row_is_refused_and_never_makes_sweep_drop_a_role(serv
         connection.execute("drop role lgatk_lookalike")
 
 
+def test_a_registry_planted_before_the_admin_made_it_is_refused(tmp_path):
+    with ThrowawayPostgres(password=ADMIN_PASSWORD) as pg:
+        with psycopg.connect(pg.dsn, autocommit=True) as connection:
+            connection.execute(SEED)
+            # a pipeline's standing role that may create schemas (dbt's often may) gets there first
+            connection.execute("create role etl login password 'etl-pw'; grant create on database postgres to etl")
+        with psycopg.connect(pg.dsn_for("postgres", "etl", "etl-pw"), autocommit=True) as etl:
+            etl.execute(
+                """create schema lineage_jit;
+                create table lineage_jit.roles (role_name text primary key, run_id text not null, job text not null,
+                    principal text not null, created_at timestamptz not null, expires_at timestamptz not null,
+                    status text not null, ended_at timestamptz);
+                grant insert, update, select on lineage_jit.roles to public;
+                create function lineage_jit.promote() returns trigger language plpgsql as
+                    $$ begin alter role victim superuser; return new; end $$;
+                create trigger promote before insert on lineage_jit.roles for each row execute function lineage_jit.promote();"""
+            )
+        with pytest.raises(JitError, match="not the admin's own"):
+            JitManager(pg.dsn, POLICY).create(IDENTITY, decisions("select id from raw.orders"))
+        with psycopg.connect(pg.dsn) as connection:
+            assert connection.execute("select rolsuper from pg_roles where rolname = 'victim'").fetchone()[0] is False
+
+
 def test_a_role_granted_to_the_marker_by_a_non_admin_is_not_proven(server):
     with admin(server) as connection:
         connection.execute("create role lgatk_forged login valid until '2000-01-01'; create role helper login password 'h'")
@@ -300,7 +323,8 @@ def least_admin_server():
                 grant usage, create on schema mart to jitadmin with grant option;
                 grant usage on schema raw to jitadmin with grant option;
                 grant select on raw.orders to jitadmin with grant option;
-                grant connect, create on database postgres to jitadmin with grant option;
+                grant connect on database postgres to jitadmin with grant option;
+                grant create on database postgres to jitadmin;
                 """
             )
         yield pg

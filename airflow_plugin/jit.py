@@ -53,7 +53,9 @@ def grant(governance, hook, binding, decisions) -> None:
         raise _fail(f"lineage-governance JIT credentials: {error}") from None
     governance.jit_roles[key] = (manager, role)
     binding.identity = binding.identity.with_(database_user=role.name)
-    log.info("lineage-governance: statements run as %s (valid until %s): %s", role.name, role.expires_at.isoformat(), "; ".join(role.plan.describe()))
+    log.info("lineage-governance: statements run as %s (valid until %s), granted: %s", role.name, role.expires_at.isoformat(), "; ".join(role.grants) or "nothing")
+    if role.plan.notes:
+        log.info("lineage-governance: not granted: %s", "; ".join(role.plan.notes))
 
 
 def sweep_at_start(manager) -> None:

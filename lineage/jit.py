@@ -443,10 +443,15 @@ class JitManager:
             connection.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(role.name)))
 
     def revoke(self, role: JitRole | str, identity: RunIdentity, outcome: str = "ended") -> dict[str, Any]:
+        """Drop the run's role; a failure is returned (and recorded), not raised: the role can no longer
+        log in once the drop began, and the sweep retries after its TTL."""
         name = role.name if isinstance(role, JitRole) else role
-        with self._connect() as connection:
-            self._ensure_registry(connection)
-            result = self._drop(connection, name, "revoked")
+        try:
+            with self._connect() as connection:
+                self._ensure_registry(connection)
+                result = self._drop(connection, name, "revoked")
+        except Exception as error:
+            result = {"dropped": False, "reason": "revoked", "error": _error_text(error)}
         self._record("jit_role_revoked", identity, {"role": name, "run_outcome": outcome, **result})
         return result
 

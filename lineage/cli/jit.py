@@ -118,7 +118,11 @@ def run_run(args: argparse.Namespace) -> int:
                 print(f"  granted {line}")
             for note in role.plan.notes:
                 print(f"  not granted: {note}")
-            with psycopg.connect(role.dsn, autocommit=True) as connection:
+            try:
+                connection = psycopg.connect(role.dsn, autocommit=True)
+            except psycopg.Error as error:
+                raise UsageError(f"cannot connect as the run's role {role.name}: {str(error).strip()}") from None
+            with connection:
                 try:
                     with connection.cursor() as cursor:
                         check_session_user(cursor, role.name)

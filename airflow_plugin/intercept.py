@@ -111,6 +111,7 @@ def _wrap_get_sqlalchemy_engine(original: Callable) -> Callable:
         governance = _governance()
         if governance is None:
             return original(self, engine_kwargs, *args, **kwargs)
+        role = None
         if governance.binding(self).target.is_postgres:
             from lineage.comment import application_name
 
@@ -124,6 +125,12 @@ def _wrap_get_sqlalchemy_engine(original: Callable) -> Callable:
                 connect_args["user"], connect_args["password"] = role
             engine_kwargs["connect_args"] = connect_args
         engine = original(self, engine_kwargs, *args, **kwargs)
+        if role is not None:  # every pooled connection is the role, or nothing runs on it
+            from sqlalchemy import event
+
+            from airflow_plugin.jit import check_session
+
+            event.listen(engine, "connect", lambda dbapi_connection, record: check_session(governance, self, dbapi_connection))
         govern_engine(engine, self)
         return engine
 
@@ -199,10 +206,17 @@ def _wrap_create_connection(original: Callable) -> Callable:
             from airflow_plugin.jit import STANDING_CREDENTIALS, credentials
 
             conn_args = {**conn_args, "application_name": application_name(governance.identity)}
+            role = None
             if not PROVIDER_METADATA.get() and not STANDING_CREDENTIALS.get():
                 role = credentials(governance, self)
                 if role is not None:
                     conn_args["user"], conn_args["password"] = role
+            connection = original(self, conn_args, *args, **kwargs)
+            if role is not None:
+                from airflow_plugin.jit import check_session
+
+                check_session(governance, self, connection)
+            return connection
         return original(self, conn_args, *args, **kwargs)
 
     return _create_connection

@@ -5,8 +5,12 @@
     every PostgreSQL session the task opens on that connection logs in as the role
     task end (success or failure): the role's sessions ended, its grants and the role dropped
 
+    SIGTERM (the task killed): the roles are dropped then, before the SIGKILL that may follow
+    worker start: roles of earlier workers that died (kill -9) are swept once their TTL passed
+
 The role is created through the admin DSN in ``$LINEAGE_JIT_ADMIN_DSN`` (the policy names the
-variable), which never runs pipeline SQL. The Airflow connection's own login only reads the
+variable), which never runs pipeline SQL. Every session opened with the role's credentials is
+checked to be the role (``current_user`` and ``session_user``) before anything runs on it. The Airflow connection's own login only reads the
 catalog (information_schema) at task start and serves the OpenLineage provider's metadata
 lookups. A task whose SQL is not known before it runs (a ``@task`` calling a hook) cannot be
 granted up front: under JIT it fails at its first PostgreSQL connection with a clear error
@@ -17,11 +21,15 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 
 log = logging.getLogger("airflow.task.lineage_governance")
 
 # reading the catalog or serving the provider's metadata lookups: the connection's own login
 STANDING_CREDENTIALS = contextvars.ContextVar("lineage_governance_standing_credentials", default=False)
+
+_swept_at_start = False
+_sweep_lock = threading.Lock()
 
 
 def applies(governance, target) -> bool:
@@ -39,12 +47,53 @@ def grant(governance, hook, binding, decisions) -> None:
         return
     try:
         manager = JitManager.from_policy(governance.runtime.policy, governance.runtime.ledger)
+        sweep_at_start(manager)
         role = manager.create(binding.identity, decisions)
     except JitError as error:
         raise _fail(f"lineage-governance JIT credentials: {error}") from None
     governance.jit_roles[key] = (manager, role)
     binding.identity = binding.identity.with_(database_user=role.name)
-    log.info("lineage-governance: statements run as %s (valid until %s): %s", role.name, role.expires_at.isoformat(), "; ".join(role.plan.describe()))
+    log.info("lineage-governance: statements run as %s (valid until %s), granted: %s", role.name, role.expires_at.isoformat(), "; ".join(role.grants) or "nothing")
+    if role.plan.notes:
+        log.info("lineage-governance: not granted: %s", "; ".join(role.plan.notes))
+
+
+def sweep_at_start(manager) -> None:
+    """Once per worker process: drop the JIT roles of workers that died (SIGKILL leaves no time to
+    clean up) and whose TTL passed. A sweep that fails is logged; it never fails the task."""
+    global _swept_at_start
+    with _sweep_lock:
+        if _swept_at_start:
+            return
+        _swept_at_start = True
+    try:
+        swept = manager.sweep()
+        if swept:
+            log.info("lineage-governance: swept %d expired JIT role(s) of earlier workers: %s", len(swept), ", ".join(swept))
+    except Exception:
+        log.exception("lineage-governance: the JIT sweep at worker start failed (run `lineage jit sweep`)")
+
+
+def check_session(governance, hook, connection) -> None:
+    """Raise AirflowFailException unless ``connection`` (a new DB-API connection opened with the
+    task's role) is the role: a connection's extras must not make it someone else."""
+    granted = governance.jit_roles.get(governance.connection_key(hook))
+    if granted is None:
+        return
+    from lineage.jit_dsn import DsnError, check_session_user
+
+    from airflow_plugin.runtime import _fail
+
+    cursor = connection.cursor()
+    try:
+        check_session_user(cursor, granted[1].name)
+    except DsnError as error:
+        connection.close()
+        raise _fail(f"lineage-governance JIT credentials: {error}") from None
+    finally:
+        cursor.close()
+    if not getattr(connection, "autocommit", True):
+        connection.rollback()  # leave no transaction open: the hook sets autocommit next
 
 
 def credentials(governance, hook) -> tuple[str, str] | None:
@@ -72,11 +121,27 @@ def credentials(governance, hook) -> tuple[str, str] | None:
 
 
 def revoke_all(governance, state: str) -> None:
-    """Drop every role the task try was granted (called at task end, success or failure)."""
+    """Drop every role the task try was granted (at task end, success or failure, and on SIGTERM)."""
     for key, (manager, role) in list(governance.jit_roles.items()):
+        governance.jit_roles.pop(key, None)
         try:
-            result = manager.revoke(role, governance.identity, "succeeded" if state == "COMPLETE" else "failed")
-            log.info("lineage-governance: role %s dropped (%s session(s) ended)", role.name, result.get("sessions_terminated"))
+            outcome = {"COMPLETE": "succeeded", "TERMINATED": "terminated"}.get(state, "failed")
+            result = manager.revoke(role, governance.identity, outcome)
+            if result.get("dropped"):
+                log.info("lineage-governance: role %s dropped (%s session(s) ended)", role.name, result.get("sessions_terminated"))
+            else:
+                log.error("lineage-governance: role %s NOT dropped (%s); `lineage jit sweep` removes it after its TTL", role.name, result.get("error") or result.get("reason"))
         except Exception:
             log.exception("lineage-governance: could not drop role %s; `lineage jit sweep` removes it after its TTL", role.name)
-        governance.jit_roles.pop(key, None)
+
+
+def terminated() -> None:
+    """The task is being killed (SIGTERM: Airflow calls the task's ``on_kill``): drop its roles now,
+    which also ends their sessions, so the statement running stops; the SIGKILL that may follow
+    would leave the roles alive until their TTL."""
+    from airflow_plugin import runtime
+
+    governance = runtime._active  # no lock: the signal handler runs on the thread that may hold it
+    if governance is not None and governance.jit_roles:
+        log.warning("lineage-governance: task terminated: dropping its JIT role(s)")
+        revoke_all(governance, "TERMINATED")

@@ -27,16 +27,28 @@ GUARD_MARK = "_lineage_governance_guarded"
 
 
 def guard(task: Any) -> None:
-    """Wrap ``task.pre_execute`` (the prepared copy the task runner executes); idempotent."""
+    """Wrap ``task.pre_execute`` (the prepared copy the task runner executes) and ``task.on_kill``
+    (what the task runner's SIGTERM handler calls: JIT roles are dropped then); idempotent."""
     if getattr(task, GUARD_MARK, False):
         return
     original = task.pre_execute
+    original_kill = task.on_kill
 
     def pre_execute(context, *args, **kwargs):
         begin(context, task)
         return original(context, *args, **kwargs)
 
+    def on_kill(*args, **kwargs):
+        from airflow_plugin.jit import terminated
+
+        try:
+            terminated()
+        except Exception:
+            log.exception("lineage-governance: could not drop the task's JIT roles on kill")
+        return original_kill(*args, **kwargs)
+
     task.pre_execute = pre_execute
+    task.on_kill = on_kill
     setattr(task, GUARD_MARK, True)
 
 

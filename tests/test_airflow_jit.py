@@ -14,6 +14,7 @@ from lineage.testing.postgres import ThrowawayPostgres
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres]
 
 ADMIN_PASSWORD = "jit-admin-S3cret"
+JIT_SECTION = "jit: {enabled: true, ttl: 15m, environments: [prod], role_prefix: lgair_, owner_role: lineage_jit_owner}\n"
 READER_PASSWORD = "reader-pw"
 SEED = """
 create schema raw; create schema mart;
@@ -24,6 +25,7 @@ insert into raw.customers values (1, 'ann@example.com');
 create table mart.totals (customer_id int, total bigint);
 create function count_customers() returns bigint language sql as 'select count(*) from raw.customers';
 create role catalog_reader login password 'reader-pw';
+create role lineage_jit_owner nologin;
 grant usage on schema raw, mart to catalog_reader;
 grant references on all tables in schema raw, mart to catalog_reader;  -- sees columns, reads no rows
 """
@@ -52,9 +54,24 @@ def test_operator_statements_run_as_a_role_dropped_at_task_end(airflow_home, jit
     from conftest import DATA
 
     policy = tmp_path / "jit_policy.yaml"
-    policy.write_text((DATA / "airflow_policy.yaml").read_text() + "jit: {enabled: true, ttl: 15m, environments: [prod], role_prefix: lgair_}\n")
+    policy.write_text((DATA / "airflow_policy.yaml").read_text() + JIT_SECTION)
     monkeypatch.setenv("AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE", str(policy))
     monkeypatch.setenv("LINEAGE_JIT_ADMIN_DSN", jit_server.dsn)
+
+    # a worker killed with SIGKILL earlier left its role behind; its TTL has passed
+    from datetime import datetime, timedelta, timezone
+
+    import airflow_plugin.jit
+    from lineage.engine import Engine
+    from lineage.identity import RunIdentity
+    from lineage.jit import JitManager
+    from lineage.policy import load_policy_text
+
+    jit_policy = load_policy_text(JIT_SECTION)
+    dead_identity = RunIdentity(principal="svc:etl", environment="prod")
+    hours_ago = lambda: datetime.now(timezone.utc) - timedelta(hours=2)
+    leftover = JitManager(jit_server.dsn, jit_policy, clock=hours_ago).create(dead_identity, Engine(jit_policy).check("select id from raw.orders", dead_identity))
+    monkeypatch.setattr(airflow_plugin.jit, "_swept_at_start", False, raising=False)
 
     run = airflow_home.test("lg_jit")
     states = airflow_home.task_states(run)
@@ -62,6 +79,8 @@ def test_operator_statements_run_as_a_role_dropped_at_task_end(airflow_home, jit
 
     with psycopg.connect(jit_server.dsn) as admin:
         assert admin.execute("select customer_id, total from mart.totals order by 1").fetchall() == [(1, 15), (2, 7)]
+        # swept when the worker started
+        assert admin.execute("select count(*) from pg_roles where rolname = %s", [leftover.name]).fetchone()[0] == 0
         # every role of the run is gone, and nothing still runs as one
         assert admin.execute("select count(*) from pg_roles where rolname like 'lgair%'").fetchone()[0] == 0
         assert admin.execute("select count(*) from pg_stat_activity where usename like 'lgair%'").fetchone()[0] == 0
@@ -95,3 +114,39 @@ def test_operator_statements_run_as_a_role_dropped_at_task_end(airflow_home, jit
     hook_task = [body for body in mine if body["identity"]["attributes"].get("task_id") == "hook_without_known_sql"]
     assert not [body for body in hook_task if body.get("phase") in ("started", "finished")]
     assert not [row for row in rows if "select count(*) from raw.orders" in row[13]]
+
+
+def test_a_task_killed_with_sigterm_drops_its_role(airflow_home, jit_server, tmp_path):
+    """The supervisor sends SIGTERM, then SIGKILL: the role must be gone before the SIGKILL."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import DATA
+
+    policy = tmp_path / "jit_policy.yaml"
+    policy.write_text((DATA / "airflow_policy.yaml").read_text() + JIT_SECTION)
+    env = {**os.environ, **airflow_home.env, "AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE": str(policy), "LINEAGE_JIT_ADMIN_DSN": jit_server.dsn}
+    task = subprocess.Popen([sys.executable, "-m", "airflow", "dags", "test", "lg_jit_sleep"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    name = None
+    try:
+        with psycopg.connect(jit_server.dsn, autocommit=True) as admin:
+            deadline = time.monotonic() + 180
+            while name is None and time.monotonic() < deadline and task.poll() is None:
+                row = admin.execute("select usename from pg_stat_activity where usename like 'lgair%%' and query like '%%pg_sleep%%'").fetchone()
+                name = row[0] if row else None
+                time.sleep(0.2)
+            assert name, "the task never ran its statement as a JIT role"
+            task.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 30  # a generous grace before the SIGKILL
+            while time.monotonic() < deadline and admin.execute("select count(*) from pg_roles where rolname = %s", [name]).fetchone()[0]:
+                time.sleep(0.2)
+            assert admin.execute("select count(*) from pg_roles where rolname = %s", [name]).fetchone()[0] == 0, "the role outlived SIGTERM"
+            assert admin.execute("select count(*) from pg_stat_activity where usename = %s", [name]).fetchone()[0] == 0
+    finally:
+        if task.poll() is None:
+            task.kill()
+        output = task.communicate(timeout=60)[0]
+    assert "dropping its JIT role" in output, output[-3000:]

@@ -23,7 +23,8 @@ from lineage.testing.postgres import ThrowawayPostgres
 pytestmark = pytest.mark.postgres
 
 ADMIN_PASSWORD = "admin-S3cret-never-logged"
-POLICY = load_policy_text("jit: {enabled: true, ttl: 15m, environments: [prod], role_prefix: lgtest_}\n")
+OWNER = "lineage_jit_owner"
+POLICY = load_policy_text(f"jit: {{enabled: true, ttl: 15m, environments: [prod], role_prefix: lgtest_, owner_role: {OWNER}}}\n")
 IDENTITY = RunIdentity(principal="svc:etl", environment="prod", job_name="etl.load")
 STATEMENTS = "insert into mart.totals select customer_id, sum(amount) from raw.orders group by 1; delete from mart.totals where total < 0"
 
@@ -41,6 +42,7 @@ def server():
     with ThrowawayPostgres(password=ADMIN_PASSWORD, csvlog=True) as pg:
         with psycopg.connect(pg.dsn, autocommit=True) as connection:
             connection.execute("create schema raw; create schema mart")
+            connection.execute(f"create role {OWNER} nologin")
             connection.execute("create table raw.orders (id serial primary key, customer_id int, amount int)")
             connection.execute("create table raw.customers (id int, email text)")
             connection.execute("create table mart.totals (customer_id int, total bigint)")
@@ -116,7 +118,8 @@ def test_objects_a_run_creates_survive_the_role(server):
     jit.revoke(role, IDENTITY)
     with psycopg.connect(server.dsn) as admin:
         assert admin.execute("select count(*) from mart.snapshot").fetchone()[0] == 3
-        assert admin.execute("select tableowner from pg_tables where tablename = 'snapshot'").fetchone()[0] == "postgres"
+        # handed to the dedicated NOLOGIN owner role, never to the (superuser) admin
+        assert admin.execute("select tableowner from pg_tables where tablename = 'snapshot'").fetchone()[0] == OWNER
 
 
 def test_a_killed_workers_role_is_swept(server, tmp_path):

@@ -183,7 +183,7 @@ class Guardrail(Strict):
     def _not_lowered(self) -> "Guardrail":
         rule = _known_rules()[self.rule]
         if rule.floor is not None and self.action.rank < rule.floor.rank:
-            raise ValueError(f"{self.rule} cannot be lowered below {rule.floor.value}: it is what makes masking fail closed")
+            raise ValueError(f"{self.rule} cannot be lowered below {rule.floor.value} ({rule.summary})")
         return self
 
     @field_validator("tables")
@@ -325,7 +325,7 @@ class Jit(Strict):
     environments: list[str] | None = Field(default=None, description="only in these environments (default: all)")
     admin_dsn_env: str = Field(default="LINEAGE_JIT_ADMIN_DSN", description="env var holding the admin DSN that creates roles (never runs pipeline SQL)")
     role_prefix: str = Field(default="lg_", description="prefix of the roles' names (lowercase letters, digits, _)")
-    owner_role: str | None = Field(default=None, description="who takes over objects a run created (default: the admin user)")
+    owner_role: str | None = Field(default=None, description="the dedicated NOLOGIN role that takes over what a run created (required: JIT refuses to run without it)")
 
     @field_validator("ttl", mode="before")
     @classmethod

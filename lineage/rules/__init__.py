@@ -16,12 +16,14 @@ from typing import Callable, Iterator
 from lineage.model import Action, Finding, StatementFacts
 from lineage.rules.add_not_null_without_default import add_not_null_without_default
 from lineage.rules.alter_column_type import alter_column_type
+from lineage.rules.catalog_view import catalog_view
 from lineage.rules.context import RuleContext
 from lineage.rules.copy_out import copy_out
 from lineage.rules.delete_without_where import delete_without_where
 from lineage.rules.disable_safety import disable_safety
 from lineage.rules.drop_column import drop_column
 from lineage.rules.drop_table import drop_table
+from lineage.rules.jit_registry import jit_registry
 from lineage.rules.lineage_incomplete import lineage_incomplete
 from lineage.rules.masking_refused import masking_refused
 from lineage.rules.opaque_statement import opaque_statement
@@ -59,6 +61,8 @@ RULES: dict[str, Rule] = {
         Rule("update_without_where", update_without_where, Action.BLOCK, "UPDATE without WHERE or with an always-true WHERE"),
         Rule("privilege_change", privilege_change, Action.REQUIRE_APPROVAL, "GRANT / REVOKE / roles (WITH GRANT OPTION or TO PUBLIC: block)"),
         Rule("disable_safety", disable_safety, Action.BLOCK, "triggers, row-level security or its policies switched off"),
+        Rule("catalog_view", catalog_view, Action.BLOCK, "CREATE VIEW over system catalogs (pg_authid, ...): the view reads them with its owner's rights"),
+        Rule("jit_registry", jit_registry, Action.BLOCK, "a statement reads or writes the JIT registry (lineage_jit)", floor=Action.BLOCK),
         Rule("copy_out", copy_out, Action.BLOCK, "COPY ... TO, EXPORT DATA, UNLOAD"),
         Rule("opaque_statement", opaque_statement, Action.BLOCK, "SQL whose effect cannot be analysed (DO, PREPARE/EXECUTE, cursors, SQL in strings)"),
         Rule("unparseable", unparseable, Action.BLOCK, "SQL the parser cannot read"),

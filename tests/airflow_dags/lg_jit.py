@@ -23,3 +23,7 @@ with DAG("lg_jit", schedule=None, start_date=datetime.datetime(2024, 1, 1), catc
         return PostgresHook(postgres_conn_id="pgjit").get_first("select count(*) from raw.orders")
 
     hook_without_known_sql()
+
+# killed while it runs (SIGTERM, as the supervisor does before SIGKILL): its role must not outlive it
+with DAG("lg_jit_sleep", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False):
+    SQLExecuteQueryOperator(task_id="sleep", conn_id="pgjit", sql="select pg_sleep(120)")

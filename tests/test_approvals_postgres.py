@@ -126,7 +126,9 @@ def test_exec_holds_asks_and_runs_with_the_approval(database, policy, keys, cli,
 
 def test_jit_run_holds_asks_and_runs_with_the_approval(postgres, database, policy, keys, cli, tmp_path, monkeypatch):
     policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(policy.raw.decode() + "jit: {enabled: true, ttl: 15m, environments: [prod], role_prefix: lgapr_}\n")
+    policy_file.write_text(policy.raw.decode() + "jit: {enabled: true, ttl: 15m, environments: [prod], role_prefix: lgapr_, owner_role: lgapr_owner}\n")
+    with psycopg.connect(database, autocommit=True) as admin:
+        admin.execute("do $$ begin create role lgapr_owner nologin; exception when duplicate_object then null; end $$")
     monkeypatch.setenv("LINEAGE_JIT_ADMIN_DSN", database)
     ledger = tmp_path / "ledger.db"
     base = ("jit", "run", "--policy", str(policy_file), "--ledger", str(ledger), "--principal", "svc:etl",

@@ -76,6 +76,7 @@ class NodeResult:
     lineage: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)
     output_columns: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
+    governed: tuple[str, ...] = ()  # relations read through the governed macros (lower case)
     seconds: float = 0.0
 
     @property
@@ -206,6 +207,7 @@ class Preflight:
             lineage = self._lineage(facts.lineage.edges, full_facts.lineage.edges, governed)
             result.lineage.update(lineage)
             result.reads += tuple(facts.reads)
+            result.governed += tuple(sorted(governed - set(result.governed)))
             if facts.output_columns:
                 result.output_columns = tuple(facts.output_columns)
             if node.selected:
@@ -372,7 +374,8 @@ class Preflight:
             for source, subtype in sources.items():
                 relation, _, column = source.rpartition(".")
                 masked = source not in raw_sources
-                if not masked and relation.lower() in governed:
+                if not masked and relation.lower() in governed and self.report.mode != "audit":
+                    # in audit mode the governed reads mask nothing (the plan leaves them as written)
                     masked = column in self.report.masks.get(relation.lower(), {})
                 out[source] = (subtype, masked)
             lineage[target] = out

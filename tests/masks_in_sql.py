@@ -2,8 +2,8 @@
 
 Written for the tests, apart from ``lineage.dbt.masks`` (which reads the markers' contents):
 
-- a derived table over one table whose projection ``<expr> AS c`` is not a bare column masks
-  ``c`` (the core's scan-time rewrite and the governed ``source()``/``ref()`` both look
+- a derived table (a subquery in FROM, not a CTE) that only projects one table, whose projection
+  ``<expr> AS c`` is not a bare column, masks ``c`` (the core's scan-time rewrite and the governed ``source()``/``ref()`` both look
   so); it counts where the statement reads ``c`` through that derived table, as the core reports;
 - ``CASE WHEN '<text>' IS NOT NULL THEN <expr> END`` (``mask()`` in a model) masks the columns
   ``<expr>`` reads.
@@ -53,11 +53,11 @@ def masks_in(sql: str, dialect: str) -> set[tuple[str, str]]:
 
 def _derived_masks(source) -> tuple[str, set[str]] | None:
     """(table, masked columns) of a derived table over one table, None for anything else."""
-    if not isinstance(source, Scope) or not isinstance(source.expression, exp.Select):
+    if not isinstance(source, Scope) or not source.is_derived_table or not isinstance(source.expression, exp.Select):
         return None
     select = source.expression
     tables = [value for value in source.sources.values() if isinstance(value, exp.Table)]
-    if len(source.sources) != 1 or len(tables) != 1 or select.args.get("joins"):
+    if len(source.sources) != 1 or len(tables) != 1 or any(select.args.get(key) for key in ("joins", "where", "group", "having", "distinct")):
         return None
     masked = set()
     for projection in select.expressions:

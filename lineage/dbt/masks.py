@@ -61,6 +61,12 @@ def merged(*groups: Iterable[MaskedColumn]) -> tuple[MaskedColumn, ...]:
     return tuple(out.values())
 
 
+def column_name(marker: Marker, dialect: str) -> str | None:
+    """The bare name of the column a marker names (``"first_name"`` -> ``first_name``), None for an expression."""
+    column = _column(marker.column, dialect)
+    return column.name if isinstance(column, exp.Column) else None
+
+
 def marker_of(node: exp.Expression) -> Marker | None:
     """``case when '<marker>' is not null then (<mask>) end`` -> the Marker; anything else -> None.
 

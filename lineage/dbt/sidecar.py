@@ -154,9 +154,8 @@ class Governance:
         self.preflight_run = None
 
     def hello(self) -> dict:
-        from lineage.dbt.warehouse import LIVE, columns_query
-
         from lineage.comment import application_name
+        from lineage.dbt.warehouse import LIVE, columns_query
 
         return {
             "identity": self.identity.to_dict(),
@@ -408,17 +407,11 @@ class Governance:
             return False
         if relation is None:
             return (marker.strategy, marker.tag) in self.report.mask_calls
-        import sqlglot
-        from sqlglot import exp
+        from lineage.dbt.masks import column_name
 
-        try:
-            column = sqlglot.parse_one(marker.column, read=self.dialect)
-        except Exception:
-            return False
-        if not isinstance(column, exp.Column):
-            return False
+        column = column_name(marker, self.dialect)
         masks = (self.plan.get("relations", {}).get(relation) or {}).get("masks", {})
-        planned = next((mask for name, mask in masks.items() if name.lower() == column.name.lower()), None)
+        planned = next((mask for name, mask in masks.items() if column and name.lower() == column.lower()), None)
         return planned is not None and planned.get("strategy") == marker.strategy
 
     def _relation_of(self, node_id: str | None) -> str | None:

@@ -227,7 +227,7 @@ def test_a_rerun_with_an_approval_says_which_approval_covers_the_model(shop, bui
         pytest.skip("the approval flow does not depend on the warehouse")
     model = shop.project / "models" / "staging" / "stg_customers.sql"
     original = model.read_text()
-    model.write_text(original.replace("        last_name,\n", ""))
+    model.write_text(original.replace("    last_name,\n", ""))
     try:
         held = shop.run(["run", "--select", "stg_customers"])
         assert held.exit_code == 3 and len(held.requests) == 1, held.message

@@ -1,64 +1,31 @@
-with customers as (
-
+-- a mart: names only masked here (the policy's zones keep raw names in raw_* and stg_*)
+with named as (
     select
         c.customer_id,
         c.first_name,
         c.last_name,
         {{ lineage_governance.mask('c.email', 'email') }} as email
     from {{ ref('stg_customers', alias='c') }}
-
 ),
 
-orders as (
-
-    select * from {{ ref('stg_orders') }}
-
-),
-
-payments as (
-
-    select * from {{ ref('stg_payments') }}
-
-),
-
-customer_orders as (
-
+order_totals as (
     select
-        customer_id,
-        min(order_date) as first_order,
-        max(order_date) as most_recent_order,
-        count(order_id) as number_of_orders
-    from orders
-    group by customer_id
-
-),
-
-customer_payments as (
-
-    select
-        orders.customer_id,
-        sum(amount) as total_amount
-    from payments
-    left join orders on payments.order_id = orders.order_id
-    group by orders.customer_id
-
-),
-
-final as (
-
-    select
-        customers.customer_id,
-        customers.first_name,
-        customers.last_name,
-        customers.email,
-        customer_orders.first_order,
-        customer_orders.most_recent_order,
-        customer_orders.number_of_orders,
-        customer_payments.total_amount as customer_lifetime_value
-    from customers
-    left join customer_orders on customers.customer_id = customer_orders.customer_id
-    left join customer_payments on customers.customer_id = customer_payments.customer_id
-
+        o.customer_id,
+        count(distinct o.order_id) as orders_placed,
+        min(o.order_date) as first_ordered_on,
+        sum(p.amount) as paid
+    from {{ ref('stg_orders', alias='o') }}
+    left join {{ ref('stg_payments', alias='p') }} on p.order_id = o.order_id
+    group by o.customer_id
 )
 
-select * from final
+select
+    n.customer_id,
+    n.first_name,
+    n.last_name,
+    n.email,
+    coalesce(t.orders_placed, 0) as orders_placed,
+    t.first_ordered_on,
+    coalesce(t.paid, 0) as lifetime_paid
+from named as n
+left join order_totals as t on t.customer_id = n.customer_id

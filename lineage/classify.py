@@ -85,12 +85,43 @@ def exempt(masking, principal: str, groups: tuple[str, ...], tag: str) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class ZoneBreach:
+    """Raw values of ``tag`` written to ``table``, which none of the zones governing the tag allows."""
+
+    tag: str
+    table: str
+    zones: tuple[int, ...]  # indexes into the policy's ``zones``
+    allowed: tuple[str, ...]  # the table globs those zones allow
+    where: str  # "zones[0]: pii.* may be written to raw.*, staging.*"
+
+
+def _governing(zones, tag: str) -> list[tuple[int, object]]:
+    return [(index, zone) for index, zone in enumerate(zones) if any(tag_matches(pattern, tag) for pattern in zone.tags)]
+
+
 def zone_allows(zones, tag: str, table: str) -> bool | None:
     """None when no zone governs the tag; else whether raw values may be written to ``table``."""
-    governing = [zone for zone in zones if any(tag_matches(pattern, tag) for pattern in zone.tags)]
+    governing = _governing(zones, tag)
     if not governing:
         return None
-    return any(table_matches(glob, table) for zone in governing for glob in zone.allowed)
+    return any(table_matches(glob, table) for _, zone in governing for glob in zone.allowed)
+
+
+def zone_breach(zones, tag: str, table: str) -> ZoneBreach | None:
+    """The breach when raw ``tag`` values may not be written to ``table``; None when allowed or ungoverned.
+
+    The one zone check: the engine's rule (one statement) and the dbt pre-flight (a DAG path) both ask it.
+
+    >>> from types import SimpleNamespace as Zone
+    >>> zone_breach([Zone(tags=["pii.*"], allowed=["raw.*", "staging.*"])], "pii.email", "marts.contacts").where
+    'zones[0]: pii.* may be written to raw.*, staging.*'
+    """
+    if zone_allows(zones, tag, table) is not False:
+        return None
+    governing = _governing(zones, tag)
+    where = "; ".join(f"zones[{index}]: {', '.join(zone.tags)} may be written to {', '.join(zone.allowed) or 'nowhere'}" for index, zone in governing)
+    return ZoneBreach(tag, table, tuple(index for index, _ in governing), tuple(glob for _, zone in governing for glob in zone.allowed), where)
 
 
 def propagate(classifier: Classifier, lineage_maps: Iterable[dict[str, dict[str, str]]]) -> Classifier:

@@ -250,7 +250,7 @@ def test_dbt_identity_nests_under_the_airflow_task_from_openlineage_context():
     assert identity.source == "dbt" and identity.attributes == {"dag_id": "shop", "task_id": "dbt_build"}
     exported = comment_environment(identity, "sha256:abc")
     assert exported["LINEAGE_RUN_ID"] == identity.run_id and exported["OPENLINEAGE_PARENT_ID"] == "airflow/shop.dbt_build/01a22000-0000-7000-8000-0000000000aa"
-    assert exported["LINEAGE_APPLICATION_NAME"] == f"lg:{identity.run_id}:svc:dbt"
+    assert "LINEAGE_APPLICATION_NAME" not in exported  # never in the profile: dbt hashes it for partial parsing
     with pytest.raises(ValueError, match="OPENLINEAGE_CONTEXT"):
         dbt_identity("p", env={"OPENLINEAGE_CONTEXT": "{\"parent\": 1}"})
 
@@ -299,3 +299,59 @@ identity:
     assert explicit.principal == "alice" and explicit.groups == ("analysts", "privacy-officers")
     owner = governed_identity(policy, "governed_shop", "build", {**airflow, "AIRFLOW_CTX_DAG_ID": "other_dag"})
     assert owner.principal == "data-eng"  # the default rule: the DAG's owner
+
+
+def classified_mart(groups=()):
+    """The preflight with the mart's own email column classified too (as column meta on the model would)."""
+    pf = preflight(groups=groups)
+    own = ClassificationEntry(RELATIONS[DIM], "email", ("pii.email",), "dbt:" + DIM)
+    pf.engine.classifier = pf.engine.classifier.with_entries([own])
+    return pf
+
+
+def test_a_mart_whose_own_column_is_classified_is_not_blocked_when_its_source_is_read_masked():
+    report = classified_mart().run([stg(), dim('select customer_id, email from "db"."staging"."stg_customers"')])
+    assert findings(report, "pii_to_unapproved_zone") == [] and report.action == Action.ALLOW
+    carried = report.columns["db.marts.dim_customers"]["email"]["pii.email"]
+    assert carried.raw is False and carried.path[0] == "db.raw.customers.email"
+
+
+def test_a_classified_mart_column_still_blocks_raw_values_arriving_from_its_sources():
+    report = classified_mart(groups=("privacy-officers",)).run([stg(), dim('select customer_id, email from "db"."staging"."stg_customers"')])
+    zone = findings(report, "pii_to_unapproved_zone")
+    assert [f.detail["path"] for _, f in zone] == [["db.raw.customers.email", "db.staging.stg_customers.email", "db.marts.dim_customers.email"]]
+
+
+def test_a_classified_mart_column_fed_by_unclassified_values_is_no_zone_breach_but_stays_raw_downstream():
+    report = classified_mart().run([stg(), dim('select customer_id, city as email from "db"."staging"."stg_customers"')])
+    assert findings(report, "pii_to_unapproved_zone") == []
+    assert report.columns["db.marts.dim_customers"]["email"]["pii.email"].raw is True  # what it holds is classified and unmasked
+
+
+def test_a_seed_outside_its_tags_zone_is_still_a_breach():
+    pf = preflight()
+    pf.engine.classifier = pf.engine.classifier.with_entries([ClassificationEntry("db.marts.people", "email", ("pii.email",), "dbt:seed")])
+    report = pf.run([Node("seed.shop.people", "seed", relation="db.marts.people", columns=("id", "email"))])
+    assert [f.object for _, f in findings(report, "pii_to_unapproved_zone")] == ["db.marts.people.email"]
+
+
+def test_the_zone_check_lives_in_classify_and_the_rule_uses_it():
+    from types import SimpleNamespace
+
+    from lineage.classify import zone_breach
+
+    zones = [SimpleNamespace(tags=["pii.*"], allowed=["raw.*"]), SimpleNamespace(tags=["pii.email"], allowed=["crm.*"])]
+    breach = zone_breach(zones, "pii.email", "marts.contacts")
+    assert breach.zones == (0, 1) and breach.allowed == ("raw.*", "crm.*")
+    assert zone_breach(zones, "pii.email", "crm.contacts") is None and zone_breach(zones, "fin.amount", "marts.x") is None
+
+
+def test_select_star_through_a_masked_governed_read_is_no_warning():
+    star = Node(STG, "model", sql='select * from "db"."raw"."customers"', relation=RELATIONS[STG], materialized="view", governed=(SOURCE,))
+    masked = preflight().run([star])
+    assert findings(masked, "select_star_on_classified") == [] and masked.action == Action.ALLOW
+    # raw for a privacy officer, and raw through an ungoverned read: the warning stays
+    raw = preflight(groups=("privacy-officers",)).run([star])
+    assert [f.object for _, f in findings(raw, "select_star_on_classified")] == ["db.raw.customers"]
+    ungoverned = preflight(groups=("privacy-officers",)).run([Node(STG, "model", sql=star.sql, relation=RELATIONS[STG], materialized="view")])
+    assert findings(ungoverned, "select_star_on_classified")

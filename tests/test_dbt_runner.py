@@ -227,7 +227,9 @@ def test_events_validate_and_nest_node_under_invocation_under_airflow_task(built
     email = lineage["email"]["inputFields"][0]
     assert email["name"].endswith("staging.stg_customers") and email["field"] == "email" and email["transformations"][0]["masking"] is True
     assert output["facets"]["lineageGovernance_classifications"]["columns"]["email"] == ["pii.email"]
-    assert dim["run"]["facets"]["lineageGovernance_decision"]["action"] == "allow"
+    decision = dim["run"]["facets"]["lineageGovernance_decision"]
+    assert decision["action"] == "mask"  # it ran with the masks of its mask() calls
+    assert {column.split(".", 1)[1] for column in decision["maskedColumns"]} == {"staging.stg_customers.email", "staging.stg_customers.ssn", "staging.stg_customers.birth_date"}
     fct = next(e for e in nodes if e["job"]["name"].endswith("model.fct_orders") and e["eventType"] == "COMPLETE")
     # select * through dbt's DDL: every column traced to staging (openlineage-dbt has none here)
     assert set(fct["outputs"][0]["facets"]["columnLineage"]["fields"]) == {"order_id", "customer_id", "ordered_at", "amount", "status"}

@@ -72,3 +72,55 @@ def test_report_opens_in_chromium(demo):
     page = load_page((out / "report.html").as_uri(), {"graphs": "document.querySelectorAll('svg.lineage-graph').length", "runs": "document.querySelectorAll('section.run').length"})
     assert page.errors == []
     assert page.values["graphs"] > 1 and page.values["runs"] >= 5
+
+
+def _tail(name: str) -> str:
+    """schema.table.column: the record names the database, the SQL may not."""
+    return ".".join(name.lower().split(".")[-3:])
+
+
+def test_ledger_and_events_name_exactly_the_masks_in_the_sql_that_ran(demo):
+    """Every statement of the demo (Airflow and dbt): the ledger's masked columns and the events'
+    are exactly the masks in the SQL that ran, found by their shape (tests/masks_in_sql.py)."""
+    import json
+    from collections import defaultdict
+
+    from sqlglot.errors import ParseError
+
+    from lineage.ledger import open_ledger
+    from masks_in_sql import masks_in
+
+    def truth(sql: str, dialect: str) -> set[str]:
+        try:
+            return {_tail(f"{table}.{column}") for table, column in masks_in(sql, dialect)}
+        except ParseError:
+            return set()
+
+    _, out = demo
+    per_node: dict[str, set[str]] = defaultdict(set)
+    masked_statements = 0
+    for entry in open_ledger(out / "ledger.db", create=False).entries():
+        body = entry.body
+        if body.get("kind") != "statement" or body["phase"] == "refused":
+            continue
+        statement = body["statement"]
+        expected = truth(statement.get("executed_sql") or statement["sql"], statement["dialect"])
+        assert {_tail(name) for name in body["masked_columns"]} == expected, statement["sql"][:300]
+        masked_statements += bool(expected)
+        node = (body["identity"].get("attributes") or {}).get("node_id")
+        if node:
+            per_node[node] |= expected
+    assert masked_statements >= 4 and any(per_node.values())  # Airflow's masked reads and dbt's governed reads and mask() calls
+
+    for event in map(json.loads, (out / "events.jsonl").read_text().splitlines()):
+        facets = event["run"]["facets"]
+        decision = facets.get("lineageGovernance_decision")
+        node = ((facets.get("lineageGovernance_identity") or {}).get("attributes") or {}).get("node_id")
+        sql = event["job"]["facets"].get("sql", {}).get("query")
+        if decision is None or (node is None and sql is None):
+            continue
+        expected = per_node.get(node, set()) if node else truth(sql, "duckdb")
+        assert {_tail(name) for name in decision["maskedColumns"]} == expected, (event["job"]["name"], event["eventType"])
+        masking = {_tail(f"{dataset['name']}.{column['name']}") for dataset in event["inputs"]
+                   for column in dataset.get("inputFacets", {}).get("lineageGovernance_masking", {}).get("columns", [])}
+        assert masking == expected, (event["job"]["name"], event["eventType"])

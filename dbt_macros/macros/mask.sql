@@ -10,7 +10,8 @@
   strategy keeps it (nullify, type_default, constant, date_trunc, integer pseudonyms); `tag`
   picks the derived key of keyed strategies (hash, pseudonym), which only `lineage dbt` hands
   over. While `lineage dbt` analyses the project it renders lineage_mask(column, strategy,
-  tag), so the pre-flight knows the value is masked.
+  tag), so the pre-flight knows the value is masked; when the model runs, the mask carries a
+  marker naming it (marked_mask), so the record says which masks ran.
 -#}
 {% macro mask(column, strategy, tag=none, data_type=none) -%}
     {%- set args = lineage_governance.mask_arguments(strategy, kwargs) -%}
@@ -20,6 +21,6 @@
     {%- elif lineage_governance.lineage_plan().get('mode') == 'analysis' -%}
         lineage_mask({{ column }}, '{{ strategy }}', '{{ tag or '' }}')
     {%- else -%}
-        ({{ lineage_governance.apply_mask(column, strategy, data_type, args, tag) | trim }})
+        ({{ lineage_governance.marked_mask(lineage_governance.apply_mask(column, strategy, data_type, args, tag), column, strategy, tag) }})
     {%- endif -%}
 {%- endmacro %}

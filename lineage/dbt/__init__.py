@@ -6,6 +6,8 @@
     plan.py         what the macros need for this run: masks per relation, derived keys, approvals
     warehouse.py    the live catalog, read through dbt's own adapter connection
     runner.py       dbtRunner in-process: pre-flight hook, ledger from SQLQuery events, approvals
+    sidecar.py      the process that judges and records beside dbt
+    masks.py        which masks the SQL dbt ran holds (the markers the macros render), for the record
     openlineage.py  per-node START/COMPLETE/FAIL events under the invocation's run
 
 Only ``runner.py`` and ``warehouse.py`` import dbt, and only when they run: ``lineage`` stays

@@ -8,7 +8,9 @@
 
 The macro ``identity_comment`` builds the query comment from the same environment with the
 same defaults, so the comment dbt stamps on every query carries this identity's run id (the
-runner exports it as ``LINEAGE_RUN_ID``). ``comment_environment`` is what the runner exports.
+runner exports it as ``LINEAGE_RUN_ID``). ``comment_environment`` is what the runner exports;
+nothing of it reaches the profile, which dbt hashes for partial parsing (the PostgreSQL
+``application_name`` is set as dbt opens each connection, see ``lineage.dbt.runner``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
-from lineage.comment import application_name
 from lineage.identity import RunIdentity, from_environment, parse_parent
 
 AIRFLOW_CONTEXT = (("dag_id", "AIRFLOW_CTX_DAG_ID"), ("task_id", "AIRFLOW_CTX_TASK_ID"), ("try_number", "AIRFLOW_CTX_TRY_NUMBER"))
@@ -112,8 +113,6 @@ def comment_environment(identity: RunIdentity, policy_version: str | None = None
         env["LINEAGE_ACTOR"] = identity.actor
     if policy_version:
         env["LINEAGE_POLICY_VERSION"] = policy_version
-    # PostgreSQL sessions named like the core's (profiles.yml: application_name: "{{ env_var('LINEAGE_APPLICATION_NAME', 'dbt') }}")
-    env["LINEAGE_APPLICATION_NAME"] = application_name(identity)
     if identity.parent_run_id:
         env["OPENLINEAGE_PARENT_ID"] = f"{identity.parent_job_namespace}/{identity.parent_job_name}/{identity.parent_run_id}"
     return env

@@ -9,6 +9,11 @@
                  parenthesised DDL), masked columns flagged; lineageGovernance_identity and _decision,
                  and dbt_run (the dbt invocation_id)
 
+Which columns were read masked (columnLineage ``masking``, the inputs' lineageGovernance_masking,
+the decision's maskedColumns) is what the SQL says: at START the masks the run's plan has the
+macros render into the node's SQL, at COMPLETE/FAIL the masks in the statements the node sent
+(``lineage.dbt.masks``: the markers every rendered mask carries).
+
 Built with the events package (``lineage.events.build.job_event``, ``statement_datasets``); the
 runner sends them through the events emitter (the durable spool, a JSONL file, or both).
 """
@@ -19,10 +24,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import attr
+import sqlglot
 from openlineage.client.event_v2 import RunState
 from openlineage.client.facet_v2 import RunFacet
+from sqlglot.errors import ParseError, TokenError
 
 from lineage.classify import ClassificationEntry
+from lineage.dbt.masks import masks_of
 from lineage.dbt.preflight import WILDCARD, NodeResult, Report
 from lineage.events.build import decision_facet, job_event
 from lineage.events.datasets import statement_datasets
@@ -55,6 +63,8 @@ class NodeContext:
     where: Any
     invocation_id: str | None
     project: str | None = None
+    plan: dict | None = None  # the macros' plan (``lineage.dbt.plan``): the masks governed reads render
+    ran: dict[str, tuple[MaskedColumn, ...]] = field(default_factory=dict)  # node id -> masks in the SQL it sent
     _datasets: dict = field(default_factory=dict)
     _classifier: Any = None
 
@@ -69,6 +79,10 @@ class NodeContext:
                             extra.append(ClassificationEntry(relation, column, tuple(sorted(carried)), origin="dbt lineage"))
             self._classifier = self.engine.classifier.with_entries(extra)
         return self._classifier
+
+    def tags_of(self, table: str, column: str) -> tuple[str, ...]:
+        classifier = self.classifier()
+        return classifier.tags(table, column) if classifier is not None else ()
 
 
 def node_job_name(invocation_job: str, node_id: str) -> str:
@@ -115,14 +129,15 @@ def invocation_event(state: str, identity: RunIdentity, invocation_id: str | Non
 
 def node_event(state: str, identity: RunIdentity, node_id: str, resource_type: str, context: NodeContext, error: str | None = None):
     result = context.report.result(node_id) if context.report is not None else None
-    inputs, outputs = node_datasets(result, context) if result is not None else ([], [])
+    masks = planned_masks(result, context) if state == "START" else context.ran.get(node_id, ())
+    inputs, outputs = node_datasets(result, context, masks) if result is not None else ([], [])
     facets: dict = {}
     if context.invocation_id:
         facets["dbt_run"] = DbtRunRunFacet(invocation_id=context.invocation_id, project_name=context.project, producer=PRODUCER)
     if result is not None and context.report is not None:
         decision = context.report.decision_for(result)
         if decision is not None:
-            decision = _without_literals(decision)
+            decision = _without_literals(_with_masks(decision, masks))
             outcome = {"START": "started", "COMPLETE": "completed"}.get(state, "failed")
             facets["lineageGovernance_decision"] = decision_facet(decision, outcome)
     return job_event(
@@ -132,33 +147,61 @@ def node_event(state: str, identity: RunIdentity, node_id: str, resource_type: s
     )
 
 
-def node_datasets(result: NodeResult, context: NodeContext):
-    """The node's inputs and outputs (built once: every event of a run repeats them)."""
-    key = result.node.unique_id
+def planned_masks(result: NodeResult | None, context: NodeContext) -> tuple[MaskedColumn, ...]:
+    """The masks the node's SQL will hold: its ``mask()`` calls, and the plan's masks of the
+    relations it reads governed (none in audit mode), read from the pre-flight's analysis."""
+    if result is None or not result.statement or context.engine is None:
+        return ()
+    key = ("planned", result.node.unique_id)
+    if key not in context._datasets:
+        relations = (context.plan or {}).get("relations", {})
+        derived = {relation: {column.lower(): (mask["strategy"], mask.get("tag") or "") for column, mask in relations.get(relation, {}).get("masks", {}).items()}
+                   for relation in result.governed}
+        context._datasets[key] = statement_masks(result.statement, derived, context)
+    return context._datasets[key]
+
+
+def statement_masks(sql: str, derived: dict, context: NodeContext) -> tuple[MaskedColumn, ...]:
+    engine = context.engine
+    try:
+        tree = sqlglot.parse_one(sql, read=engine.dialect)
+    except (ParseError, TokenError):
+        return ()
+    if tree is None:
+        return ()
+    return masks_of(tree, derived, engine.dialect, lambda text: next(iter(engine.analyze(text)), None), context.tags_of)
+
+
+def node_datasets(result: NodeResult, context: NodeContext, masks: tuple[MaskedColumn, ...] = ()):
+    """The node's inputs and outputs, the columns in ``masks`` read masked."""
+    key = (result.node.unique_id, masks)
     cached = context._datasets.get(key)
     if cached is not None:
         return cached
     if result.decision is None or context.where is None:
         datasets = ([], [])
     else:
-        datasets = statement_datasets(_lineage_decision(result), context.where, context.engine.catalog if context.engine else None, context.classifier())
+        datasets = statement_datasets(_lineage_decision(result, masks), context.where, context.engine.catalog if context.engine else None, context.classifier())
     context._datasets[key] = datasets
     return datasets
 
 
-def _lineage_decision(result: NodeResult):
-    """The node's decision with its whole column lineage; the sources a mask touched flagged as masked."""
+def _lineage_decision(result: NodeResult, masks: tuple[MaskedColumn, ...]):
+    """The node's decision with its whole column lineage and exactly these masked columns (not
+    the engine's action on the SQL with the masks taken out, which may refuse what the masks make safe)."""
     decision = result.decision
     edges = {target: {source: subtype for source, (subtype, _) in sources.items()} for target, sources in result.lineage.items()}
-    masked: dict[str, MaskedColumn] = {}
-    for sources in result.lineage.values():
-        for source, (_, is_masked) in sources.items():
-            if is_masked:
-                table, _, column = source.rpartition(".")
-                masked.setdefault(source, MaskedColumn(table, column, (), "masked by lineage_governance"))
-    facts = replace(decision.facts, lineage=Lineage(edges))
-    effective = Action.MASK if masked and decision.effective_action.may_run else decision.effective_action
-    return replace(decision, facts=facts, masked_columns=tuple(masked.values()), effective_action=effective)
+    return replace(decision, facts=replace(decision.facts, lineage=Lineage(edges)), masked_columns=tuple(masks),
+                   action=Action.MASK if masks else Action.ALLOW, effective_action=Action.MASK if masks else Action.ALLOW)
+
+
+def _with_masks(decision, masks: tuple[MaskedColumn, ...]):
+    """The node's decision naming the masks its SQL holds: a node that ran with masks ran masked."""
+    if not masks:
+        return replace(decision, masked_columns=())
+    action = decision.action if decision.action.rank >= Action.MASK.rank else Action.MASK
+    effective = decision.effective_action if decision.effective_action.rank >= Action.MASK.rank else Action.MASK
+    return replace(decision, masked_columns=tuple(masks), action=action, effective_action=effective)
 
 
 def _without_literals(decision):

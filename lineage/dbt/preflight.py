@@ -40,7 +40,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from lineage.classify import zone_allows
+from lineage.classify import zone_breach
 from lineage.dbt.node import Node
 from lineage.engine import Engine
 from lineage.identity import RunIdentity
@@ -76,6 +76,7 @@ class NodeResult:
     lineage: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)
     output_columns: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
+    governed: tuple[str, ...] = ()  # relations read through the governed macros (lower case)
     seconds: float = 0.0
 
     @property
@@ -199,13 +200,14 @@ class Preflight:
         result.decision = decisions[0]
         for number, decision in enumerate(decisions):
             facts = decision.facts
-            result.findings.extend(f for f in decision.findings if f.rule not in REPLACED_RULES)
             full_facts = full[number] if full and number < len(full) else facts
             governed = self._fully_governed(node, facts)
             self._masks_for(governed)
+            result.findings.extend(f for f in decision.findings if f.rule not in REPLACED_RULES and not self._star_read_masked(f, governed))
             lineage = self._lineage(facts.lineage.edges, full_facts.lineage.edges, governed)
             result.lineage.update(lineage)
             result.reads += tuple(facts.reads)
+            result.governed += tuple(sorted(governed - set(result.governed)))
             if facts.output_columns:
                 result.output_columns = tuple(facts.output_columns)
             if node.selected:
@@ -213,9 +215,9 @@ class Preflight:
                 result.findings.extend(self._schema_changes(node, facts))
             target = node.relation if node.resource_type in ("model", "seed", "snapshot") else None
             if target is not None and number == 0:
-                self._carry(node, target, facts, lineage)
+                inflow = self._carry(node, target, facts, lineage)
                 if node.selected:
-                    result.findings.extend(self._zones(target, facts))
+                    result.findings.extend(self._zones(target, inflow))
                 if node.resource_type == "seed":
                     self._learn_seed(node)
                 elif self._learns(node):
@@ -335,6 +337,21 @@ class Preflight:
                         masks[column] = mask
             self.report.masks[relation] = masks
 
+    def _star_read_masked(self, finding: Finding, governed: set[str]) -> bool:
+        """A ``select_star_on_classified`` whose ``*`` returns no raw classified value: the read is
+        governed and masks every column that carries one for this identity (not in audit mode,
+        where governed reads mask nothing)."""
+        if finding.rule != "select_star_on_classified" or not finding.object:
+            return False
+        relation = finding.object.lower()
+        if relation not in governed or self.report.mode == "audit":
+            return False
+        masked = {column.lower() for column in self.report.masks.get(relation, {})}
+        for column in self._column_names(relation):
+            if column.lower() not in masked and any(carried.raw for carried in self._carried(relation, column).values()):
+                return False
+        return True
+
     def _column_names(self, relation: str) -> list[str]:
         known = self.engine.catalog.columns(relation)
         names = list(known) if known else []
@@ -357,7 +374,8 @@ class Preflight:
             for source, subtype in sources.items():
                 relation, _, column = source.rpartition(".")
                 masked = source not in raw_sources
-                if not masked and relation.lower() in governed:
+                if not masked and relation.lower() in governed and self.report.mode != "audit":
+                    # in audit mode the governed reads mask nothing (the plan leaves them as written)
                     masked = column in self.report.masks.get(relation.lower(), {})
                 out[source] = (subtype, masked)
             lineage[target] = out
@@ -374,21 +392,30 @@ class Preflight:
         name = f"{relation}.{column}"
         return {tag: Carried(tag, True, (name,)) for tag in self.engine.classifier.tags(relation, column)}
 
-    def _carry(self, node: Node, target: str, facts, lineage) -> None:
-        columns: dict[str, dict[str, Carried]] = {}
-        names = list(facts.output_columns or ()) or list(node.columns)
+    def _carry(self, node: Node, target: str, facts, lineage) -> dict[str, dict[str, Carried]]:
+        """What the write brings into each target column from its sources (returned: what the zones
+        judge), and, for the nodes downstream, that plus the target's own classifications.
+
+        A classification of the column being written is not a source of the write: it labels
+        what the column holds, raw unless every value written into it arrives masked. A seed's
+        values come from its CSV file as they are, so there its classifications are what it writes.
+        """
+        inflow: dict[str, dict[str, Carried]] = {}
+        names = [column for column in (list(facts.output_columns or ()) or list(node.columns)) if column != "*"]
         for column in names:
-            if column == "*":
-                continue
-            own = {tag: Carried(tag, True, (f"{target}.{column}",)) for tag in self.engine.classifier.tags(target, column)}
-            columns[column.lower()] = own
+            seeded = self.engine.classifier.tags(target, column) if node.resource_type == "seed" else ()
+            inflow[column.lower()] = {tag: Carried(tag, True, (f"{target}.{column}",)) for tag in seeded}
+        unmasked: set[str] = set()  # target columns some unmasked value reaches
         for target_column, sources in lineage.items():
-            column = target_column.rpartition(".")[2]
-            found = columns.setdefault(column.lower(), {})
+            column = target_column.rpartition(".")[2].lower()
+            found = inflow.setdefault(column, {})
             for source, (_, masked) in sources.items():
                 relation, _, source_column = source.rpartition(".")
-                for tag, carried in self._carried(relation, source_column).items():
-                    _merge(found, Carried(tag, carried.raw and not masked, carried.path + (target_column,)))
+                carried = self._carried(relation, source_column)
+                for tag, item in carried.items():
+                    _merge(found, Carried(tag, item.raw and not masked, item.path + (target_column,)))
+                if not masked and (not carried or any(item.raw for item in carried.values())):
+                    unmasked.add(column)
         if not facts.lineage_complete:
             wildcard: dict[str, Carried] = {}
             for relation in facts.reads:
@@ -396,8 +423,15 @@ class Preflight:
                     for tag, carried in self._carried(relation, column).items():
                         _merge(wildcard, Carried(tag, carried.raw, carried.path + (f"{target}.?",)))
             if wildcard:
-                columns[WILDCARD] = wildcard
+                inflow[WILDCARD] = wildcard
+        columns = {column: dict(tags) for column, tags in inflow.items()}
+        written = {target_column.rpartition(".")[2].lower() for target_column in lineage}
+        for column in names:
+            raw = column.lower() in unmasked or column.lower() not in written or not facts.lineage_complete
+            for tag in self.engine.classifier.tags(target, column):
+                _merge(columns.setdefault(column.lower(), {}), Carried(tag, raw, (f"{target}.{column}",)))
         self.report.columns[target.lower()] = columns
+        return inflow
 
     def _note_readers(self, node: Node, facts, lineage) -> None:
         for target, sources in lineage.items():
@@ -414,29 +448,28 @@ class Preflight:
         finding = Finding(rule, message, obj, default_action=default, detail=detail)
         return replace(finding, action=self.engine.action_for(finding, self.identity))
 
-    def _zones(self, target: str, facts) -> list[Finding]:
+    def _zones(self, target: str, inflow: dict[str, dict[str, Carried]]) -> list[Finding]:
+        """Raw classified values the write brings into ``target`` outside their tag's zones."""
         zones = self.policy.zones
         if not zones:
             return []
         findings = []
-        columns = self.report.columns.get(target.lower(), {})
-        for column, carried in sorted(columns.items()):
+        for column, carried in sorted(inflow.items()):
             for tag, item in sorted(carried.items()):
-                if not item.raw or zone_allows(zones, tag, target) is not False:
+                breach = zone_breach(zones, tag, target) if item.raw else None
+                if breach is None:
                     continue
-                governing = [(index, zone) for index, zone in enumerate(zones) if zone_allows([zone], tag, target) is False]
-                where = "; ".join(f"zones[{index}]: {', '.join(zone.tags)} may be written to {', '.join(zone.allowed) or 'nowhere'}" for index, zone in governing)
                 if column == WILDCARD:
                     message = (f"writes into {target} from {item.path[0]} ({tag}, raw) and its column lineage is incomplete, "
-                               f"so it cannot prove the value stays out; outside {where}")
+                               f"so it cannot prove the value stays out; outside {breach.where}")
                     obj = target
                 else:
-                    message = f"writes raw {tag} into {target}.{column} along {item.describe()}, outside {where}"
+                    message = f"writes raw {tag} into {target}.{column} along {item.describe()}, outside {breach.where}"
                     obj = f"{target}.{column}"
                 findings.append(self._finding(
                     "pii_to_unapproved_zone", message, obj,
                     {"tag": tag, "path": list(item.path), "source": item.path[0], "target": obj,
-                     "zones": [index for index, _ in governing], "allowed": [glob for _, zone in governing for glob in zone.allowed]},
+                     "zones": list(breach.zones), "allowed": list(breach.allowed)},
                 ))
         return findings
 

@@ -226,7 +226,7 @@ class DbtRun:
             exported["LINEAGE_DBT_MACROS"] = str(macros_path())
         hook = _preflight_hook(self._preflight) if command in PREFLIGHT_COMMANDS else contextlib.nullcontext()
         cwd = os.getcwd()
-        with scoped_environ(exported), hook:
+        with scoped_environ(exported), hook, session_name(hello["application_name"]):
             try:
                 result = dbtRunner(callbacks=[self._on_event]).invoke(list(args))
             finally:
@@ -452,6 +452,31 @@ def _preflight_hook(callback: Callable[[Any, Any], None]):
         yield
     finally:
         GraphRunnableTask.execute_with_hooks = original
+
+
+@contextlib.contextmanager
+def session_name(name: str):
+    """PostgreSQL sessions of one invocation named like the core's (``lg:<run id>:<principal>``).
+
+    Set on each connection's credentials as dbt opens it, not in the profile: dbt hashes the
+    profile for partial parsing, so a run id there would make every run parse the project anew.
+    """
+    try:
+        from dbt.adapters.postgres.connections import PostgresConnectionManager
+    except ImportError:  # no dbt-postgres: nothing to name
+        yield
+        return
+    original = PostgresConnectionManager.__dict__["open"]
+
+    def open_named(cls, connection):
+        connection.credentials = connection.credentials.replace(application_name=name)
+        return original.__func__(cls, connection)
+
+    PostgresConnectionManager.open = classmethod(open_named)
+    try:
+        yield
+    finally:
+        PostgresConnectionManager.open = original
 
 
 @contextlib.contextmanager

@@ -147,6 +147,7 @@ class Governance:
         self.dialect = "postgres"
         self.node_runs: dict[str, Any] = {}
         self.node_identities: dict[str, Any] = {}
+        self.ran: dict[str, tuple] = {}  # node id -> the masked columns in the SQL it sent
         self.pending: dict[int, tuple] = {}
         self.warnings: list[str] = []
         self.context = None
@@ -157,11 +158,13 @@ class Governance:
         self.preflight_run = None
 
     def hello(self) -> dict:
+        from lineage.comment import application_name
         from lineage.dbt.warehouse import LIVE, columns_query
 
         return {
             "identity": self.identity.to_dict(),
             "env": self.comment_env,
+            "application_name": application_name(self.identity),
             "policy_version": self.policy.version,
             # ready before dbt needs them: the pre-flight reads the catalog without a round trip
             "catalog_queries": {dialect: columns_query(dialect) for dialect in LIVE},
@@ -219,14 +222,16 @@ class Governance:
             self.node(node)
         preflight = self.preflight_run
         report = self.report = preflight.finish()
-        for line in report_lines(report, compile_seconds + report.seconds):
+        approvals = self._approvals_store() if report.needs_approval else None
+        pending = self._presented(report, approvals) if approvals is not None else []
+        for line in report_lines(report, compile_seconds + report.seconds, self._covering(approvals)):
             say(line)
         try:
             if report.blocked:
                 blocked = sorted({node for node, finding in report.findings if finding.action == Action.BLOCK})
                 raise Stop(f"lineage-governance pre-flight blocked {len(blocked)} node(s): {', '.join(blocked)}; nothing ran", EXIT_BLOCKED)
-            if report.needs_approval:
-                self._approvals(report, say)
+            if pending:
+                self._request_approvals(report, approvals, pending, say)
             self._allowed_schema_changes(report)
             catalog = self.engine.catalog
             columns = {relation.lower(): list(catalog.columns(relation) or {}) for relation in report.masks}
@@ -258,29 +263,45 @@ class Governance:
                 elif all((f.action or Action.ALLOW).rank <= Action.WARN.rank for f in changes):
                     self.approved[result.node.unique_id] = f"policy:{Action.strictest(f.action or Action.ALLOW for f in changes).value}"
 
-    def _approvals(self, report, say) -> None:
+    def _presented(self, report, approvals) -> list:
+        """The nodes held for approval that no valid approval (presented with --approval, or of
+        this run) covers yet; the covered ones go into ``self.approved``."""
         from lineage.approval_binding import Classified
 
-        approvals = self._approvals_store()
         approvals.classified = Classified.of_entries(self.engine.classifier.entries)  # the models' column meta too
         identity = self.identity  # carries the presented approval ids (Approvals.continuing)
+        pending = []
+        for result in report.results:
+            if not result.node.selected or result.action != Action.REQUIRE_APPROVAL:
+                continue
+            approval = approvals.approval_for(report.decision_for(result), identity)
+            if approval:
+                self.approved[result.node.unique_id] = approval
+            else:
+                pending.append(result)
+        return pending
+
+    def _covering(self, approvals) -> dict[str, str]:
+        """node -> "apr-... by <approver>": the approval each held node runs under, for the report."""
+        if approvals is None:
+            return {}
+        out = {}
+        for node, approval in self.approved.items():
+            who = approvals.approver(approval)
+            out[node] = f"{approval} by {who}" if who else approval
+        return out
+
+    def _request_approvals(self, report, approvals, results: list, say) -> None:
+        identity = self.identity
         for note in self.approval_notes:
             say(f"lineage-governance: {note}")
         pending: dict[str, str] = {}
         decisions: dict[str, Any] = {}
-        for result in report.results:
-            if not result.node.selected or result.action != Action.REQUIRE_APPROVAL:
-                continue
+        for result in results:
             decision = decisions[result.node.unique_id] = report.decision_for(result)
-            approval = approvals.approval_for(decision, identity)
-            if approval:
-                self.approved[result.node.unique_id] = approval
-            else:
-                for reason in approvals.ignored(decision, identity):
-                    say(f"lineage-governance: {reason}")
-                pending[result.node.unique_id] = approvals.request(decision, identity)
-        if not pending:
-            return
+            for reason in approvals.ignored(decision, identity):
+                say(f"lineage-governance: {reason}")
+            pending[result.node.unique_id] = approvals.request(decision, identity)
         self.requests = sorted(set(pending.values()))
         say("lineage-governance: approval required before anything runs:")
         for node, request in sorted(pending.items()):
@@ -313,16 +334,24 @@ class Governance:
                 if time.monotonic() >= deadline:
                     raise Stop(f"lineage-governance: no decision on {', '.join(sorted(set(pending.values())))} in {timeout:.0f} s; nothing ran", EXIT_APPROVAL, self.requests)
                 time.sleep(self.config.poll_seconds)
+        for node, line in sorted(self._covering(approvals).items()):
+            say(f"  APPROVED         {node}  runs under approval {line}")
         say("lineage-governance: approved; running")
 
     # -- statements -------------------------------------------------------------------------------
 
     def statement_started(self, thread: int, node_id: str | None, sql: str) -> None:
         self._fail_pending(thread, "dbt sent the next statement on this thread before reporting this one's status")
-        decisions = self._decisions(sql)
+        decisions = self._decisions(sql, node_id)
         identity = self._identity_for(node_id)
         approval = self.approved.get(node_id) if node_id else None
         evidence = self.approvals.evidence(approval) if approval and self.approvals is not None else None
+        if node_id:
+            from lineage.dbt.masks import merged
+
+            masked = [decision.masked_columns for decision in decisions if decision.masked_columns]
+            if masked:
+                self.ran[node_id] = merged(self.ran.get(node_id, ()), *masked)
         for decision in decisions:
             self._record(identity, decision, "started", approval_id=approval, approval_evidence=evidence)
         self.pending[thread] = (identity, decisions, approval, time.monotonic())
@@ -348,21 +377,63 @@ class Governance:
             for decision in decisions:
                 self._record(identity, decision, "failed", error=error, duration_ms=(time.monotonic() - began) * 1000.0, approval_id=approval)
 
-    def _decisions(self, sql: str):
-        """The engine's decision on what dbt sent, for the record. dbt runs it as it is: enforcement
-        happened in the pre-flight, so the DAG-level rules it replaced are not repeated here."""
+    def _decisions(self, sql: str, node_id: str | None = None):
+        """The record of what dbt sent, as it ran. dbt runs it as it is: enforcement happened in the
+        pre-flight, so the DAG-level rules it replaced are not repeated here, the node's own upkeep
+        of its relation (a seed emptied before it is loaded again) is the node the pre-flight let
+        run, and a statement that ran is never recorded as blocked or held (in enforce mode a rule
+        that would have stopped it on its own stays among its findings). The masked columns are
+        the masks in the SQL itself (``lineage.dbt.masks``)."""
         if self.engine is None:
             from lineage.engine import Engine
 
             self.engine = Engine(self.policy, dialect=self.dialect, masker=None)
+        own = self._relation_of(node_id)
         out = []
         for decision in self.engine.check(sql, self.identity):
-            findings = tuple(f for f in decision.findings if f.rule not in REPLACED_AT_RUN_TIME)
-            if len(findings) != len(decision.findings):
-                action = Action.strictest(f.action or Action.ALLOW for f in findings)
-                decision = replace(decision, findings=findings, action=action, effective_action=Action.ALLOW if decision.mode == "audit" else action)
-            out.append(decision)
+            findings = tuple(f for f in decision.findings if f.rule not in REPLACED_AT_RUN_TIME and not _upkeep(f, own))
+            masks = self._masks_in(decision)
+            action = Action.strictest(f.action or Action.ALLOW for f in findings)
+            if decision.mode == "audit":
+                effective = Action.ALLOW
+            else:
+                if not action.may_run and not (action == Action.REQUIRE_APPROVAL and node_id in self.approved):
+                    action = Action.WARN  # it ran: the pre-flight judged its node, not this statement alone
+                effective = action
+            if masks:
+                action = action if action.rank >= Action.MASK.rank else Action.MASK
+                effective = effective if effective.rank >= Action.MASK.rank else Action.MASK
+            out.append(replace(decision, findings=findings, action=action, effective_action=effective, masked_columns=masks))
         return out
+
+    def _masks_in(self, decision) -> tuple:
+        """The masks the statement's SQL holds that this run's pre-flight planned (a marker it did
+        not plan counts for nothing: the value is then recorded as read raw)."""
+        from lineage.dbt.masks import MARKER, ran_masks
+
+        sql = decision.facts.sql
+        if MARKER not in sql:
+            return ()
+        engine = self.engine
+        return ran_masks(sql, decision.facts.dialect, lambda text: next(iter(engine.analyze(text)), None), self._context().tags_of, self._planned)
+
+    def _planned(self, marker, relation: str | None) -> bool:
+        """Whether the pre-flight planned this mask: the plan masks the governed relation's column
+        with that strategy, or a ``mask()`` call with that strategy and tag was analysed."""
+        if self.report is None or self.plan is None:
+            return False
+        if relation is None:
+            return (marker.strategy, marker.tag) in self.report.mask_calls
+        from lineage.dbt.masks import column_name
+
+        column = column_name(marker, self.dialect)
+        masks = (self.plan.get("relations", {}).get(relation) or {}).get("masks", {})
+        planned = next((mask for name, mask in masks.items() if column and name.lower() == column.lower()), None)
+        return planned is not None and planned.get("strategy") == marker.strategy
+
+    def _relation_of(self, node_id: str | None) -> str | None:
+        relation = (self.payload.get("relations") or {}).get(node_id) if node_id else None
+        return relation.lower() if relation else None
 
     def _identity_for(self, node_id: str | None):
         from lineage.dbt.identity import node_identity
@@ -442,8 +513,9 @@ class Governance:
     def _context(self):
         from lineage.dbt.openlineage import NodeContext
 
-        if self.context is None or self.context.report is not self.report:
-            self.context = NodeContext(self.report, self.engine, self.where, self.invocation_id, self.config.project)
+        if self.context is None or self.context.report is not self.report or self.context.engine is not self.engine:
+            self.context = NodeContext(self.report, self.engine, self.where, self.invocation_id, self.config.project, plan=self.plan, ran=self.ran)
+        self.context.plan = self.plan
         return self.context
 
     def _emit(self, event) -> None:
@@ -540,13 +612,24 @@ def report_dialect(result) -> str:
     return result.decision.facts.dialect if result.decision is not None else "postgres"
 
 
-def report_lines(report, seconds: float) -> list[str]:
+def report_lines(report, seconds: float, approved: dict[str, str] | None = None) -> list[str]:
+    """The pre-flight's summary and findings; a finding held for approval that an approval covers
+    (``approved``: node -> "apr-... by <approver>") says so instead of asking again."""
+    approved = approved or {}
     shown = [(node, f) for node, f in report.findings if (f.action or Action.ALLOW) != Action.ALLOW]
     selected = sum(1 for result in report.results if result.node.selected)
+    verdict = report.action.value
+    held = {node for node, f in shown if f.action == Action.REQUIRE_APPROVAL}
+    if report.action == Action.REQUIRE_APPROVAL and held and held <= set(approved):
+        verdict = f"approved ({', '.join(sorted({approved[node] for node in held}))})"
     lines = [f"lineage-governance pre-flight: {selected} node(s) to run, {len(report.results)} analysed, "
-             f"{report.action.value} ({seconds:.2f} s, policy {report.policy_version[:19]}, {report.mode})"]
+             f"{verdict} ({seconds:.2f} s, policy {report.policy_version[:19]}, {report.mode})"]
     for node, finding in sorted(shown, key=lambda item: (-(item[1].action or Action.ALLOW).rank, item[0])):
-        lines.append(f"  {(finding.action or Action.ALLOW).value.upper():<16} {node}  {finding.rule}: {finding.message}")
+        label = (finding.action or Action.ALLOW).value.upper()
+        note = ""
+        if finding.action == Action.REQUIRE_APPROVAL and node in approved:
+            label, note = "APPROVED", f" (runs under approval {approved[node]})"
+        lines.append(f"  {label:<16} {node}  {finding.rule}: {finding.message}{note}")
     return lines
 
 
@@ -575,6 +658,15 @@ def report_json(report) -> dict:
                             for relation, columns in report.columns.items()},
         "usage": report.usage,
     }
+
+
+def _upkeep(finding, relation: str | None) -> bool:
+    """A node emptying its own relation (dbt truncates a seed's table before it loads it again):
+    what the node the pre-flight cleared does, not a finding of its own."""
+    if relation is None or finding.rule != "truncate" or not finding.object:
+        return False
+    target = finding.object.lower()
+    return target == relation or target.endswith("." + relation) or relation.endswith("." + target)
 
 
 def _rows(status: str | None) -> int | None:

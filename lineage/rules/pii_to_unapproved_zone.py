@@ -16,25 +16,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from lineage.classify import zone_breach
 from lineage.model import Finding, StatementFacts
-from lineage.names import table_matches, tag_matches
 from lineage.rules.context import RuleContext
-
-
-def _governing(zones, tag: str) -> list[tuple[int, object]]:
-    return [(index, zone) for index, zone in enumerate(zones) if any(tag_matches(pattern, tag) for pattern in zone.tags)]
-
-
-def _outside(zones, tag: str, table: str) -> list[tuple[int, object]] | None:
-    """The zones governing ``tag`` when ``table`` is in none of them; None when allowed or ungoverned."""
-    governing = _governing(zones, tag)
-    if not governing or any(table_matches(glob, table) for _, zone in governing for glob in zone.allowed):
-        return None
-    return governing
-
-
-def _describe(governing) -> str:
-    return "; ".join(f"zones[{index}]: {', '.join(zone.tags)} may be written to {', '.join(zone.allowed) or 'nowhere'}" for index, zone in governing)
 
 
 def pii_to_unapproved_zone(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
@@ -50,15 +34,14 @@ def pii_to_unapproved_zone(facts: StatementFacts, context: RuleContext) -> Itera
             for tag in context.classifier.tags(source_table, source_column):
                 if not context.sees_raw(tag):
                     continue  # the masking step masks it for this identity
-                governing = _outside(zones, tag, target_table)
-                if governing:
+                breach = zone_breach(zones, tag, target_table)
+                if breach:
                     yield Finding(
                         "pii_to_unapproved_zone",
-                        f"writes raw {source} ({tag}) into {target_column}, outside {_describe(governing)}",
+                        f"writes raw {source} ({tag}) into {target_column}, outside {breach.where}",
                         target_table,
                         detail={"source": source, "target": target_column, "tag": tag,
-                                "zones": [index for index, _ in governing],
-                                "allowed": [glob for _, zone in governing for glob in zone.allowed]},
+                                "zones": list(breach.zones), "allowed": list(breach.allowed)},
                     )
     if facts.lineage_complete:
         return
@@ -68,13 +51,13 @@ def pii_to_unapproved_zone(facts: StatementFacts, context: RuleContext) -> Itera
                 if not context.sees_raw(tag):
                     continue
                 for target in facts.writes:
-                    governing = _outside(zones, tag, target)
-                    if governing:
+                    breach = zone_breach(zones, tag, target)
+                    if breach:
                         yield Finding(
                             "pii_to_unapproved_zone",
                             f"writes into {target} from {table}, whose {column} ({tag}) it reads raw, and its column lineage is "
-                            f"incomplete, so it cannot prove the value stays out; outside {_describe(governing)}",
+                            f"incomplete, so it cannot prove the value stays out; outside {breach.where}",
                             target,
                             detail={"source": f"{table}.{column}", "target": target, "tag": tag, "lineage_complete": False,
-                                    "zones": [index for index, _ in governing]},
+                                    "zones": list(breach.zones)},
                         )

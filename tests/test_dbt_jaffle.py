@@ -27,15 +27,16 @@ from lineage.analysis import split_statements
 from lineage.approvals import Approvals, ApprovalStore
 from lineage.dbt.runner import Options, run_dbt
 from lineage.fingerprint import normalize
-from lineage.identity import RunIdentity
+from lineage.approval_verify import signer_for
 from lineage.ledger import open_ledger
 from lineage.policy import load_policy
+from lineage.testing.approvers import ApproverKeys
 from masks_in_sql import masks_in
 
 pytestmark = [pytest.mark.dbt]
 
 JAFFLE = Path(__file__).resolve().parent / "jaffle_governed"
-APPROVER = RunIdentity("alice@corp", groups=("data-owners",))
+APPROVER_NAME = "alice@corp"  # in data-owners (the project's policy)
 
 
 class Shop:
@@ -48,6 +49,11 @@ class Shop:
         link_package(self.project)
         self.state = root / "state"
         self.state.mkdir()
+        # approvals are signed: the project's policy trusts an approver key made for this test
+        self.keys = ApproverKeys(root / "keys")
+        policy = self.project / "policy.yaml"
+        identity = f"identity:\n  groups: [{{principal: {APPROVER_NAME}, groups: [data-owners]}}]\n"
+        policy.write_text(self.keys.policy_text(policy.read_text() + identity, [APPROVER_NAME]))
         if kind == "postgres":
             import psycopg
 
@@ -232,7 +238,8 @@ def test_a_rerun_with_an_approval_says_which_approval_covers_the_model(shop, bui
         held = shop.run(["run", "--select", "stg_customers"])
         assert held.exit_code == 3 and len(held.requests) == 1, held.message
         assert re.search(r"REQUIRE_APPROVAL +model\.jaffle_governed\.stg_customers +drop_column", held.printed)
-        Approvals(load_policy(shop.project / "policy.yaml"), ApprovalStore(f"sqlite:///{shop.state / 'approvals.db'}")).approve(held.requests[0], APPROVER)
+        Approvals(load_policy(shop.project / "policy.yaml"), ApprovalStore(f"sqlite:///{shop.state / 'approvals.db'}")).approve(
+            held.requests[0], signer_for(load_policy(shop.project / "policy.yaml").policy.approvals, shop.keys.key(APPROVER_NAME)))
         approved = shop.run(["run", "--select", "stg_customers"], approvals=held.requests)
         assert approved.exit_code == 0, approved.message
         assert "REQUIRE_APPROVAL" not in approved.printed

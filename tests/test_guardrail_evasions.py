@@ -288,3 +288,28 @@ def test_alter_role_or_database_set_is_refused(governed, dsn):
     with psycopg.connect(dsn, autocommit=True) as fresh:
         assert fresh.execute("select current_setting('standard_conforming_strings')").fetchone() == ("on",)
         assert fresh.execute("select count(*) from pg_db_role_setting").fetchone() == (0,)
+
+
+def test_every_boolean_spelling_postgresql_reads_as_off_is_refused(dsn):
+    """Ask the server itself which spellings it accepts, and compare with the analysis's verdict."""
+    from lineage.engine import Engine
+
+    words = ["true", "false", "yes", "no", "on", "off", "1", "0"]
+    candidates = {prefix for word in words for prefix in (word[:n] for n in range(1, len(word) + 1))}
+    candidates |= {c.upper() for c in candidates} | {c.title() for c in candidates} | {" off", "off ", "+0", "00", "o", ""}
+    engine = Engine(None, dialect="postgres")
+    checked = 0
+    with psycopg.connect(dsn, autocommit=True) as raw:
+        for spelling in sorted(candidates):
+            for template in ("SET row_security = '{}'", "SELECT set_config('row_security', '{}', false)"):
+                sql = template.format(spelling)
+                try:
+                    raw.execute(sql)
+                except psycopg.Error:
+                    continue  # the server refuses the spelling: nothing to judge
+                value = raw.execute("select current_setting('row_security')").fetchone()[0]
+                raw.execute("RESET row_security")
+                decision = engine.check(sql, MALLORY)[0]
+                assert decision.may_run == (value == "on"), (sql, value, decision.to_dict())
+                checked += 1
+    assert checked > 40

@@ -59,8 +59,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class SchemaChange:
-    """``change`` is one of dropped_table, truncated_table, renamed_table, dropped_column,
-    added_column, renamed_column, retyped_column, not_null_added."""
+    """``change`` is one of dropped_table, dropped_object, truncated_table, renamed_table,
+    dropped_column, added_column, renamed_column, retyped_column, not_null_added."""
 
     change: str
     table: str

@@ -90,10 +90,11 @@ def settings_of_alter(text: str, dialect: str) -> list[SettingChange]:
 def settings_in_tree(tree: exp.Expression) -> list[SettingChange]:
     """``set_config(...)`` calls anywhere in a statement and writes to ``pg_settings``."""
     changes: list[SettingChange] = []
-    for call in tree.find_all(exp.Anonymous):
-        if str(call.this).lower() == "set_config":
-            changes.append(_set_config(call))
-    for node in tree.find_all(exp.Update, exp.Insert, exp.Delete, exp.Merge):
+    for node in tree.find_all(exp.Anonymous, exp.Update, exp.Insert, exp.Delete, exp.Merge):  # one walk
+        if isinstance(node, exp.Anonymous):
+            if str(node.this).lower() == "set_config":
+                changes.append(_set_config(node))
+            continue
         target = node.this.this if isinstance(node.this, exp.Schema) else node.this
         if isinstance(target, exp.Table) and target.name.lower() == "pg_settings":
             changes.extend(_pg_settings_write(node))

@@ -3,7 +3,7 @@
 Each rule's action comes from the policy (``guardrails``), optionally per environment and
 table glob; without an entry the default below applies. A finding may carry its own
 stricter default (``privilege_change`` TO PUBLIC blocks, a widening type change only warns).
-A rule with a ``floor`` cannot be set below it (``masking_refused``: block). A rule
+A rule with a ``floor`` cannot be set below it (``masking_refused``, ``lexing_setting``: block). A rule
 ``reported_by_masker`` gets its findings from the engine's masking step, which runs once per
 statement, so the engine does not run its function again.
 """

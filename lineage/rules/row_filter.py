@@ -71,23 +71,25 @@ def unfiltered_reason(change: RowChange, columns_of: ColumnsOf, default_schema: 
     clause = change.clause
     if change.condition is None:
         return "no WHERE clause" if clause == "WHERE" else "no ON condition"
-    written = change.condition.sql(dialect)
-    shown = written if len(written) <= 200 else written[:197] + "..."
     try:
         simplified = simplify(change.condition.copy(), dialect=dialect)
     except Exception:  # the simplifier failing is no proof of anything: judge the condition as written
         simplified = change.condition
-    if isinstance(simplified, exp.Boolean) and simplified.this:
-        return f"{clause} {shown} is always true"
-    if isinstance(simplified, exp.Boolean):
+    if isinstance(simplified, exp.Boolean) and not simplified.this:
         return None  # never true: touches no row
-    judge = _Judge(change, columns_of, default_schema, dialect)
-    try:
-        filters = judge.filters(change.condition.copy()) and judge.filters(simplified)
-    except Exception:  # an unexpected shape: not proven to filter
-        filters = False
+    filters = False
+    if not isinstance(simplified, exp.Boolean):
+        judge = _Judge(change, columns_of, default_schema, dialect)
+        try:  # the judge only reads the trees: the condition itself needs no copy
+            filters = judge.filters(change.condition) and (simplified is change.condition or judge.filters(simplified))
+        except Exception:  # an unexpected shape: not proven to filter
+            filters = False
     if filters:
         return None
+    written = change.condition.sql(dialect)
+    shown = written if len(written) <= 200 else written[:197] + "..."
+    if isinstance(simplified, exp.Boolean):
+        return f"{clause} {shown} is always true"
     return (f"{clause} {shown} is no filter: nothing in it restricts the rows of {change.table} "
             "(a filter compares one of its columns with a literal, a parameter or a value from another relation)")
 
@@ -318,15 +320,17 @@ class _Judge:
 
     def _comparison(self, node: exp.Expression, target: _Rel, negated: bool, columns: frozenset[str]) -> _Atom:
         op = _COMPARISONS[type(node)]
-        if negated:
-            op = _NEGATED[op]
-        term, value = self._term(node.this, target), node.expression
+        return self._sides(_NEGATED[op] if negated else op, node.this, node.expression, target, columns)
+
+    def _sides(self, op: str, left: exp.Expression, right: exp.Expression, target: _Rel, columns: frozenset[str]) -> _Atom:
+        """``left op right``, the sides read in place (never re-parented: names resolve by ancestry)."""
+        term, value = self._term(left, target), right
         if term is None and _FLIPPED[op] is not None:
-            term, value, op = self._term(node.expression, target), node.this, _FLIPPED[op]
+            term, value, op = self._term(right, target), left, _FLIPPED[op]
         if term is None:
-            if isinstance(node, exp.EQ) and op == "=" and isinstance(node.this, exp.Tuple) and isinstance(node.expression, exp.Tuple):
-                pairs = zip(node.this.expressions, node.expression.expressions)
-                return _Atom(any(self._comparison(exp.EQ(this=a, expression=b), target, False, columns).filters for a, b in pairs), columns)
+            if op == "=" and isinstance(left, exp.Tuple) and isinstance(right, exp.Tuple):  # (a, b) = (1, 2): a = 1 AND b = 2
+                pairs = zip(left.expressions, right.expressions)
+                return _Atom(any(self._sides("=", a, b, target, columns).filters for a, b in pairs), columns)
             return _Atom(False, columns)
         quantified = _quantifier(value)
         if quantified is not None:

@@ -216,6 +216,14 @@ def test_settings_and_roles_by_other_spellings_are_refused_and_the_session_is_un
     assert session_state(raw) == before
 
 
+def test_a_view_over_pg_settings_cannot_be_made_into_a_settings_proxy(governed, dsn):
+    # an updatable view over pg_settings runs set_config when it is updated
+    with pytest.raises(StatementBlocked, match="lexing_setting"):
+        governed.execute("create view crm.settings_proxy as select * from pg_settings")
+    with psycopg.connect(dsn, autocommit=True) as observer:
+        assert observer.execute("select to_regclass('crm.settings_proxy')").fetchone() == (None,)
+
+
 def test_log_destination_is_a_safety_setting(governed):
     with pytest.raises(StatementBlocked, match="disable_safety"):
         governed.execute("set log_destination = 'stderr'")
@@ -287,7 +295,10 @@ def test_alter_role_or_database_set_is_refused(governed, dsn):
         governed.execute("alter role other_role set row_security = off")
     with psycopg.connect(dsn, autocommit=True) as fresh:
         assert fresh.execute("select current_setting('standard_conforming_strings')").fetchone() == ("on",)
-        assert fresh.execute("select count(*) from pg_db_role_setting").fetchone() == (0,)
+        stored = fresh.execute(
+            "select count(*) from pg_db_role_setting where setdatabase = (select oid from pg_database where datname = %s) "
+            "or setrole = 'other_role'::regrole", (DATABASE,)).fetchone()
+        assert stored == (0,)
 
 
 def test_every_boolean_spelling_postgresql_reads_as_off_is_refused(dsn):

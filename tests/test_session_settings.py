@@ -49,6 +49,8 @@ def settings(sql: str, dialect: str = "postgres") -> list[tuple]:
         ("ALTER DATABASE d SET standard_conforming_strings TO off", [("standard_conforming_strings", ("off",), "ALTER DATABASE", True)]),
         ("ALTER SYSTEM SET log_statement = none", [("log_statement", ("none",), "ALTER SYSTEM", True)]),
         ("SHOW search_path", []),
+        ("CREATE VIEW crm.s AS SELECT name, setting FROM pg_catalog.pg_settings", [("*", None, "a view over pg_settings (updating it changes settings)", False)]),
+        ("CREATE VIEW crm.s AS SELECT name, setting FROM pg_settings_copy", []),
     ],
 )
 def test_every_spelling_of_a_setting_is_read(sql, expected):

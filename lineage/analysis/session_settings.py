@@ -7,6 +7,8 @@
     SELECT set_config('role', 'admin', f)  -> [SettingChange('role', ('admin',), 'set_config')]
     UPDATE pg_settings SET setting = 'off' WHERE name = 'row_security'
                                            -> [SettingChange('row_security', ('off',), 'UPDATE pg_settings')]
+    CREATE VIEW s AS SELECT * FROM pg_settings
+                                           -> [SettingChange('*', None, 'a view over pg_settings ...', known=False)]
     ALTER ROLE bob SET row_security = off  -> [SettingChange('row_security', ('off',), 'ALTER ROLE')]
     options=-c standard_conforming_strings=off (a connection's options)
                                            -> [SettingChange('standard_conforming_strings', ('off',), 'connection option')]
@@ -90,10 +92,16 @@ def settings_of_alter(text: str, dialect: str) -> list[SettingChange]:
 def settings_in_tree(tree: exp.Expression) -> list[SettingChange]:
     """``set_config(...)`` calls anywhere in a statement and writes to ``pg_settings``."""
     changes: list[SettingChange] = []
-    for node in tree.find_all(exp.Anonymous, exp.Update, exp.Insert, exp.Delete, exp.Merge):  # one walk
+    for node in tree.find_all(exp.Anonymous, exp.Update, exp.Insert, exp.Delete, exp.Merge, exp.Create):  # one walk
         if isinstance(node, exp.Anonymous):
             if str(node.this).lower() == "set_config":
                 changes.append(_set_config(node))
+            continue
+        if isinstance(node, exp.Create):
+            # a view over pg_settings is updatable, and updating it runs set_config: a settings write by proxy
+            if (node.args.get("kind") or "").upper() == "VIEW" and isinstance(node.expression, exp.Expression) and any(
+                    table.name.lower() == "pg_settings" for table in node.expression.find_all(exp.Table)):
+                changes.append(SettingChange(UNKNOWN, None, "a view over pg_settings (updating it changes settings)", known=False))
             continue
         target = node.this.this if isinstance(node.this, exp.Schema) else node.this
         if isinstance(target, exp.Table) and target.name.lower() == "pg_settings":

@@ -129,6 +129,8 @@ class SettingChange:
             return f"{self.how} of a setting the analysis cannot read"
         if self.values is None:
             return f"{self.how} {self.name} to its default"
+        if not self.values:  # a pragma function: PRAGMA enable_profiling
+            return f"{self.how} {self.name}"
         return f"{self.how} {self.name} = {', '.join(self.values) or repr('')}"
 
 

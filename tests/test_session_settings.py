@@ -57,6 +57,22 @@ def test_every_spelling_of_a_setting_is_read(sql, expected):
     assert settings(sql) == expected
 
 
+@pytest.mark.parametrize(
+    "sql,expected,harmless",
+    [
+        ("PRAGMA threads = 4", [("threads", ("4",), "PRAGMA", True)], True),
+        ("PRAGMA enable_external_access = false", [("enable_external_access", ("false",), "PRAGMA", True)], False),
+        ("PRAGMA enable_profiling", [("enable_profiling", (), "PRAGMA", True)], False),
+        ("PRAGMA table_info('crm.orders')", [("table_info", (), "PRAGMA", True)], True),
+        ("SET GLOBAL threads = 4", [("threads", ("4",), "SET GLOBAL", True)], True),
+    ],
+)
+def test_duckdb_pragmas_are_settings_too(sql, expected, harmless):
+    assert settings(sql, "duckdb") == expected
+    facts = analyze(sql, "duckdb")[0]
+    assert all(is_harmless("duckdb", s) for s in facts.settings) is harmless
+
+
 def test_connection_options_are_read_as_the_server_splits_them():
     found = settings_of_options("-c standard_conforming_strings=off --row-security=of -capplication_name=x\\ y -B 100")
     assert [(s.name, s.values, s.known) for s in found] == [
@@ -153,3 +169,21 @@ def test_an_unknown_drop_kind_is_refused():
     facts = analyze("DROP FROBNICATOR crm.x CASCADE", "postgres")[0]
     assert [part.reason for part in facts.opaque] == ["unsupported_statement"]
     assert "FROBNICATOR" in facts.opaque[0].detail
+
+
+def test_duckdb_settings_by_pragma_or_set_are_refused_and_unchanged(tmp_path):
+    import duckdb
+
+    from lineage.dbapi import govern
+    from lineage.governor import StatementBlocked
+    from lineage.identity import RunIdentity
+
+    raw = duckdb.connect(str(tmp_path / "w.duckdb"))
+    connection = govern(raw, identity=RunIdentity(principal="mallory"), ledger=False)
+    before = raw.execute("select current_setting('default_collation')").fetchone()
+    for sql in ("PRAGMA default_collation = 'nocase'", "SET default_collation = 'nocase'", "SET GLOBAL default_collation TO 'nocase'"):
+        with pytest.raises(StatementBlocked, match="session_setting"):
+            connection.execute(sql)
+    assert raw.execute("select current_setting('default_collation')").fetchone() == before
+    connection.execute("PRAGMA threads = 2")  # on the list
+    assert raw.execute("select current_setting('threads')").fetchone() == (2,)

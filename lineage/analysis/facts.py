@@ -22,7 +22,7 @@ from lineage.analysis.commands import classify_command
 from lineage.analysis.drops import KNOWN_KINDS, OWNED, RELATION_KINDS, ROLE_KINDS, SAFETY_KINDS, DropInfo, drop_of_command, kind_of
 from lineage.analysis.opaque import find_opaque_parts
 from lineage.analysis.row_changes import row_changes
-from lineage.analysis.session_settings import settings_in_tree, settings_of_alter, settings_of_set
+from lineage.analysis.session_settings import settings_in_tree, settings_of_alter, settings_of_pragma, settings_of_set
 from lineage.analysis.statements import ParsedStatement, get_dialect, split_statements
 from lineage.catalog import Catalog
 from lineage.model import Lineage, OpaquePart, SchemaChange, SettingChange, StatementFacts
@@ -114,7 +114,9 @@ class _Analyzer:
             return self._set
         if isinstance(node, exp.Use):
             return self._simple("use")
-        if isinstance(node, (exp.Describe, exp.Show, exp.Pragma, exp.Analyze, exp.Comment, exp.Summarize)):
+        if isinstance(node, exp.Pragma):
+            return self._pragma
+        if isinstance(node, (exp.Describe, exp.Show, exp.Analyze, exp.Comment, exp.Summarize)):
             return self._simple(type(node).__name__.lower())
         return self._unsupported
 
@@ -669,6 +671,10 @@ class _Analyzer:
     def _set(self, tree: exp.Set) -> None:
         self.facts.kind = "set"
         self._settings_statement(self.parsed.sql)
+
+    def _pragma(self, tree: exp.Pragma) -> None:
+        self.facts.kind = "pragma"
+        self.settings.extend(settings_of_pragma(tree))
 
     def _settings_statement(self, text: str) -> None:
         """``SET``/``RESET``/``UNSET`` in any form, read from the statement's own tokens."""

@@ -109,6 +109,28 @@ def settings_in_tree(tree: exp.Expression) -> list[SettingChange]:
     return changes
 
 
+def settings_of_pragma(pragma: exp.Pragma) -> list[SettingChange]:
+    """DuckDB's (and SQLite's) ``PRAGMA name = value`` sets a setting; a bare ``PRAGMA name`` or
+    ``PRAGMA name(...)`` runs a pragma function, which may toggle one (``enable_profiling``)."""
+    body = pragma.this
+    if isinstance(body, exp.EQ) and isinstance(body.this, exp.Column):
+        value = body.expression
+        if isinstance(value, exp.Boolean):
+            text = "true" if value.this else "false"
+        elif isinstance(value, exp.Literal):
+            text = value.this
+        elif isinstance(value, (exp.Column, exp.Var)):
+            text = value.name.lower()
+        else:
+            return [SettingChange(body.this.name.lower(), None, "PRAGMA", known=False)]
+        return [SettingChange(body.this.name.lower(), (text,), "PRAGMA")]
+    if isinstance(body, (exp.Column, exp.Var)):
+        return [SettingChange(body.name.lower(), (), "PRAGMA")]
+    if isinstance(body, exp.Anonymous):
+        return [SettingChange(str(body.this).lower(), (), "PRAGMA")]
+    return [SettingChange(UNKNOWN, None, "PRAGMA", known=False)]
+
+
 def settings_of_options(options: str) -> list[SettingChange]:
     """A libpq ``options`` string (``-c name=value``, ``--name=value``), split as the server splits it."""
     words: list[str] = []

@@ -178,6 +178,10 @@ HARMLESS: dict[str, dict[str, ValueCheck]] = {
         "timezone": None, "calendar": None, "search_path": None, "schema": None, "errors_as_json": None,
         "enable_object_cache": None, "checkpoint_threshold": None, "wal_autocheckpoint": None,
         "ordered_aggregate_threshold": None, "max_expression_depth": None, "integer_division": None,
+        # pragma functions that only read the catalog
+        "table_info": None, "show_tables": None, "show_tables_expanded": None, "show": None, "database_list": None,
+        "database_size": None, "version": None, "platform": None, "collations": None, "functions": None,
+        "user_agent": None, "metadata_info": None, "storage_info": None,
     },
 }
 

@@ -128,3 +128,12 @@ def test_the_reason_says_what_a_filter_is(catalog):
     assert "is no filter" in reason and "a literal, a parameter or a value from another relation" in reason
     assert reasons("DELETE FROM crm.orders WHERE 1 = 1", catalog)[0] == "WHERE 1 = 1 is always true"
     assert reasons("DELETE FROM crm.orders", catalog)[0] == "no WHERE clause"
+
+
+def test_a_quoted_column_is_not_the_unquoted_one():
+    from lineage.catalog import Catalog
+
+    catalog = Catalog.from_mapping({"analytics": {"crm": {"orders": {"id": "int"}, "other": {"ID": "int"}}}}, dialect="postgres")
+    # other has "ID", not id: the server resolves the inner id to orders.id, true for every row
+    assert reasons("DELETE FROM crm.orders WHERE id IN (SELECT id FROM crm.other)", catalog)[0]
+    assert reasons('DELETE FROM crm.orders WHERE id IN (SELECT "ID" FROM crm.other)', catalog) == [None]

@@ -102,7 +102,7 @@ class _Rel:
     alias: str
     table: str | None  # qualified name of a physical table; None for derived tables, functions, VALUES
     same: bool  # another instance of the changed table (or a derived table that reads it)
-    columns: frozenset[str] | None  # lowercased; None when unknown
+    columns: frozenset[str] | None  # exactly as the catalog spells them; None when unknown
     physical: bool = False  # a plain stored table (not a function, VALUES or subquery)
     types: dict[str, str] = field(default_factory=dict)
 
@@ -138,7 +138,7 @@ class _Judge:
         self.bare = parts[-1]
         self.schema = parts[-2] if len(parts) >= 2 else None
         self.default_schema = (default_schema or "").lower() or None
-        types = _lowered(columns_of(change.table))
+        types = _columns_copy(columns_of(change.table))
         self.target = _Rel(change.target, change.table, True, frozenset(types) if types is not None else None, True, types or {})
         self.ctes = dict(change.ctes)
         self._scopes: dict[int, dict[str, _Rel]] = {}
@@ -160,7 +160,7 @@ class _Judge:
             return self._derived(alias, self.ctes[node.name], node)  # a WITH query, by name
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
             name = ".".join(part.name for part in (node.args.get("catalog"), node.args.get("db"), node.this) if part is not None and part.name)
-            types = _lowered(self.columns_of(name))
+            types = _columns_copy(self.columns_of(name))
             return _Rel(alias, name, self._same_table(node), frozenset(types) if types is not None else None, True, types or {})
         if isinstance(node, exp.Subquery):
             return self._derived(alias, node, node)
@@ -175,7 +175,7 @@ class _Judge:
         columns = _alias_columns(node) or _alias_columns(query)
         inner = query.this if isinstance(query, exp.Subquery) else query
         if columns is None and isinstance(inner, exp.Query):
-            names = [select.alias_or_name.lower() for select in inner.selects]
+            names = [select.alias_or_name for select in inner.selects]
             columns = frozenset(names) if all(names) and "*" not in names else None
         if id(inner) in self._visiting:  # a recursive WITH query: not provable
             return _Rel(alias, None, True, columns)
@@ -217,7 +217,7 @@ class _Judge:
                 if qualifier in scope:
                     return scope[qualifier]
             return None
-        name = column.name.lower()
+        name = column.name  # as normalized: a quoted "ID" is not id, as on the server
         for depth, scope in enumerate(reversed(scopes)):
             outermost = depth == len(scopes) - 1
             having = [rel for rel in scope.values() if rel.columns is not None and name in rel.columns]
@@ -280,7 +280,7 @@ class _Judge:
         return True
 
     def _target_columns(self, node: exp.Expression, target: _Rel) -> frozenset[str]:
-        return frozenset(column.name.lower() for column in node.find_all(exp.Column) if self.classify(column, target) == TARGET)
+        return frozenset(column.name for column in node.find_all(exp.Column) if self.classify(column, target) == TARGET)
 
     def _atom(self, node: exp.Expression, target: _Rel, negated: bool) -> _Atom:
         if node.args.get("negate"):
@@ -547,7 +547,7 @@ class _Judge:
             inner = _unparen(inner.this)
         if not isinstance(inner, exp.Column) or isinstance(inner.this, exp.Star) or self.classify(inner, target) != TARGET:
             return None
-        name = inner.name.lower()
+        name = inner.name
         if domain is None:
             domain = _domain_of_type(target.types.get(name))
         return _Term(_unparen(node).sql(self.dialect), name, domain)
@@ -569,14 +569,14 @@ def _ancestors(node: exp.Expression, root: exp.Expression):
         parent = parent.parent
 
 
-def _lowered(columns: dict[str, str] | None) -> dict[str, str] | None:
-    return None if columns is None else {name.lower(): kind for name, kind in columns.items()}
+def _columns_copy(columns: dict[str, str] | None) -> dict[str, str] | None:
+    return None if columns is None else dict(columns)
 
 
 def _alias_columns(node: exp.Expression) -> frozenset[str] | None:
     alias = node.args.get("alias") if isinstance(node, exp.Expression) else None
     if isinstance(alias, exp.TableAlias) and alias.columns:
-        return frozenset(column.name.lower() for column in alias.columns)
+        return frozenset(column.name for column in alias.columns)
     return None
 
 

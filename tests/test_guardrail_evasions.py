@@ -324,3 +324,18 @@ def test_every_boolean_spelling_postgresql_reads_as_off_is_refused(dsn):
                 assert decision.may_run == (value == "on"), (sql, value, decision.to_dict())
                 checked += 1
     assert checked > 40
+
+
+def test_in_audit_mode_too_a_session_read_differently_runs_nothing(dsn):
+    """Audit mode runs what it would block, but a record that does not say what ran is no audit."""
+    from lineage.policy import load_policy_text
+
+    raw = psycopg.connect(dsn, autocommit=True)
+    try:
+        connection = govern(raw, policy=load_policy_text("mode: audit\n"), identity=MALLORY, ledger=False)
+        connection.execute("select raw.flip()")
+        with pytest.raises(StatementBlocked, match="standard_conforming_strings = off"):
+            connection.execute(SPLIT)
+    finally:
+        raw.close()
+    assert state(dsn)["victim"] == 5

@@ -94,6 +94,13 @@ def test_a_filter_is_a_filter(catalog, where):
         ("MERGE INTO crm.orders t USING crm.customers s ON true WHEN MATCHED AND t.status = 'x' THEN DELETE", True),
         ("DELETE FROM crm.orders o USING crm.customers c WHERE o.customer_id = c.id", True),
         ("DELETE FROM crm.orders a USING crm.orders b WHERE a.id = b.id", False),
+        ("DELETE FROM crm.orders a USING crm.orders b WHERE a.id <> b.id", False),
+        ("DELETE FROM crm.orders a USING crm.orders b WHERE a.id <= b.id AND a.status = b.status", False),
+        # deduplication: the row with the largest id of each group stays
+        ("DELETE FROM crm.orders a USING crm.orders b WHERE a.id < b.id AND a.status = b.status", True),
+        ("DELETE FROM crm.orders a WHERE EXISTS (SELECT 1 FROM crm.orders b WHERE b.status = a.status AND b.id > a.id)", True),
+        ("DELETE FROM crm.orders a USING crm.orders b WHERE a.id < b.customer_id", False),
+        ("DELETE FROM crm.orders a USING crm.orders b WHERE a.id::text < b.id::text", False),
         ("DELETE FROM crm.orders o USING (VALUES (1), (2)) v(x) WHERE o.id = v.x", True),
         ("DELETE FROM crm.orders o USING generate_series(1, 3) g WHERE o.id = g", True),
         ("UPDATE crm.orders SET status = 'x' FROM crm.customers c WHERE orders.customer_id = c.id AND c.city = 'Oslo'", True),
@@ -121,6 +128,11 @@ def test_an_unqualified_name_the_catalog_cannot_place_is_not_proof(catalog):
     assert reasons("DELETE FROM crm.orders WHERE id IN (SELECT u.id FROM crm.unknown u)", catalog) == [None]
     # with a single relation the server has nothing else to resolve a bare name to
     assert reasons("DELETE FROM crm.unknown WHERE id = 3", catalog) == [None]
+
+
+def test_the_reason_advises_qualifying_what_the_catalog_cannot_place(catalog):
+    reason = reasons("DELETE FROM crm.orders WHERE id IN (SELECT id FROM crm.unknown)", catalog)[0]
+    assert "the catalog cannot tell which table id belong(s) to: qualify" in reason
 
 
 def test_the_reason_says_what_a_filter_is(catalog):

@@ -78,6 +78,7 @@ def unfiltered_reason(change: RowChange, columns_of: ColumnsOf, default_schema: 
     if isinstance(simplified, exp.Boolean) and not simplified.this:
         return None  # never true: touches no row
     filters = False
+    judge = None
     if not isinstance(simplified, exp.Boolean):
         judge = _Judge(change, columns_of, default_schema, dialect)
         try:  # the judge only reads the trees: the condition itself needs no copy
@@ -90,8 +91,12 @@ def unfiltered_reason(change: RowChange, columns_of: ColumnsOf, default_schema: 
     shown = written if len(written) <= 200 else written[:197] + "..."
     if isinstance(simplified, exp.Boolean):
         return f"{clause} {shown} is always true"
+    advice = ""
+    if judge is not None and judge.unresolved:
+        names = ", ".join(sorted(judge.unresolved)[:5])
+        advice = f"; the catalog cannot tell which table {names} belong(s) to: qualify with the table's alias"
     return (f"{clause} {shown} is no filter: nothing in it restricts the rows of {change.table} "
-            "(a filter compares one of its columns with a literal, a parameter or a value from another relation)")
+            f"(a filter compares one of its columns with a literal, a parameter or a value from another relation){advice}")
 
 
 # -- what names resolve to ------------------------------------------------------------------------
@@ -112,6 +117,7 @@ class _Term:
     key: str  # the term as written, to tell two spellings of one column apart
     column: str
     domain: "_Domain"  # of the term as compared: a cast's or function's result, else the column's
+    bare: bool = False  # the column itself, no cast or function around it
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,7 @@ class _Judge:
         self.ctes = dict(change.ctes)
         self._scopes: dict[int, dict[str, _Rel]] = {}
         self._visiting: set[int] = set()
+        self.unresolved: set[str] = set()  # columns the catalog cannot place, for the refusal's advice
         self.base: dict[str, _Rel] = {alias: self._relation(alias, node) for alias, node in change.relations}
         self.base[change.target] = self.target
 
@@ -216,6 +223,7 @@ class _Judge:
             for scope in reversed(scopes):
                 if qualifier in scope:
                     return scope[qualifier]
+            self.unresolved.add(column.sql(self.dialect))
             return None
         name = column.name  # as normalized: a quoted "ID" is not id, as on the server
         for depth, scope in enumerate(reversed(scopes)):
@@ -227,7 +235,8 @@ class _Judge:
             if having or unknown:
                 if outermost and len(scope) == 1:
                     return next(iter(scope.values()))  # the only relation it can be
-                return None  # the server may resolve it to either: not provable
+                break  # the server may resolve it to either: not provable
+        self.unresolved.add(column.sql(self.dialect))
         return None
 
     def classify(self, column: exp.Column, target: _Rel) -> str:
@@ -349,6 +358,8 @@ class _Judge:
 
     def _literal_atom(self, term: _Term, op: str, value: exp.Expression, columns: frozenset[str], target: _Rel | None = None) -> _Atom:
         literal = _literal(value, term.domain)
+        if literal is None and target is not None and op in ("<", ">") and term.bare and self._other_instance(value, term, target):
+            return _Atom(True, columns)  # a.id < b.id over two instances of the table: the row with the largest id stays
         if literal is None:
             if target is not None and not self._independent(value, target):
                 return _Atom(False, columns)
@@ -356,6 +367,14 @@ class _Judge:
         sets = [_set_for(op, literal)]
         covers = _covers(sets, term.domain)
         return _Atom(covers is not True, columns, term.key, term.domain, sets)
+
+    def _other_instance(self, value: exp.Expression, term: _Term, target: _Rel) -> bool:
+        """``value`` is the same column of another stored instance of the changed table (a self-join)."""
+        column = _unparen(value)
+        if not isinstance(column, exp.Column) or column.name != term.column:
+            return False
+        other = self.resolve(column)
+        return other is not None and other is not target and other.physical and (other.same or other is self.target)
 
     def _quantified(self, term: _Term, op: str, quantifier: str, source: exp.Expression, target: _Rel, columns: frozenset[str]) -> _Atom:
         """``= ANY(...)`` is IN, ``<> ALL(...)`` is NOT IN; other quantified comparisons are not judged."""
@@ -533,6 +552,7 @@ class _Judge:
         """A target column, possibly cast or inside lower/upper/trim/date_trunc."""
         inner = _unparen(node)
         domain = None
+        bare = True
         while True:
             if isinstance(inner, (exp.Cast, exp.TryCast)):
                 domain = domain or _domain_of_type(inner.to)
@@ -544,13 +564,14 @@ class _Judge:
                 domain = domain or (_Domain("text") if isinstance(inner, (exp.Lower, exp.Upper, exp.Trim)) else _Domain("time"))
             else:
                 break
+            bare = False
             inner = _unparen(inner.this)
         if not isinstance(inner, exp.Column) or isinstance(inner.this, exp.Star) or self.classify(inner, target) != TARGET:
             return None
         name = inner.name
         if domain is None:
             domain = _domain_of_type(target.types.get(name))
-        return _Term(_unparen(node).sql(self.dialect), name, domain)
+        return _Term(_unparen(node).sql(self.dialect), name, domain, bare)
 
 
 # -- values and sets ------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from lineage.fingerprint import normalize
 from lineage.governor import ApprovalsLike, EventsLike, ExecutionContext, Governor, LedgerLike, Outcome
 from lineage.identity import RunIdentity, from_environment
 from lineage.policy import LoadedPolicy, load_policy, load_policy_text
+from lineage.session_guard import SessionGuard
 
 __all__ = ["govern", "GovernedConnection", "GovernedCursor", "UngovernedMethod"]
 
@@ -91,18 +92,20 @@ def govern(
     if driver == "psycopg":
         internal.set_application_name()
     governor = Governor(engine, ledger=ledger, events=events, approvals=approvals)
-    return GovernedConnection(connection, governor, identity, _context(connection, driver, dialect), driver)
+    guard = SessionGuard(connection, driver, engine, identity)
+    return GovernedConnection(connection, governor, identity, _context(connection, driver, dialect), driver, guard)
 
 
 class _Governed:
     """What a governed connection and its cursors share: run one piece of SQL through the governor."""
 
-    def __init__(self, raw: Any, governor: Governor, identity: RunIdentity, context: ExecutionContext, driver: str):
+    def __init__(self, raw: Any, governor: Governor, identity: RunIdentity, context: ExecutionContext, driver: str, guard: SessionGuard | None = None):
         self._raw = raw
         self._governor = governor
         self._identity = identity
         self._context = context
         self._driver = driver
+        self._guard = guard  # the connection's own settings and how its server reads SQL now
 
     @property
     def identity(self) -> RunIdentity:
@@ -132,6 +135,8 @@ class _Governed:
 
         outcomes = []
         for decision in decisions:
+            if self._guard is not None:  # asked before each statement: the one before may have changed the session
+                decision = self._guard.apply(decision)
             outcome = self._governor.execute_decision(decision, self._identity, run_stamped, self._context, rowcount)
             self._governor.engine.learn(decision)
             outcomes.append(outcome)
@@ -189,7 +194,7 @@ class GovernedConnection(_Governed):
         return self._raw
 
     def cursor(self, *args: Any, **kwargs: Any) -> GovernedCursor:
-        return GovernedCursor(self._raw.cursor(*args, **kwargs), self._governor, self._identity, self._context, self._driver)
+        return GovernedCursor(self._raw.cursor(*args, **kwargs), self._governor, self._identity, self._context, self._driver, self._guard)
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         """psycopg's and DuckDB's shortcut: psycopg returns a cursor, DuckDB the connection."""

@@ -59,8 +59,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class SchemaChange:
-    """``change`` is one of dropped_table, truncated_table, renamed_table, dropped_column,
-    added_column, renamed_column, retyped_column, not_null_added."""
+    """``change`` is one of dropped_table, dropped_object, truncated_table, renamed_table,
+    dropped_column, added_column, renamed_column, retyped_column, not_null_added."""
 
     change: str
     table: str
@@ -72,6 +72,7 @@ class SchemaChange:
     not_null: bool = False
     has_default: bool = False
     dbt_swap: bool = False
+    cascade: bool = False  # DROP ... CASCADE: whatever depends on it goes too
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if value not in (None, False)}
@@ -86,6 +87,51 @@ class OpaquePart:
 
     def to_dict(self) -> dict[str, str]:
         return {"reason": self.reason, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """An UPDATE or DELETE (or a MERGE action) and the rows it touches, as written.
+
+    ``condition`` selects the rows (None: every row); it is a copy with tables qualified and
+    columns as the statement spelled them. ``relations`` are the other relations the condition
+    may read by name (``USING``, ``FROM``, MERGE's source): alias -> Table or derived table;
+    ``ctes`` the WITH queries its names may refer to.
+    Whether the condition filters anything is the rules' judgement (``lineage.rules.row_filter``).
+    """
+
+    kind: str
+    table: str
+    target: str
+    condition: Any = field(default=None, compare=False)
+    relations: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+    clause: str = "WHERE"
+    ctes: tuple[tuple[str, Any], ...] = field(default=(), compare=False)  # WITH name AS (query) in scope
+
+
+@dataclass(frozen=True)
+class SettingChange:
+    """A session or configuration setting a statement changes, in any spelling.
+
+    ``values`` are the words or strings it is set to (PostgreSQL's own spelling, unquoted);
+    None when it goes back to its default (``RESET``, ``TO DEFAULT``) and ``known`` is False
+    when the analysis cannot tell the name or value (a computed ``set_config`` argument).
+    ``how`` says which spelling did it (``SET LOCAL``, ``set_config``, ``ALTER ROLE``, ...).
+    """
+
+    name: str
+    values: tuple[str, ...] | None
+    how: str
+    known: bool = True
+
+    def describe(self) -> str:
+        if not self.known:
+            return f"{self.how} of a setting the analysis cannot read"
+        if self.values is None:
+            return f"{self.how} {self.name} to its default"
+        if not self.values:  # a pragma function: PRAGMA enable_profiling
+            return f"{self.how} {self.name}"
+        return f"{self.how} {self.name} = {', '.join(self.values) or repr('')}"
 
 
 @dataclass(frozen=True)
@@ -118,7 +164,8 @@ class StatementFacts:
     schema_changes: tuple[SchemaChange, ...] = ()
     opaque: tuple[OpaquePart, ...] = ()
     system_reads: tuple[str, ...] = ()
-    unfiltered: list[tuple[str, str, str]] = field(default_factory=list)
+    row_changes: tuple[RowChange, ...] = ()
+    settings: tuple[SettingChange, ...] = ()
     safety_disabled: tuple[str, ...] = ()
     privileges: tuple[dict[str, Any], ...] = ()
     copy_out: tuple[str, ...] = ()

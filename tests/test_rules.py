@@ -7,7 +7,7 @@ import pytest
 from lineage.engine import Engine
 from lineage.identity import RunIdentity
 from lineage.model import Action
-from lineage.policy import load_policy_text
+from lineage.policy import PolicyError, load_policy_text
 from lineage.rules import RULES
 
 DEV = RunIdentity(principal="alice@corp", environment="dev")
@@ -64,6 +64,17 @@ CASES = [
     ("ALTER TABLE crm.customers DISABLE ROW LEVEL SECURITY", DEV, "disable_safety", Action.BLOCK),
     ("DROP POLICY tenant_isolation ON crm.customers", DEV, "disable_safety", Action.BLOCK),
     ("SET session_replication_role = replica", DEV, "disable_safety", Action.BLOCK),
+    ("SELECT set_config('row_security', 'of', false)", DEV, "disable_safety", Action.BLOCK),
+    ("SET log_statement = 'none'", DEV, "disable_safety", Action.BLOCK),
+    ("SELECT set_config('role', 'admin', false)", DEV, "privilege_change", Action.REQUIRE_APPROVAL),
+    ("SET jit_provider = 'llvmjit'", DEV, "session_setting", Action.BLOCK),
+    ("SET standard_conforming_strings = off", DEV, "lexing_setting", Action.BLOCK),
+    ("SELECT set_config(lower('ROLE'), 'admin', false)", DEV, "lexing_setting", Action.BLOCK),
+    ("DROP FUNCTION crm.twice(numeric)", DEV, "drop_object", Action.REQUIRE_APPROVAL),
+    ("DROP TYPE crm.money_t CASCADE", DEV, "drop_cascade", Action.BLOCK),
+    ("DELETE FROM crm.orders WHERE id::text = id::text", DEV, "delete_without_where", Action.BLOCK),
+    ("MERGE INTO crm.orders t USING crm.customers s ON true WHEN MATCHED THEN DELETE", DEV, "delete_without_where", Action.BLOCK),
+    ("MERGE INTO crm.orders t USING crm.customers s ON true WHEN MATCHED THEN UPDATE SET status = 'x'", DEV, "update_without_where", Action.BLOCK),
     ("COPY crm.orders TO '/tmp/orders.csv'", DEV, "copy_out", Action.BLOCK),
     ("CREATE VIEW crm.pw AS SELECT rolname, rolpassword FROM pg_catalog.pg_authid", DEV, "catalog_view", Action.BLOCK),
     ("CREATE MATERIALIZED VIEW crm.pw AS SELECT rolname, rolpassword FROM pg_authid", DEV, "catalog_view", Action.BLOCK),
@@ -122,12 +133,33 @@ def test_every_rule_has_a_case_and_a_docstring_example():
         "VACUUM crm.orders",
         "ALTER TABLE crm.customers ADD COLUMN tier int NOT NULL DEFAULT 0",
         "ALTER TABLE crm.customers ADD COLUMN note text",
+        "SET search_path = crm, public",
+        "SET search_path TO DEFAULT",
+        "SHOW search_path",
+        "SET LOCAL work_mem = '64MB'",
+        "SET TIME ZONE 'UTC'",
+        "SELECT set_config('statement_timeout', '5s', false)",
+        "SET row_security = on",
+        "MERGE INTO crm.orders t USING staging.orders s ON t.id = s.id WHEN MATCHED THEN DELETE",
     ],
 )
 def test_harmless_statements_run(engine, sql):
     decision = decide(engine, sql, DPO)
     assert decision.action in (Action.ALLOW, Action.WARN), decision.to_dict()
     assert decision.may_run
+
+
+def test_the_policy_allows_more_settings_but_never_role_safety_or_lexing_ones(catalog):
+    policy = load_policy_text("session_settings:\n  allowed: [jit_provider, \"myext.*\"]\n")
+    engine = Engine(policy, catalog)
+    assert decide(engine, "SET jit_provider = 'llvmjit'").action == Action.ALLOW
+    assert decide(engine, "SELECT set_config('myext.level', '3', true)").action == Action.ALLOW
+    assert decide(engine, "SET other_ext.level = 3").action == Action.BLOCK
+    for name in ("row_security", "role", "standard_conforming_strings", "log_statement"):
+        with pytest.raises(PolicyError, match="is judged by the"):
+            load_policy_text(f"session_settings:\n  allowed: [{name}]\n")
+    with pytest.raises(PolicyError, match="cannot be lowered"):
+        load_policy_text("guardrails:\n  - {rule: lexing_setting, action: allow}\n")
 
 
 def test_drop_table_allowed_outside_the_environments_its_entry_names(engine):

@@ -47,7 +47,6 @@ HARMLESS = {
     "REINDEX": "maintenance",
     "CLUSTER": "maintenance",
     "DISCARD": "session",
-    "RESET": "session",
     "LISTEN": "session",
     "UNLISTEN": "session",
     "NOTIFY": "session",
@@ -90,8 +89,6 @@ def classify_command(command: exp.Command, dialect: str) -> CommandInfo:
         return CommandInfo("alter_default_privileges", words, privilege_change=True, grant_option="GRANT" in words and "OPTION" in words, to_public="PUBLIC" in words)
     if keyword == "ALTER" and "OWNER" in words:
         return CommandInfo("alter_owner", words, privilege_change=True)
-    if keyword == "SET" and (first == "ROLE" or _has_sequence(words, ("SESSION", "AUTHORIZATION"))):
-        return CommandInfo("set_role", words, privilege_change=True)
     if keyword == "ALTER" and first == "TABLE":
         table = identifiers[0] if identifiers else None
         if "DISABLE" in words and ("TRIGGER" in words or "RULE" in words or _has_sequence(words, ("ROW", "LEVEL", "SECURITY"))):

@@ -16,14 +16,16 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify_columns import qualify_columns, quote_identifiers
 from sqlglot.optimizer.qualify_tables import qualify_tables
 from sqlglot.optimizer.scope import Scope, traverse_scope
-from sqlglot.optimizer.simplify import simplify
 
 from lineage.analysis.column_lineage import IDENTITY, LineageBudgetExceeded, Tracer
 from lineage.analysis.commands import classify_command
+from lineage.analysis.drops import KNOWN_KINDS, OWNED, RELATION_KINDS, ROLE_KINDS, SAFETY_KINDS, DropInfo, drop_of_command, kind_of
 from lineage.analysis.opaque import find_opaque_parts
-from lineage.analysis.statements import ParsedStatement, split_statements
+from lineage.analysis.row_changes import row_changes
+from lineage.analysis.session_settings import settings_in_tree, settings_of_alter, settings_of_pragma, settings_of_set
+from lineage.analysis.statements import ParsedStatement, get_dialect, split_statements
 from lineage.catalog import Catalog
-from lineage.model import Lineage, OpaquePart, SchemaChange, StatementFacts
+from lineage.model import Lineage, OpaquePart, SchemaChange, SettingChange, StatementFacts
 from lineage.names import dbt_logical_name, is_dbt_intermediate
 
 DEFAULT_BUDGET_SECONDS = 0.25
@@ -67,6 +69,7 @@ class _Analyzer:
         self.columns_read: dict[str, set[str]] = {}
         self.opaque: list[OpaquePart] = []
         self.changes: list[SchemaChange] = []
+        self.settings: list[SettingChange] = []
         self.notes: list[str] = []
         self.lineage_complete = True
 
@@ -79,9 +82,11 @@ class _Analyzer:
         self.facts.statement = expression
         tree = expression.copy()
         qualified = self._qualify_tables(tree)
+        self._row_changes(_dml_nodes(qualified))
         handler = self._handler(qualified)
         handler(qualified)
         self.opaque.extend(find_opaque_parts(qualified, self.dialect))
+        self.settings.extend(settings_in_tree(qualified))
         return self._finish(qualified)
 
     def _handler(self, node: exp.Expression):
@@ -109,7 +114,9 @@ class _Analyzer:
             return self._set
         if isinstance(node, exp.Use):
             return self._simple("use")
-        if isinstance(node, (exp.Describe, exp.Show, exp.Pragma, exp.Analyze, exp.Comment, exp.Summarize)):
+        if isinstance(node, exp.Pragma):
+            return self._pragma
+        if isinstance(node, (exp.Describe, exp.Show, exp.Analyze, exp.Comment, exp.Summarize)):
             return self._simple(type(node).__name__.lower())
         return self._unsupported
 
@@ -123,6 +130,7 @@ class _Analyzer:
             lineage=Lineage(self.edges),
             columns_read={table: frozenset(columns) for table, columns in self.columns_read.items()},
             schema_changes=tuple(self.changes),
+            settings=tuple(self.settings),
             opaque=tuple(_unique_parts(self.opaque)),
             system_reads=tuple(_unique(self.system_reads)),
             lineage_complete=self.lineage_complete and not self.opaque,
@@ -208,6 +216,10 @@ class _Analyzer:
         for node in _dml_nodes(tree):
             self._dml(node, nested=node is not tree)
 
+    def _row_changes(self, nodes: list[exp.Expression]) -> None:
+        """Before columns are qualified: the judgement reads names as the statement wrote them."""
+        self.facts.row_changes = tuple(row_changes(nodes, self.table_name))
+
     def _dml_targets(self, nodes: Iterable[exp.Expression]) -> set[int]:
         targets = set()
         for node in nodes:
@@ -226,15 +238,6 @@ class _Analyzer:
             self.opaque.append(OpaquePart("unknown_target", f"{type(node).__name__} into a table function"))
             return
         logical = dbt_logical_name(target_name)
-        if isinstance(node, (exp.Delete, exp.Update)):
-            where = node.args.get("where")
-            kind = type(node).__name__.lower()
-            if where is None:
-                self.facts.unfiltered.append((kind, target_name, "no WHERE clause"))
-            else:
-                reason = _filters_nothing(where.this, {target.alias_or_name.lower(), target.name.lower()})
-                if reason:
-                    self.facts.unfiltered.append((kind, target_name, f"WHERE {where.this.sql(self.dialect)} {reason}"))
         returning = node.args.get("returning")
         if returning is not None:
             self.facts.returning = self.facts.returning + tuple(
@@ -511,19 +514,38 @@ class _Analyzer:
                 self.changes.append(SchemaChange("dropped_column", name, column=column, old_type=existing[column]))
 
     def _drop(self, tree: exp.Drop) -> None:
-        kind = (tree.args.get("kind") or "").lower() or "object"
-        self.facts.kind = f"drop_{kind}"
-        targets = tree.args.get("tables") or [tree.this]
-        for target in targets:
+        kind = kind_of(tree)
+        self.facts.kind = f"drop_{kind.replace(' ', '_')}"
+        names: list[str] = []
+        for target in tree.args.get("tables") or [tree.this]:
             if isinstance(target, exp.Table):
                 name = self.table_name(target) or target.sql(self.dialect)
                 if kind in ("schema", "database"):
                     name = ".".join(part.name for part in (target.args.get("db"), target.this) if part is not None and part.name) or target.name
-                self.writes.append(name)
-                if kind in ("table", "view", "schema", "database"):
-                    self.changes.append(SchemaChange("dropped_table", name, object_kind=kind, dbt_swap=is_dbt_intermediate(name)))
+                names.append(name)
             elif target is not None:
-                self.writes.append(target.sql(self.dialect))
+                names.append(target.sql(self.dialect))
+        known = kind if kind in KNOWN_KINDS else None
+        self._record_drop(DropInfo(known, tuple(names), bool(tree.args.get("cascade")), words=kind.upper()))
+
+    def _record_drop(self, drop: DropInfo) -> None:
+        """Every kind of DROP is a fact for some rule; a kind the analysis does not know is refused."""
+        if drop.kind is None:
+            self.opaque.append(OpaquePart("unsupported_statement", f"DROP {drop.words or 'statement'}: not a kind of object the analysis knows"))
+            return
+        self.writes.extend(drop.names)
+        if drop.kind in ROLE_KINDS:
+            self.facts.privileges = self.facts.privileges + (
+                {"statement": f"drop_{drop.kind}", "grant_option": False, "to_public": False, "text": self.parsed.sql[:200]},)
+            return
+        if drop.kind in SAFETY_KINDS:
+            self.facts.safety_disabled = self.facts.safety_disabled + (self.parsed.sql,)
+        for name in drop.names or ("(unnamed)",):
+            if drop.kind in RELATION_KINDS or drop.kind == OWNED:
+                swap = drop.kind in RELATION_KINDS and is_dbt_intermediate(name)
+                self.changes.append(SchemaChange("dropped_table", name, object_kind=drop.kind, dbt_swap=swap, cascade=drop.cascade))
+            else:
+                self.changes.append(SchemaChange("dropped_object", name, object_kind=drop.kind, cascade=drop.cascade))
 
     def _alter(self, tree: exp.Alter) -> None:
         kind = (tree.args.get("kind") or "table").lower()
@@ -542,7 +564,8 @@ class _Analyzer:
                     if (action.args.get("kind") or "COLUMN").upper() != "COLUMN":
                         self.opaque.append(OpaquePart("unsupported_statement", f"ALTER ... DROP {action.args.get('kind')}"))
                         continue
-                    self.changes.append(SchemaChange("dropped_column", name, column=column_name, old_type=_type_of(existing, column_name)))
+                    self.changes.append(SchemaChange("dropped_column", name, column=column_name, old_type=_type_of(existing, column_name),
+                                                     cascade=bool(action.args.get("cascade"))))
             elif isinstance(action, exp.ColumnDef):
                 constraints = [constraint.args.get("kind") for constraint in action.args.get("constraints") or []]
                 not_null = any(isinstance(c, exp.NotNullColumnConstraint) and not c.args.get("allow_null") for c in constraints)
@@ -647,15 +670,21 @@ class _Analyzer:
 
     def _set(self, tree: exp.Set) -> None:
         self.facts.kind = "set"
-        for item in tree.expressions:
-            assignment = item.this
-            if isinstance(assignment, exp.EQ):
-                setting = assignment.this.name.lower()
-                value = assignment.expression.name.lower() if assignment.expression is not None else ""
-                if (setting == "row_security" and value in ("off", "false", "0")) or (setting == "session_replication_role" and value == "replica"):
-                    self.facts.safety_disabled = self.facts.safety_disabled + (f"SET {setting} = {value}",)
-                if setting in ("role", "session_authorization"):
-                    self.facts.privileges = self.facts.privileges + ({"statement": "set_role", "principals": [value], "grant_option": False, "to_public": False},)
+        self._settings_statement(self.parsed.sql)
+
+    def _pragma(self, tree: exp.Pragma) -> None:
+        self.facts.kind = "pragma"
+        self.settings.extend(settings_of_pragma(tree))
+
+    def _settings_statement(self, text: str) -> None:
+        """``SET``/``RESET``/``UNSET`` in any form, read from the statement's own tokens."""
+        try:
+            first = get_dialect(self.dialect).tokenize(text)[0]
+        except Exception:
+            self.opaque.append(OpaquePart("unsupported_statement", "a SET statement the analysis cannot read"))
+            return
+        keyword = "RESET" if first.text.upper() in ("RESET", "UNSET") else "SET"
+        self.settings.extend(settings_of_set(text[first.end + 1 :], self.dialect, keyword=keyword))
 
     def _simple(self, kind: str):
         def handler(tree: exp.Expression) -> None:
@@ -674,6 +703,21 @@ class _Analyzer:
     # -- commands ------------------------------------------------------------------------------
 
     def _command(self, command: exp.Command) -> StatementFacts:
+        keyword = str(command.this).upper()
+        if keyword in ("SET", "RESET", "SHOW"):
+            self.facts.kind = keyword.lower()
+            if keyword != "SHOW":  # SHOW reads a setting: nothing to judge
+                self._settings_statement(self.parsed.sql)
+            return self._finish(None)
+        rest = _command_rest(command, self.dialect)
+        if keyword == "DROP":
+            drop = drop_of_command(rest, self.dialect)
+            if drop.kind not in ROLE_KINDS and drop.kind != "policy":  # those two: classify_command below
+                self.facts.kind = f"drop_{(drop.kind or 'unknown').replace(' ', '_')}"
+                self._record_drop(drop)
+                return self._finish(None)
+        if keyword == "ALTER":
+            self.settings.extend(settings_of_alter(rest, self.dialect))
         info = classify_command(command, self.dialect)
         if info.kind == "explain" and info.inner_sql:
             inner = split_statements(info.inner_sql, self.dialect)
@@ -693,6 +737,14 @@ class _Analyzer:
         if info.opaque_reason:
             self.opaque.append(OpaquePart("opaque_command", info.opaque_reason))
         return self._finish(None)
+
+
+def _command_rest(command: exp.Command, dialect: str) -> str:
+    """What follows a Command's keyword, as written."""
+    rest = command.expression
+    if isinstance(rest, exp.Literal):
+        return rest.name
+    return rest.sql(dialect) if isinstance(rest, exp.Expression) else str(rest or "")
 
 
 def _mark_cte_references(tree: exp.Expression) -> None:
@@ -729,33 +781,6 @@ def _inside(node: exp.Expression, ancestor: exp.Expression) -> bool:
             return True
         parent = parent.parent
     return False
-
-
-def _filters_nothing(condition: exp.Expression, target: set[str]) -> str | None:
-    """Why a WHERE clause selects every row of ``target`` (its name and alias), or None when it may filter.
-
-    ``1 = 1`` / ``TRUE`` / ``id = 5 OR TRUE`` -> "is always true"; ``id = id`` -> "is true for every
-    row with a value"; ``1 IN (1, 2)`` or ``EXISTS (SELECT 1 FROM crm.orders)`` -> "does not read
-    the row" (the same answer for every row).
-    """
-    try:
-        simplified = simplify(condition.copy())
-    except Exception:
-        simplified = condition
-    if isinstance(simplified, exp.Boolean):
-        return "is always true" if simplified.this is True else None
-    if isinstance(simplified, exp.Null):
-        return None
-    if isinstance(simplified, exp.Or):
-        return _filters_nothing(simplified.left, target) or _filters_nothing(simplified.right, target)
-    if isinstance(simplified, exp.EQ) and isinstance(simplified.this, exp.Column) and simplified.this == simplified.expression:
-        return "is true for every row with a value"
-    for column in simplified.find_all(exp.Column):
-        in_subquery = column.find_ancestor(exp.Query) is not None
-        # outside a subquery any column reads the row (or a joined one); inside, only a correlated one
-        if not in_subquery or not column.table or column.table.lower() in target:
-            return None
-    return "does not read the row: it is the same for every row"
 
 
 def _type_of(columns: dict[str, str], name: str | None) -> str | None:

@@ -343,12 +343,39 @@ class Jit(Strict):
         return self.enabled and (self.environments is None or environment in self.environments)
 
 
+class SessionSettings(Strict):
+    """Settings a session may change besides the built-in harmless list (``lineage.analysis.settings_allowlist``)."""
+
+    allowed: list[str] = Field(
+        default_factory=list,
+        description="setting names or globs (work_mem, myext.*) any value of which is harmless; role, safety and lexing "
+        "settings are judged by privilege_change, disable_safety and lexing_setting and cannot be listed",
+    )
+
+    @field_validator("allowed")
+    @classmethod
+    def _allowed(cls, value: list[str]) -> list[str]:
+        from lineage.analysis.settings_allowlist import family
+
+        owners = {"role": "privilege_change", "safety": "disable_safety", "lexing": "lexing_setting"}
+        for pattern in value:
+            name = pattern.strip().lower()
+            if not name or name != pattern.lower():
+                raise ValueError(f"{pattern!r} is not a setting name")
+            kinds = {family(dialect, name) for dialect in ("postgres", "duckdb")}
+            owned = sorted(owners[kind] for kind in kinds if kind in owners)
+            if owned:
+                raise ValueError(f"{pattern} is judged by the {owned[0]} rule (set its action under guardrails), not by session_settings")
+        return [pattern.lower() for pattern in value]
+
+
 class Policy(Strict):
     version: Literal[1] = 1
     mode: Literal["enforce", "audit"] = "enforce"
     classifications: list[Classification] = Field(default_factory=list)
     masking: Masking = Field(default_factory=Masking)
     guardrails: list[Guardrail] = Field(default_factory=list)
+    session_settings: SessionSettings = Field(default_factory=SessionSettings)
     zones: list[Zone] = Field(default_factory=list)
     approvals: Approvals = Field(default_factory=Approvals)
     identity: Identity = Field(default_factory=Identity)

@@ -3,7 +3,7 @@
 Each rule's action comes from the policy (``guardrails``), optionally per environment and
 table glob; without an entry the default below applies. A finding may carry its own
 stricter default (``privilege_change`` TO PUBLIC blocks, a widening type change only warns).
-A rule with a ``floor`` cannot be set below it (``masking_refused``: block). A rule
+A rule with a ``floor`` cannot be set below it (``masking_refused``, ``lexing_setting``, ``jit_registry``: block). A rule
 ``reported_by_masker`` gets its findings from the engine's masking step, which runs once per
 statement, so the engine does not run its function again.
 """
@@ -21,9 +21,12 @@ from lineage.rules.context import RuleContext
 from lineage.rules.copy_out import copy_out
 from lineage.rules.delete_without_where import delete_without_where
 from lineage.rules.disable_safety import disable_safety
+from lineage.rules.drop_cascade import drop_cascade
 from lineage.rules.drop_column import drop_column
+from lineage.rules.drop_object import drop_object
 from lineage.rules.drop_table import drop_table
 from lineage.rules.jit_registry import jit_registry
+from lineage.rules.lexing_setting import lexing_setting
 from lineage.rules.lineage_incomplete import lineage_incomplete
 from lineage.rules.masking_refused import masking_refused
 from lineage.rules.opaque_statement import opaque_statement
@@ -31,6 +34,7 @@ from lineage.rules.pii_to_unapproved_zone import pii_to_unapproved_zone
 from lineage.rules.privilege_change import privilege_change
 from lineage.rules.rename import rename
 from lineage.rules.select_star_on_classified import select_star_on_classified
+from lineage.rules.session_setting import session_setting
 from lineage.rules.truncate import truncate
 from lineage.rules.unparseable import unparseable
 from lineage.rules.update_without_where import update_without_where
@@ -51,16 +55,21 @@ class Rule:
 RULES: dict[str, Rule] = {
     rule.name: rule
     for rule in (
-        Rule("drop_table", drop_table, Action.BLOCK, "DROP TABLE / VIEW / SCHEMA / DATABASE"),
+        Rule("drop_table", drop_table, Action.BLOCK, "DROP TABLE / VIEW / MATERIALIZED VIEW / SCHEMA / DATABASE, DROP OWNED"),
+        Rule("drop_object", drop_object, Action.REQUIRE_APPROVAL, "DROP of any other kind: TYPE, DOMAIN, FUNCTION, SEQUENCE, INDEX, EXTENSION, ..."),
+        Rule("drop_cascade", drop_cascade, Action.BLOCK, "DROP ... CASCADE: dependents the catalog cannot list go too"),
         Rule("truncate", truncate, Action.BLOCK, "TRUNCATE"),
         Rule("drop_column", drop_column, Action.REQUIRE_APPROVAL, "a column is dropped (ALTER ... DROP COLUMN, CREATE OR REPLACE without it)"),
         Rule("alter_column_type", alter_column_type, Action.REQUIRE_APPROVAL, "a column's type changes (narrowing; widening only warns)"),
         Rule("rename", rename, Action.REQUIRE_APPROVAL, "a table or column is renamed"),
         Rule("add_not_null_without_default", add_not_null_without_default, Action.REQUIRE_APPROVAL, "NOT NULL column added without a default, or SET NOT NULL"),
-        Rule("delete_without_where", delete_without_where, Action.BLOCK, "DELETE without WHERE or with an always-true WHERE"),
-        Rule("update_without_where", update_without_where, Action.BLOCK, "UPDATE without WHERE or with an always-true WHERE"),
-        Rule("privilege_change", privilege_change, Action.REQUIRE_APPROVAL, "GRANT / REVOKE / roles (WITH GRANT OPTION or TO PUBLIC: block)"),
-        Rule("disable_safety", disable_safety, Action.BLOCK, "triggers, row-level security or its policies switched off"),
+        Rule("delete_without_where", delete_without_where, Action.BLOCK, "DELETE (or MERGE ... DELETE) whose condition filters nothing"),
+        Rule("update_without_where", update_without_where, Action.BLOCK, "UPDATE (or MERGE ... UPDATE) whose condition filters nothing"),
+        Rule("privilege_change", privilege_change, Action.REQUIRE_APPROVAL, "GRANT / REVOKE / roles, changing the role (WITH GRANT OPTION or TO PUBLIC: block)"),
+        Rule("disable_safety", disable_safety, Action.BLOCK, "triggers, row-level security, its policies or the statement log switched off"),
+        Rule("session_setting", session_setting, Action.BLOCK, "a setting not on the list of harmless settings (policy: session_settings.allowed)"),
+        Rule("lexing_setting", lexing_setting, Action.BLOCK, "a setting that changes how the server reads SQL text, or one the analysis cannot name",
+             floor=Action.BLOCK),
         Rule("catalog_view", catalog_view, Action.BLOCK, "CREATE VIEW over system catalogs (pg_authid, ...): the view reads them with its owner's rights"),
         Rule("jit_registry", jit_registry, Action.BLOCK, "a statement reads or writes the JIT registry (lineage_jit)", floor=Action.BLOCK),
         Rule("copy_out", copy_out, Action.BLOCK, "COPY ... TO, EXPORT DATA, UNLOAD"),

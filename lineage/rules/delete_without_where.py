@@ -1,9 +1,13 @@
-"""delete_without_where: a DELETE with no WHERE, or with one that selects every row anyway.
+"""delete_without_where: a DELETE (or MERGE ... THEN DELETE) whose condition filters nothing.
 
-    DELETE FROM crm.orders WHERE 1 = 1
-    -> delete_without_where (block): deletes every row of crm.orders (WHERE 1 = 1 is always true)
-    DELETE FROM crm.orders WHERE EXISTS (SELECT 1 FROM crm.customers)
-    -> delete_without_where (block): ... (WHERE EXISTS(...) does not read the row: it is the same for every row)
+    DELETE FROM crm.orders WHERE id::text = id::text
+    -> delete_without_where (block): deletes every row of crm.orders (WHERE CAST(id AS TEXT) = CAST(id AS TEXT) is no filter: ...)
+    MERGE INTO crm.orders t USING crm.customers s ON true WHEN MATCHED THEN DELETE
+    -> delete_without_where (block): deletes every row of crm.orders (MERGE ... ON TRUE is always true)
+
+A filter is defined positively (``lineage.rules.row_filter``): some conjunct compares a column
+of the table with a literal, a parameter or a value from another relation. Anything else,
+however it is spelled, is a DELETE without WHERE.
 """
 
 from __future__ import annotations
@@ -12,9 +16,13 @@ from typing import Iterator
 
 from lineage.model import Finding, StatementFacts
 from lineage.rules.context import RuleContext
+from lineage.rules.row_filter import unfiltered_reason
 
 
 def delete_without_where(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
-    for kind, table, reason in facts.unfiltered:
-        if kind == "delete":
-            yield Finding("delete_without_where", f"deletes every row of {table} ({reason})", table)
+    for change in facts.row_changes:
+        if change.kind != "delete":
+            continue
+        reason = unfiltered_reason(change, context.catalog.columns, context.catalog.default_schema, facts.dialect)
+        if reason:
+            yield Finding("delete_without_where", f"deletes every row of {change.table} ({reason})", change.table)

@@ -1,4 +1,5 @@
-"""drop_table: dropping a table, view, schema or database.
+"""drop_table: dropping a table, view, materialized view, foreign table, schema or database,
+or every object a role owns (``DROP OWNED BY``).
 
     DROP TABLE analytics.public.orders
     -> drop_table (block): drops table analytics.public.orders
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from lineage.analysis.drops import OWNED
 from lineage.model import Finding, StatementFacts
 from lineage.rules.context import RuleContext
 
@@ -18,4 +20,7 @@ from lineage.rules.context import RuleContext
 def drop_table(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
     for change in facts.schema_changes:
         if change.change == "dropped_table" and not change.dbt_swap:
-            yield Finding("drop_table", f"drops {change.object_kind} {change.table}", change.table)
+            if change.object_kind == OWNED:
+                yield Finding("drop_table", f"drops every object role {change.table} owns, tables included (DROP OWNED)", None)
+            else:
+                yield Finding("drop_table", f"drops {change.object_kind} {change.table}", change.table)

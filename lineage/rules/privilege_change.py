@@ -4,12 +4,18 @@
     -> privilege_change (require_approval): grant SELECT on crm.customers to analyst
     GRANT SELECT ON crm.customers TO PUBLIC
     -> privilege_change (block): grant SELECT on crm.customers to PUBLIC (every role)
+    SELECT set_config('role', 'admin', false)
+    -> privilege_change (require_approval): changes the role the SQL runs as: set_config role = admin
+
+Changing ``role`` or ``session_authorization`` counts in every spelling (SET ROLE, RESET ROLE,
+SET SESSION AUTHORIZATION, set_config, UPDATE pg_settings, a connection's options).
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
+from lineage.analysis.settings_allowlist import family
 from lineage.model import Action, Finding, StatementFacts
 from lineage.rules.context import RuleContext
 
@@ -34,3 +40,7 @@ def privilege_change(facts: StatementFacts, context: RuleContext) -> Iterator[Fi
             change.get("object"),
             default_action=Action.BLOCK if widening else None,
         )
+    for setting in facts.settings:
+        if family(facts.dialect, setting.name) == "role":
+            yield Finding("privilege_change", f"changes the role the SQL runs as: {setting.describe()}", None,
+                          detail={"setting": setting.name, "how": setting.how})

@@ -66,7 +66,7 @@ def test_an_approved_set_role_does_not_cover_another_role(database, policy, keys
         cursor.execute("set role 'analyst'")
         cursor.execute("select current_user")
         assert cursor.fetchall() == [("analyst",)]
-        cursor.execute("reset role")
+        raw.execute("reset role")  # governed, RESET ROLE changes the role too (privilege_change)
         with pytest.raises(ApprovalRequired) as other:
             cursor.execute("set role 'postgres'")
         assert other.value.request_id != held.value.request_id

@@ -25,7 +25,7 @@ from lineage.identity import RunIdentity
 from lineage.masking.rewrite import mask_statement
 from lineage.model import Action, Decision, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.names import any_table_matches
-from lineage.policy import LoadedPolicy, load_policy_text
+from lineage.policy import LoadedPolicy, default_policy
 from lineage.rules import RULES, RuleContext
 
 
@@ -57,7 +57,7 @@ class Engine:
         masker: Masker | None = mask_statement,
     ):
         get_dialect(dialect)
-        self.policy = policy or load_policy_text(b"", "<default policy>")
+        self.policy = policy or default_policy()
         self.dialect = dialect
         self.catalog = catalog or Catalog(dialect=dialect)
         self.budget = budget

@@ -166,3 +166,59 @@ def test_an_explicit_defaults_policy_loads_and_anchors_within_limits_still_work(
     assert [rule.strategy for rule in loaded.policy.masking.rules] == ["email", "email"]
     assert loaded.policy.masking.rules[1].tags == ["pii.email2"]
     assert len(loaded.policy.masking.unmasked_for) == 2
+
+
+# -- catalogs -----------------------------------------------------------------------------------
+
+# (id, bytes, line, column, fragment)
+HOSTILE_CATALOGS = [
+    ("binary-garbage", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe garbage", 1, 1, "not UTF-8 text"),
+    ("invalid-utf8-in-a-name", b'{\n  "crm": {\n    "customers": {"na\xffme": "text"}\n  }\n}\n', 3, None, "not UTF-8 text"),
+    ("nested-100000-lists", b"[" * 100_000 + b"]" * 100_000, 1, 9, "nested more than 8 levels deep"),
+    ("nested-500-objects", b'{"a": ' * 500 + b"1" + b"}" * 500, 1, 49, "nested more than 8 levels deep"),
+    ("duplicate-column", b'{\n  "crm": {\n    "customers": {"id": "integer", "id": "text"}\n  }\n}\n', 3, 42, 'duplicate key "id"'),
+    ("duplicate-table", b'{\n  "crm": {\n    "customers": {"id": "integer"},\n    "customers": {"email": "text"}\n  }\n}\n', 4, 18, 'duplicate key "customers"'),
+    ("garbage-type", b'{\n  "crm": {\n    "customers": {"id": "integer", "email": "garbage!! ~~"}\n  }\n}\n', 3, 45, '"garbage!! ~~" is not a postgres column type'),
+    ("type-with-sql-after-it", b'{"crm": {"customers": {"id": "int); drop table x; --"}}}', 1, 30, "is not a postgres column type"),
+    ("empty-type", b'{"crm": {"customers": {"id": ""}}}', 1, 30, "a column type is a non-empty string"),
+    ("too-deep-for-a-catalog", b'{"a": {"b": {"c": {"d": {"id": "int"}}}}}', 1, 19, "nested deeper than database.schema.table"),
+    ("not-json", b'{"crm": {"customers": {"id": "int"}}', 1, 37, "not JSON"),
+]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name,content,line,column,fragment", HOSTILE_CATALOGS, ids=[case[0] for case in HOSTILE_CATALOGS])
+def test_hostile_catalog_python_api(tmp_path, name, content, line, column, fragment):
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(content)
+    with Bounded(), pytest.raises(CatalogError) as caught:
+        Catalog.from_json_file(path)
+    message = str(caught.value)
+    assert fragment in message, message
+    where = f"{path}:{line}:{column}: " if column is not None else f"{path}:{line}:"
+    assert message.startswith(where), message
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name,content,line,column,fragment", HOSTILE_CATALOGS, ids=[case[0] for case in HOSTILE_CATALOGS])
+def test_hostile_catalog_cli(tmp_path, cli, name, content, line, column, fragment):
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(content)
+    with Bounded():
+        result = cli("check", "--catalog", str(path), "--sql", "select id from crm.customers")
+    assert result.code == 2, result.out + result.err
+    assert "Traceback" not in result.err
+    assert f"lineage: {path}:{line}:" in result.err and fragment in result.err, result.err
+
+
+def test_real_catalog_types_still_load(tmp_path, catalog_path):
+    """Types as information_schema, dbt and DuckDB spell them, and user-defined types, load."""
+    types = ["integer", "character varying(256)", "numeric(10,2)", "timestamp with time zone", "double precision",
+             "bit varying(3)", "USER-DEFINED", "ARRAY", "text[]", "tsvector", "public.mood", "jsonb", "uuid", "bytea", "interval"]
+    path = tmp_path / "types.json"
+    path.write_text(json.dumps({"crm": {"t": {f"c{index}": type_ for index, type_ in enumerate(types)}}}))
+    assert len(Catalog.from_json_file(path).columns("crm.t")) == len(types)
+    duckdb = tmp_path / "duckdb.json"
+    duckdb.write_text(json.dumps({"main": {"t": {"a": "HUGEINT", "b": "STRUCT(a INTEGER)", "c": "MAP(VARCHAR, INTEGER)", "d": "INTEGER[]", "e": "VARCHAR"}}}))
+    assert len(Catalog.from_json_file(duckdb, dialect="duckdb").columns("main.t")) == 5
+    assert Catalog.from_json_file(catalog_path).columns("crm.customers")

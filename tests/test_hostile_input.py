@@ -222,3 +222,121 @@ def test_real_catalog_types_still_load(tmp_path, catalog_path):
     duckdb.write_text(json.dumps({"main": {"t": {"a": "HUGEINT", "b": "STRUCT(a INTEGER)", "c": "MAP(VARCHAR, INTEGER)", "d": "INTEGER[]", "e": "VARCHAR"}}}))
     assert len(Catalog.from_json_file(duckdb, dialect="duckdb").columns("main.t")) == 5
     assert Catalog.from_json_file(catalog_path).columns("crm.customers")
+
+
+# -- SQL ----------------------------------------------------------------------------------------
+
+
+def union_branches(count: int) -> str:
+    return " UNION ALL ".join(f"SELECT {number} AS n, 'x' AS s FROM crm.customers" for number in range(count))
+
+
+def five_megabytes() -> str:
+    values = ", ".join(f"({number}, 'customer{number:010d}@example.com')" for number in range(140_000))
+    return f"INSERT INTO crm.customers (id, email) VALUES {values}"
+
+
+@pytest.fixture
+def tight_policy(tmp_path):
+    """The example policy with a check budget short enough for 2,000 UNION ALL branches."""
+    path = tmp_path / "tight.yaml"
+    text = (ROOT / "tests" / "data" / "policy.yaml").read_text()
+    path.write_text(text + "limits:\n  max_check_seconds: 0.3\n")
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_a_5_megabyte_statement_is_refused_unread(tmp_path, cli, policy_path, catalog_path, identity):
+    from lineage.engine import Engine
+    from lineage.policy import load_policy
+
+    sql = five_megabytes()
+    assert len(sql) > 5_000_000
+    path = tmp_path / "huge.sql"
+    path.write_text(sql)
+    with Bounded():
+        result = cli("check", "--policy", str(policy_path), "--catalog", str(catalog_path), "--format", "json", str(path))
+    assert result.code == 1, result.err[-2000:]
+    decision = result.json()["statements"][0]
+    assert decision["action"] == "block" and decision["kind"] == "over_limits"
+    message = decision["findings"][0]["message"]
+    assert "over the limit of 1,048,576 (policy limits.max_sql_bytes)" in message
+    assert "customer0000000001" not in result.out  # refused unread: not even echoed
+    engine = Engine(load_policy(policy_path), Catalog.from_json_file(catalog_path))
+    with Bounded():
+        (refused,) = engine.check(sql, identity)
+    assert refused.findings[0].rule == "check_limits" and not refused.may_run
+    assert "bytes of SQL refused unchecked" in refused.original_sql and "sha256:" in refused.original_sql
+
+
+@pytest.mark.timeout(120)
+def test_2000_union_branches_are_refused_when_the_whole_check_runs_out_of_time(tmp_path, cli, tight_policy, catalog_path, identity):
+    from lineage.engine import Engine
+    from lineage.policy import load_policy
+
+    path = tmp_path / "union.sql"
+    path.write_text(union_branches(2000))
+    with Bounded():
+        result = cli("check", "--policy", str(tight_policy), "--catalog", str(catalog_path), "--format", "json", str(path))
+    assert result.code == 1, result.err[-2000:]
+    finding = result.json()["statements"][0]["findings"][0]
+    assert finding["rule"] == "check_limits" and "over its budget of 0.3 s (policy limits.max_check_seconds)" in finding["message"]
+    engine = Engine(load_policy(tight_policy), Catalog.from_json_file(catalog_path))
+    with Bounded() as bounded:
+        (refused,) = engine.check(union_branches(2000), identity)
+    assert refused.findings[0].rule == "check_limits" and not refused.may_run
+    assert "bytes of SQL refused unchecked" in refused.original_sql  # the refusal costs no second parse
+    assert bounded.elapsed < 5, bounded.elapsed  # stopped where it was, not after every step ran
+    assert engine.check("select id from crm.customers", identity)[0].may_run  # the engine carries on
+
+
+@pytest.mark.timeout(120)
+def test_an_over_budget_statement_never_runs_through_a_governed_connection(tmp_path, tight_policy):
+    import duckdb
+
+    from lineage.dbapi import govern
+    from lineage.governor import StatementBlocked
+
+    raw = duckdb.connect(str(tmp_path / "w.duckdb"))
+    raw.execute("CREATE SCHEMA crm; CREATE TABLE crm.customers (id INTEGER, email TEXT); CREATE TABLE crm.copy (n INTEGER, s TEXT)")
+    raw.execute("INSERT INTO crm.customers VALUES (1, 'a@example.com')")
+    connection = govern(raw, policy=str(tight_policy), ledger=str(tmp_path / "ledger.db"))
+    with Bounded(), pytest.raises(StatementBlocked, match="limits.max_check_seconds"):
+        connection.cursor().execute("INSERT INTO crm.copy " + union_branches(2000))
+    assert raw.execute("SELECT count(*) FROM crm.copy").fetchone()[0] == 0
+    connection.cursor().execute("INSERT INTO crm.copy SELECT id, 'x' FROM crm.customers")
+    assert raw.execute("SELECT count(*) FROM crm.copy").fetchone()[0] == 1
+    from lineage.ledger import open_ledger
+
+    phases = [(entry.body["phase"], entry.body["statement"]["kind"]) for entry in open_ledger(tmp_path / "ledger.db").entries() if entry.body["kind"] == "statement"]
+    assert phases[0] == ("refused", "over_limits")
+
+
+def test_the_limits_are_the_policys_to_move(tmp_path, cli, identity):
+    from lineage.engine import Engine
+
+    small = load_policy_text("version: 1\nlimits: {max_sql_bytes: 64}\n", "small.yaml")
+    engine = Engine(small)
+    assert engine.check("select 1", identity)[0].may_run
+    (refused,) = engine.check("select " + ", ".join(str(n) for n in range(40)), identity)
+    assert refused.findings[0].rule == "check_limits" and "over the limit of 64" in refused.findings[0].message
+    lowered = tmp_path / "lowered.yaml"
+    lowered.write_text("version: 1\nguardrails:\n  - {rule: check_limits, action: allow}\n")
+    result = cli("policy", "validate", str(lowered))
+    assert result.code == 2 and "check_limits cannot be lowered below block" in result.err
+    with pytest.raises(PolicyError, match="limits.max_check_seconds"):
+        load_policy_text("version: 1\nlimits: {max_check_seconds: 0}\n", "zero.yaml")
+
+
+@pytest.mark.timeout(120)
+def test_invalid_utf8_in_a_sql_file_is_bad_input_or_a_refusal_never_a_traceback(tmp_path, policy_path):
+    path = tmp_path / "bad.sql"
+    path.write_bytes(b"select id from crm.customers where email = '\xff\xfe'\n")
+    for argv in (["check", "--policy", str(policy_path), str(path)], ["check", "--policy", str(policy_path), "-"]):
+        result = subprocess.run([LINEAGE, *argv], input=path.read_bytes(), capture_output=True, timeout=60)
+        stderr = result.stderr.decode(errors="replace")
+        assert "Traceback" not in stderr, stderr
+        if result.returncode == 2:  # bad input: names the file (or stdin) and the byte
+            assert ("bad.sql" in stderr or "<stdin>" in stderr) and "not UTF-8" in stderr and "byte 44" in stderr, stderr
+        else:  # or the statement is refused
+            assert result.returncode == 1, (result.returncode, stderr, result.stdout)

@@ -294,3 +294,241 @@ def test_a_zero_length_spool_is_reported_not_silently_reused(tmp_path, cli, capl
     finally:
         spool.close()
     assert "was damaged" in caplog.text and "empty (0 bytes)" in caplog.text
+
+
+# -- the ledger's PostgreSQL stopped and restarted --------------------------------------------------
+
+import threading  # noqa: E402
+
+import psycopg  # noqa: E402
+
+from lineage.engine import Engine  # noqa: E402
+from lineage.governor import Governor, OutcomeUnknown  # noqa: E402
+from lineage.identity import RunIdentity  # noqa: E402
+from lineage.ledger import LedgerError, open_ledger  # noqa: E402
+from lineage.policy import default_policy  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ledger_server():
+    """A PostgreSQL of the ledger's own, which these tests stop and start (the targets live on the session's)."""
+    from lineage.testing.postgres import ThrowawayPostgres
+
+    server = ThrowawayPostgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _fresh_database(server, name: str) -> str:
+    with psycopg.connect(server.dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return server.dsn_for(name)
+
+
+@pytest.fixture
+def ledger_url(ledger_server, request):
+    try:
+        psycopg.connect(ledger_server.dsn, connect_timeout=2).close()
+    except psycopg.Error:
+        ledger_server.resume()  # a test before this one left it stopped
+    return _fresh_database(ledger_server, "ledger_" + request.node.name.replace("test_", "")[:40].lower())
+
+
+@pytest.fixture
+def target(postgres, request):
+    dsn = _fresh_database(postgres, "target_" + request.node.name.replace("test_", "")[:40].lower())
+    with psycopg.connect(dsn, autocommit=True) as setup:
+        setup.execute("CREATE TABLE orders (id int, batch int)")
+    return dsn
+
+
+def _rows(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        return connection.execute("SELECT count(*) FROM orders").fetchone()[0]
+
+
+def _phases(url: str) -> list[str]:
+    with open_ledger(url, create=False) as ledger:
+        return [entry.body.get("phase") or entry.body["kind"] for entry in ledger.entries()]
+
+
+def _governor(ledger, retry_guard=None) -> Governor:
+    return Governor(Engine(default_policy()), ledger=ledger, retry_guard=retry_guard)
+
+
+def _run_on(dsn: str):
+    connection = psycopg.connect(dsn, autocommit=True)
+    return connection, lambda sql: connection.execute(sql)
+
+
+def _task_try(number: int) -> RunIdentity:
+    """An Airflow task try's identity (run ids as the OpenLineage provider derives them)."""
+    from datetime import datetime, timezone
+
+    from airflow_plugin.identity import identity_from_facts
+
+    facts = {"dag_id": "shop", "task_id": "load", "dag_run_id": "manual__1", "try_number": number, "map_index": -1, "owner": "etl",
+             "triggering_user": None, "run_type": "scheduled", "logical_date": datetime(2026, 5, 9, tzinfo=timezone.utc), "clear_number": 0}
+    return identity_from_facts(facts, default_policy(), "prod")
+
+
+def _waiting_on_lock(dsn: str, timeout: float = 20.0) -> bool:
+    def waiting() -> bool:
+        with psycopg.connect(dsn, autocommit=True) as probe:
+            return probe.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO orders%'").fetchone()[0] > 0
+
+    return wait_for(waiting, timeout)
+
+
+def test_after_the_ledgers_postgres_restarts_the_next_statement_reconnects(ledger_server, ledger_url, target):
+    ledger = open_ledger(ledger_url)
+    governor = _governor(ledger)
+    identity = RunIdentity(principal="svc:etl", job_name="nightly")
+    connection, run = _run_on(target)
+    try:
+        governor.execute("INSERT INTO orders VALUES (1, 1)", identity, run)
+        ledger_server.restart("fast")  # every session of the ledger's server ends
+        governor.execute("INSERT INTO orders VALUES (2, 1)", identity, run)  # one transparent reconnect
+    finally:
+        connection.close()
+    assert _rows(target) == 2
+    assert _phases(ledger_url) == ["started", "finished", "started", "finished"]  # each record once
+    assert ledger.verify().ok
+
+
+def test_the_ledger_restarted_during_a_statement_records_its_end_once(ledger_server, ledger_url, target):
+    ledger = open_ledger(ledger_url)
+    governor = _governor(ledger)
+    identity = RunIdentity(principal="svc:etl", job_name="nightly")
+    connection, run = _run_on(target)
+
+    def run_while_the_ledger_restarts(sql: str):
+        ledger_server.restart("fast")  # after `started` was recorded, before the end is
+        return run(sql)
+
+    try:
+        (outcome,) = governor.execute("INSERT INTO orders VALUES (1, 1)", identity, run_while_the_ledger_restarts, rowcount=lambda cursor: cursor.rowcount)
+    finally:
+        connection.close()
+    assert outcome.rowcount == 1 and _rows(target) == 1
+    assert _phases(ledger_url) == ["started", "finished"]
+    assert ledger.verify().ok
+
+
+def test_with_the_ledger_down_a_statement_fails_closed_before_it_runs(ledger_server, ledger_url, target):
+    ledger = open_ledger(ledger_url)
+    governor = _governor(ledger)
+    connection, run = _run_on(target)
+    ledger_server.halt("fast")
+    try:
+        with pytest.raises(LedgerError, match="connect"):
+            governor.execute("INSERT INTO orders VALUES (1, 1)", RunIdentity(principal="svc:etl"), run)
+    finally:
+        connection.close()
+        ledger_server.resume()
+    assert _rows(target) == 0
+
+
+def test_the_ledger_stopped_mid_statement_gives_an_unknown_outcome_that_a_retry_does_not_run_blind(ledger_server, ledger_url, target, cli):
+    """The issue's case: the INSERT commits while the ledger's server is down; the caller is told it
+    may have run, the ledger holds `started`, the task's retry refuses it until it is settled."""
+    first_try, second_try = _task_try(1), _task_try(2)
+    from airflow_plugin.identity import earlier_task_runs
+    from lineage.outcomes import RetryGuard
+
+    assert earlier_task_runs(second_try) == [first_try.run_id]
+    blocker = psycopg.connect(target)
+    blocker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")  # the INSERT waits on it: a long statement
+    caught: list[BaseException] = []
+    connection, run = _run_on(target)
+
+    def first() -> None:
+        try:
+            _governor(open_ledger(ledger_url)).execute("INSERT INTO orders VALUES (42, 7)", first_try, run, rowcount=lambda cursor: cursor.rowcount)
+        except BaseException as error:  # noqa: BLE001 - the test looks at it
+            caught.append(error)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    try:
+        assert _waiting_on_lock(target)
+        ledger_server.halt("fast")  # the ledger's server goes down while the INSERT runs
+        blocker.rollback()  # the INSERT goes through and commits
+        worker.join(60)
+    finally:
+        blocker.close()
+        connection.close()
+        ledger_server.resume()
+    assert _rows(target) == 1  # it ran
+    (error,) = caught
+    assert isinstance(error, OutcomeUnknown), repr(error)
+    assert "the statement may have run" in str(error) and f"lineage ledger reconcile --seq {error.started}" in str(error)
+    assert _phases(ledger_url) == ["started"]  # the end is unknown to the ledger
+
+    listed = cli("ledger", "reconcile", "--ledger", ledger_url, "--format", "json")
+    assert listed.code == 1 and [row["seq"] for row in listed.json()] == [error.started]
+    assert listed.json()[0]["run_id"] == first_try.run_id and listed.json()[0]["tables_written"] == ["public.orders"]
+
+    ledger = open_ledger(ledger_url)
+    retry = _governor(ledger, RetryGuard(ledger, earlier_task_runs))
+    connection, run = _run_on(target)
+    try:
+        with pytest.raises(OutcomeUnknown, match=f"earlier try .*ledger record {error.started}\\)"):
+            retry.execute("INSERT INTO orders VALUES (42, 7)", second_try, run)
+        assert _rows(target) == 1  # not run blind
+        retry.execute("SELECT count(*) FROM orders", second_try, run)  # other statements of the task still run
+
+        no_evidence = cli("ledger", "reconcile", "--ledger", ledger_url, "--seq", str(error.started), "--ran")
+        assert no_evidence.code == 2 and "--evidence is required" in no_evidence.err
+        settled = cli("ledger", "reconcile", "--ledger", ledger_url, "--seq", str(error.started), "--ran", "--rows", "1",
+                      "--evidence", "order 42 of batch 7 is in orders once", "--by", "alice@corp")
+        assert settled.code == 0 and f"settled record {error.started} as ran" in settled.out
+        assert cli("ledger", "reconcile", "--ledger", ledger_url).code == 0
+        again = cli("ledger", "reconcile", "--ledger", ledger_url, "--seq", str(error.started), "--not-run", "--evidence", "x")
+        assert again.code == 2 and "already recorded or settled" in again.err
+        third_try = _governor(open_ledger(ledger_url), RetryGuard(open_ledger(ledger_url), earlier_task_runs))
+        third_try.execute("SELECT 1", _task_try(3), run)  # settled: the guard lets the task go on
+    finally:
+        connection.close()
+    settlement = [entry.body for entry in open_ledger(ledger_url).entries() if entry.body["kind"] == "outcome_settled"]
+    assert settlement[0]["payload"]["outcome"] == "ran" and settlement[0]["payload"]["settled_by"] == "alice@corp"
+    assert open_ledger(ledger_url).verify().ok
+
+
+def test_a_connection_lost_mid_statement_is_recorded_as_unknown(ledger_url, target, cli):
+    """The target's session ends while the statement runs: it may or may not have committed."""
+    ledger = open_ledger(ledger_url)
+    blocker = psycopg.connect(target)
+    blocker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+    connection, run = _run_on(target)
+    caught: list[BaseException] = []
+
+    def statement() -> None:
+        try:
+            _governor(ledger).execute("INSERT INTO orders VALUES (1, 1)", RunIdentity(principal="svc:etl"), run)
+        except BaseException as error:  # noqa: BLE001
+            caught.append(error)
+
+    worker = threading.Thread(target=statement)
+    worker.start()
+    try:
+        assert _waiting_on_lock(target)
+        with psycopg.connect(target, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO orders%' AND pid <> pg_backend_pid()")
+        worker.join(60)
+    finally:
+        blocker.rollback()
+        blocker.close()
+        connection.close()
+    (error,) = caught
+    assert isinstance(error, OutcomeUnknown) and "the connection to the database was lost" in str(error)
+    assert "the statement may have run" in str(error)
+    assert _phases(ledger_url) == ["started", "unknown"]
+    listed = cli("ledger", "reconcile", "--ledger", ledger_url, "--format", "json")
+    assert listed.code == 1 and listed.json()[0]["seq"] == error.started
+    assert _rows(target) == 0  # here it had not: the operator settles it so
+    settled = cli("ledger", "reconcile", "--ledger", ledger_url, "--seq", str(error.started), "--not-run", "--evidence", "no row in orders")
+    assert settled.code == 0

@@ -313,6 +313,10 @@ class _RepairLock:
 
     _threads = threading.Lock()
 
+    @classmethod
+    def reset(cls) -> None:  # in a forked child: the parent's thread that held it is not there
+        cls._threads = threading.Lock()
+
     def __init__(self, path: Path):
         self.path = path.with_name(path.name + ".repair.lock")
 
@@ -333,6 +337,10 @@ class _RepairLock:
             os.close(self.fd)
         finally:
             self._threads.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_RepairLock.reset)
 
 
 class Spool:

@@ -760,11 +760,11 @@ class Spool:
             self._reject(connection, event_id, created, body, f"unreadable event: {type(error).__name__}: {error}")
             return REJECTED
         # recorded before the send: a crash during it counts as a send without an answer
-        connection.run(
-            "INSERT INTO unconfirmed (id, sends, at) VALUES (?, 1, ?) ON CONFLICT(id) DO UPDATE SET sends = sends + 1, at = excluded.at",
+        sends = connection.one(
+            "INSERT INTO unconfirmed (id, sends, at) VALUES (?, 1, ?) "
+            "ON CONFLICT(id) DO UPDATE SET sends = sends + 1, at = excluded.at RETURNING sends",
             (event_id, time.time()),
-        )
-        sends = connection.one("SELECT sends FROM unconfirmed WHERE id = ?", (event_id,))[0]
+        )[0]
         self._set_timeout(client, sends)
         started = time.monotonic()
         try:
@@ -810,8 +810,11 @@ class Spool:
             if kind != UNREACHED:
                 attempts = connection.one("SELECT attempts FROM events WHERE id = ?", (event_id,))[0] + 1
                 self._retry_at[event_id] = time.monotonic() + self._backoff(attempts)
-        connection.transaction(*statements)
-        self._note_error(connection, reason)
+        statements += [
+            ("INSERT OR REPLACE INTO notes (name, value) VALUES ('last_error', ?)", (reason,)),
+            ("INSERT OR REPLACE INTO notes (name, value) VALUES ('last_error_at', ?)", (str(time.time()),)),
+        ]
+        connection.transaction(*statements)  # one write: the pipeline's inserts seldom wait for the sender
         return DOWN if kind == UNREACHED else FAILED
 
     def _set_timeout(self, client: Any, sends: int) -> None:

@@ -530,5 +530,7 @@ def test_a_connection_lost_mid_statement_is_recorded_as_unknown(ledger_url, targ
     listed = cli("ledger", "reconcile", "--ledger", ledger_url, "--format", "json")
     assert listed.code == 1 and listed.json()[0]["seq"] == error.started
     assert _rows(target) == 0  # here it had not: the operator settles it so
+    wrong = cli("ledger", "reconcile", "--ledger", ledger_url, "--seq", str(error.started + 1), "--not-run", "--evidence", "x")
+    assert wrong.code == 2 and "not the started record of a statement (it is a statement unknown record)" in wrong.err
     settled = cli("ledger", "reconcile", "--ledger", ledger_url, "--seq", str(error.started), "--not-run", "--evidence", "no row in orders")
     assert settled.code == 0

@@ -339,7 +339,8 @@ def _settle(ledger: Ledger, args: argparse.Namespace) -> int:
         raise UsageError(f"--seq {args.seq}: no such record in {ledger.url}")
     body = found.body
     if body.get("kind") != "statement" or body.get("phase") != "started":
-        raise UsageError(f"--seq {args.seq}: not the started record of a statement (it is {body.get('kind')} {body.get('phase') or ''})".rstrip() + ")")
+        what = " ".join(filter(None, (body.get("kind"), body.get("phase"))))
+        raise UsageError(f"--seq {args.seq}: not the started record of a statement (it is a {what} record)")
     run_id = (body.get("identity") or {}).get("run_id")
     if all(entry.seq != args.seq for entry in unsettled(ledger.entries(Filters(run_id=run_id)))):
         raise UsageError(f"--seq {args.seq}: its outcome is already recorded or settled (`lineage ledger show --run {run_id}`)")

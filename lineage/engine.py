@@ -117,20 +117,26 @@ class Engine:
         limits = CheckLimits.from_policy(self.policy.policy)
         too_large = limits.size_problem(sql)
         if too_large is not None:
-            decisions = (self._decide(_over_limits(stand_in(sql), dialect, too_large), identity),)
+            decisions = (self._refuse_unchecked(sql, dialect, too_large, identity),)
         else:
             clock = limits.clock()
             try:
                 with deadline(limits.max_check_seconds, CheckTooSlow):
                     decisions = tuple(self._decide(facts, identity, clock) for facts in self.analyze(sql, dialect, clock))
             except CheckTooSlow as error:  # not cached: a busy machine may be slow only this once
-                return (self._decide(_over_limits(stand_in(sql), dialect, str(error) or clock.reason()), identity),)
+                return (self._refuse_unchecked(sql, dialect, str(error) or clock.reason(), identity),)
         with self._lock:
             self.misses += 1
             self._cache[key] = decisions
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return decisions
+
+    def _refuse_unchecked(self, sql: str, dialect: str, reason: str, identity: RunIdentity) -> Decision:
+        """The refusal of text the check could not finish (``lineage.limits``), shown by its stand-in.
+        Even in audit mode it does not run: what was not analysed cannot be recorded as what ran."""
+        decision = self._decide(_over_limits(stand_in(sql), dialect, reason), identity)
+        return replace(decision, effective_action=Action.BLOCK, would_be_sql=None)
 
     def analyze(self, sql: str, dialect: str | None = None, clock: Clock | None = None) -> list[StatementFacts]:
         dialect = dialect or self.dialect

@@ -326,6 +326,9 @@ def test_the_limits_are_the_policys_to_move(tmp_path, cli, identity):
     assert result.code == 2 and "check_limits cannot be lowered below block" in result.err
     with pytest.raises(PolicyError, match="limits.max_check_seconds"):
         load_policy_text("version: 1\nlimits: {max_check_seconds: 0}\n", "zero.yaml")
+    audit = Engine(load_policy_text("version: 1\nmode: audit\nlimits: {max_sql_bytes: 64}\n", "audit.yaml"))
+    (unchecked,) = audit.check("select " + ", ".join(str(n) for n in range(40)), identity)
+    assert unchecked.effective_action.value == "block" and not unchecked.may_run  # not even audit mode runs it
 
 
 @pytest.mark.timeout(120)

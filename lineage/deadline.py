@@ -7,8 +7,10 @@ Leaving the block disarms the deadline and withdraws an exception fired but not 
 so none arrives after the block. The exception should derive from ``BaseException``: code
 that catches ``Exception`` to carry on cannot swallow it then.
 
-Arming costs a lock and a heap push (no thread per deadline). Where the interpreter offers no
-such call the block simply runs to its end (callers keep their own checks between steps).
+Arming costs a lock and a heap push (no thread per deadline). The exception is raised once: if
+it arrives inside a destructor or a weakref callback the interpreter ignores it (and says so on
+stderr), and where the interpreter offers no such call the block runs to its end; callers keep
+their own checks between steps for both cases (``lineage.limits`` does).
 """
 
 from __future__ import annotations

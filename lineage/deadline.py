@@ -7,9 +7,10 @@ Leaving the block disarms the deadline and withdraws an exception fired but not 
 so none arrives after the block. The exception should derive from ``BaseException``: code
 that catches ``Exception`` to carry on cannot swallow it then.
 
-Arming costs a lock and a heap push (no thread per deadline). The exception is raised once: if
-it arrives inside a destructor or a weakref callback the interpreter ignores it (and says so on
-stderr), and where the interpreter offers no such call the block runs to its end; callers keep
+Arming costs a lock and a heap push (no thread per deadline). An exception that arrives inside a
+destructor or a weakref callback is ignored by the interpreter (it says so on stderr), so while
+the block still runs the exception is raised again, ``REFIRE`` seconds apart, up to ``FIRES``
+times in all. Where the interpreter offers no such call the block runs to its end; callers keep
 their own checks between steps for both cases (``lineage.limits`` does).
 """
 
@@ -25,6 +26,8 @@ import time
 from typing import Iterator
 
 _RAISE_IN = getattr(getattr(ctypes, "pythonapi", None), "PyThreadState_SetAsyncExc", None)
+FIRES = 3
+REFIRE = 0.25
 _tokens = itertools.count(1)
 
 
@@ -34,14 +37,14 @@ class _Watcher:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.condition = threading.Condition()
-        self.armed: dict[int, list] = {}  # token -> [thread id, exception type, fired]
+        self.armed: dict[int, list] = {}  # token -> [thread id, exception type, times fired]
         self.heap: list[tuple[float, int]] = []
         threading.Thread(target=self._run, name="lineage-deadlines", daemon=True).start()
 
     def arm(self, seconds: float, exception: type[BaseException]) -> int:
         token = next(_tokens)
         with self.condition:
-            self.armed[token] = [threading.get_ident(), exception, False]
+            self.armed[token] = [threading.get_ident(), exception, 0]
             heapq.heappush(self.heap, (time.monotonic() + seconds, token))
             if self.heap[0][1] == token:
                 self.condition.notify()
@@ -62,8 +65,10 @@ class _Watcher:
                 if self.heap and self.heap[0][0] <= now:
                     _, token = heapq.heappop(self.heap)
                     entry = self.armed[token]
-                    entry[2] = True
+                    entry[2] += 1
                     _RAISE_IN(ctypes.c_ulong(entry[0]), ctypes.py_object(entry[1]))
+                    if entry[2] < FIRES:  # still running after this one: it may have been ignored
+                        heapq.heappush(self.heap, (now + REFIRE, token))
                     continue
                 self.condition.wait(self.heap[0][0] - now if self.heap else None)
 

@@ -343,3 +343,37 @@ def test_invalid_utf8_in_a_sql_file_is_bad_input_or_a_refusal_never_a_traceback(
             assert ("bad.sql" in stderr or "<stdin>" in stderr) and "not UTF-8" in stderr and "byte 44" in stderr, stderr
         else:  # or the statement is refused
             assert result.returncode == 1, (result.returncode, stderr, result.stdout)
+
+
+class Stop(BaseException):
+    pass
+
+
+def test_a_deadline_stops_work_that_swallows_exceptions_and_never_arrives_late():
+    from lineage.deadline import deadline
+
+    started = time.monotonic()
+    with pytest.raises(Stop):
+        with deadline(0.1, Stop):
+            while True:
+                try:
+                    sum(range(1000))
+                except Exception:  # code that carries on after errors cannot stop it
+                    pass
+    assert time.monotonic() - started < 5
+    swallowed = 0
+    with pytest.raises(Stop):
+        with deadline(0.1, Stop):
+            while True:
+                try:
+                    sum(range(1000))
+                except Stop:  # as the interpreter does for one landing in a destructor
+                    swallowed += 1
+                    if swallowed > 1:
+                        raise
+    assert swallowed == 2  # raised again while the block still ran
+    for _ in range(50):  # disarmed on leaving: nothing arrives afterwards
+        with deadline(0.2, Stop):
+            pass
+    time.sleep(0.6)
+    sum(range(100_000))

@@ -45,6 +45,21 @@ def ol_task_run_id(dag_id: str, task_id: str, try_number: int, logical_date: dat
     return build_task_instance_ol_run_id(dag_id=dag_id, task_id=task_id, try_number=try_number, logical_date=logical_date, map_index=map_index)
 
 
+def earlier_task_runs(identity: Any) -> list[str]:
+    """The run ids of the earlier tries of the task try ``identity`` names (for
+    ``lineage.outcomes.RetryGuard``: a retry must not run blind what an earlier try left unsettled)."""
+    attributes = identity.attributes or {}
+    try:
+        try_number = int(attributes["try_number"])
+        logical_date = attributes["logical_date"]
+        if isinstance(logical_date, str):
+            logical_date = datetime.fromisoformat(logical_date)
+        return [ol_task_run_id(attributes["dag_id"], attributes["task_id"], number, logical_date, int(attributes.get("map_index", -1)))
+                for number in range(1, try_number)]
+    except (KeyError, TypeError, ValueError):
+        return []
+
+
 def ol_dag_run_id(dag_id: str, logical_date: datetime, clear_number: int) -> str:
     try:
         from airflow.providers.openlineage.utils.utils import build_dag_run_ol_run_id

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from lineage.catalog import Catalog, CatalogError
 from lineage.engine import Engine
-from lineage.governor import ApprovalRequired, ExecutionContext, Governor, Outcome, StatementBlocked
+from lineage.governor import ApprovalRequired, ExecutionContext, Governor, Outcome, OutcomeUnknown, StatementBlocked
 from lineage.identity import RunIdentity
 from lineage.model import Action, Decision
 from lineage.policy import LoadedPolicy, PolicyError, load_policy
@@ -251,6 +251,7 @@ class TaskGovernance:
                     approvals=self.runtime.approvals,
                     comment=self.runtime.settings.comment,
                     statement_numbers=self.numbers,
+                    retry_guard=retry_guard(self.runtime.ledger),
                 )
                 identity = with_target(self.identity, target)
                 context = ExecutionContext(target.dialect, target.namespace, target.database)
@@ -297,6 +298,8 @@ class TaskGovernance:
                 outcome = binding.governor.execute_decision(decision, binding.identity, run, binding.context, rowcount)
             except StatementBlocked as blocked:
                 raise _fail(str(blocked)) from None
+            except OutcomeUnknown as unknown:  # it may have run: no automatic retry runs it blind
+                raise _fail(str(unknown)) from unknown.__cause__
             except ApprovalRequired as held:
                 if held.request_id is None:
                     raise _fail(str(held)) from None
@@ -390,6 +393,14 @@ class _CursorExecutor:
     def execute(self, sql: str):
         self.cursor.execute(sql)
         return self.cursor
+
+
+def retry_guard(ledger):
+    """Refuses what an earlier try of the task left with an unknown outcome (``lineage.outcomes``)."""
+    from airflow_plugin.identity import earlier_task_runs
+    from lineage.outcomes import RetryGuard
+
+    return RetryGuard(ledger, earlier_task_runs) if ledger is not None else None
 
 
 def _fail(message: str) -> BaseException:

@@ -54,7 +54,7 @@ def main() -> int:
     queries, schema = tpcds()
     catalog = Catalog.from_mapping(schema, dialect="duckdb")
     policy = load_policy_text(POLICY, "<bench policy>")
-    unclassified = load_policy_text("", "<no classifications>")  # the same check with nothing to mask
+    unclassified = load_policy_text("version: 1\n", "<no classifications>")  # the same check with nothing to mask
 
     probe = Engine(policy, catalog, dialect="duckdb")
     touching = [sql for sql in queries if any(r.rsplit(".", 1)[-1] in ("customer", "customer_address") for f in probe.analyze(sql) for r in f.reads)]

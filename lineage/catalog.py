@@ -19,7 +19,13 @@ DEFAULT_SCHEMAS = {"postgres": "public", "duckdb": "main", "redshift": "public"}
 
 
 class CatalogError(Exception):
-    """A catalog that cannot be used; the message names the file or DSN and the key."""
+    """A catalog that cannot be used; the message names the file or DSN and the key.
+    ``path`` is the key path of the problem in a mapping, when there is one."""
+
+    def __init__(self, message: str, path: tuple[str, ...] | None = None, detail: str | None = None):
+        super().__init__(message)
+        self.path = path
+        self.detail = detail
 
 
 @dataclass
@@ -170,7 +176,7 @@ class Catalog:
         if not isinstance(data, Mapping):
             raise CatalogError(f"{source}: a catalog is a JSON object such as {{\"schema\": {{\"table\": {{\"column\": \"type\"}}}}}}")
         tables: dict[tuple[str, ...], dict[str, str]] = {}
-        _walk(data, (), tables, source)
+        _walk(data, (), tables, source, dialect)
         depths = {len(parts) for parts in tables}
         if len(depths) > 1:
             raise CatalogError(
@@ -185,14 +191,24 @@ class Catalog:
 
     @classmethod
     def from_json_file(cls, path: str | Path, dialect: str = "postgres", **defaults: Any) -> "Catalog":
+        """A catalog file, read strictly (``lineage.catalog_file``): errors name file, line and column."""
+        from lineage.catalog_file import JsonFileError, line_and_column, locate, read_json
+
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data, text = read_json(path.read_bytes())
         except OSError as error:
             raise CatalogError(f"{path}: cannot read the catalog: {error.strerror or error}") from None
-        except json.JSONDecodeError as error:
-            raise CatalogError(f"{path}:{error.lineno}: not JSON: {error.msg}") from None
-        return cls.from_mapping(data, dialect=dialect, source=str(path), **defaults)
+        except JsonFileError as error:
+            raise CatalogError(f"{_at(path, error.line, error.column)}: {error.message}") from None
+        try:
+            return cls.from_mapping(data, dialect=dialect, source=str(path), **defaults)
+        except CatalogError as error:
+            if error.path is None or error.detail is None:
+                raise
+            offset = locate(text, error.path)
+            line, column = line_and_column(text, offset) if offset is not None else (None, None)
+            raise CatalogError(f"{_at(path, line, column)}: {'.'.join(error.path)}: {error.detail}", error.path, error.detail) from None
 
     @classmethod
     def from_dsn(cls, dsn: str, dialect: str | None = None) -> "Catalog":
@@ -266,20 +282,36 @@ class Catalog:
         return cls(tables, "duckdb", database, "main", source)
 
 
-def _walk(node: Mapping[str, Any], path: tuple[str, ...], tables: dict, source: str) -> None:
+def _walk(node: Mapping[str, Any], path: tuple[str, ...], tables: dict, source: str, dialect: str = "postgres") -> None:
+    from lineage.catalog_file import type_problem
+
     for key, value in node.items():
-        where = ".".join(path + (str(key),))
+        here = path + (str(key),)
         if not isinstance(value, Mapping) or not value:
-            raise CatalogError(f"{source}: {where}: expected an object of columns or of tables, got {json.dumps(value)[:60]}")
+            _refuse(source, here, f"expected an object of columns or of tables, got {json.dumps(value)[:60]}")
         leaves = [isinstance(item, str) for item in value.values()]
         if all(leaves):
             if len(path) > 2:
-                raise CatalogError(f"{source}: {where}: nested deeper than database.schema.table")
-            tables[path + (key,)] = dict(value)
+                _refuse(source, here, "nested deeper than database.schema.table")
+            for column, type_ in value.items():
+                problem = type_problem(type_, dialect)
+                if problem:
+                    _refuse(source, here + (column,), problem)
+            tables[here] = dict(value)
         elif any(leaves):
-            raise CatalogError(f"{source}: {where}: mixes column types and nested objects")
+            _refuse(source, here, "mixes column types and nested objects")
+        elif len(path) >= 2:
+            _refuse(source, here, "nested deeper than database.schema.table")
         else:
-            _walk(value, path + (key,), tables, source)
+            _walk(value, here, tables, source, dialect)
+
+
+def _refuse(source: str, path: tuple[str, ...], detail: str) -> None:
+    raise CatalogError(f"{source}: {'.'.join(path)}: {detail}", path, detail)
+
+
+def _at(path: Path, line: int | None, column: int | None) -> str:
+    return f"{path}:{line}:{column}" if line is not None else str(path)
 
 
 def _postgres_type(data_type: str, length: int | None, precision: int | None, scale: int | None) -> str:

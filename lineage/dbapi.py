@@ -35,7 +35,7 @@ from lineage.engine import Engine, Masker
 from lineage.fingerprint import normalize
 from lineage.governor import ApprovalsLike, EventsLike, ExecutionContext, Governor, LedgerLike, Outcome
 from lineage.identity import RunIdentity, from_environment
-from lineage.policy import LoadedPolicy, load_policy, load_policy_text
+from lineage.policy import LoadedPolicy, default_policy, load_policy
 from lineage.session_guard import SessionGuard
 
 __all__ = ["govern", "GovernedConnection", "GovernedCursor", "UngovernedMethod"]
@@ -338,7 +338,7 @@ def _policy(policy: Any) -> LoadedPolicy:
     if isinstance(policy, LoadedPolicy):
         return policy
     path = policy if policy is not None else os.environ.get("LINEAGE_POLICY")
-    return load_policy(path) if path else load_policy_text(b"", "<default policy>")
+    return load_policy(path) if path else default_policy()
 
 
 def _context(connection: Any, driver: str, dialect: str) -> ExecutionContext:

@@ -22,10 +22,12 @@ from lineage.analysis.statements import get_dialect
 from lineage.catalog import Catalog
 from lineage.classify import ClassificationEntry, Classifier
 from lineage.identity import RunIdentity
+from lineage.deadline import deadline
+from lineage.limits import OVER_LIMITS, CheckLimits, CheckTooSlow, Clock, stand_in
 from lineage.masking.rewrite import mask_statement
 from lineage.model import Action, Decision, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.names import any_table_matches
-from lineage.policy import LoadedPolicy, load_policy_text
+from lineage.policy import LoadedPolicy, default_policy
 from lineage.rules import RULES, RuleContext
 
 
@@ -45,6 +47,11 @@ def _physical_names(facts: StatementFacts) -> list[str]:
     return [".".join(parts)] if parts else []
 
 
+def _over_limits(sql: str, dialect: str, reason: str) -> StatementFacts:
+    """The facts of text the check refused unfinished (``lineage.limits``): nothing proven."""
+    return StatementFacts(0, sql, dialect, OVER_LIMITS, parse_error=reason, lineage_complete=False)
+
+
 class Engine:
     def __init__(
         self,
@@ -57,7 +64,7 @@ class Engine:
         masker: Masker | None = mask_statement,
     ):
         get_dialect(dialect)
-        self.policy = policy or load_policy_text(b"", "<default policy>")
+        self.policy = policy or default_policy()
         self.dialect = dialect
         self.catalog = catalog or Catalog(dialect=dialect)
         self.budget = budget
@@ -107,7 +114,17 @@ class Engine:
                 self._cache.move_to_end(key)
                 self.hits += 1
                 return cached
-        decisions = tuple(self._decide(facts, identity) for facts in self.analyze(sql, dialect))
+        limits = CheckLimits.from_policy(self.policy.policy)
+        too_large = limits.size_problem(sql)
+        if too_large is not None:
+            decisions = (self._refuse_unchecked(sql, dialect, too_large, identity),)
+        else:
+            clock = limits.clock()
+            try:
+                with deadline(limits.max_check_seconds, CheckTooSlow):
+                    decisions = tuple(self._decide(facts, identity, clock) for facts in self.analyze(sql, dialect, clock))
+            except CheckTooSlow as error:  # not cached: a busy machine may be slow only this once
+                return (self._refuse_unchecked(sql, dialect, str(error) or clock.reason(), identity),)
         with self._lock:
             self.misses += 1
             self._cache[key] = decisions
@@ -115,9 +132,21 @@ class Engine:
                 self._cache.popitem(last=False)
         return decisions
 
-    def analyze(self, sql: str, dialect: str | None = None) -> list[StatementFacts]:
+    def _refuse_unchecked(self, sql: str, dialect: str, reason: str, identity: RunIdentity) -> Decision:
+        """The refusal of text the check could not finish (``lineage.limits``), shown by its stand-in.
+        Even in audit mode it does not run: what was not analysed cannot be recorded as what ran."""
+        decision = self._decide(_over_limits(stand_in(sql), dialect, reason), identity)
+        return replace(decision, effective_action=Action.BLOCK, would_be_sql=None)
+
+    def analyze(self, sql: str, dialect: str | None = None, clock: Clock | None = None) -> list[StatementFacts]:
         dialect = dialect or self.dialect
-        return [analyze_statement(parsed, dialect, self.catalog, self.budget) for parsed in split_statements(sql, dialect)]
+        parsed_statements = split_statements(sql, dialect)
+        facts = []
+        for parsed in parsed_statements:
+            if clock is not None:
+                clock.check("parsing" if not facts else f"statement {parsed.index}")
+            facts.append(analyze_statement(parsed, dialect, self.catalog, self.budget))
+        return facts
 
     def decide(self, facts: StatementFacts, identity: RunIdentity) -> Decision:
         return self._decide(facts, identity)
@@ -126,18 +155,24 @@ class Engine:
         policy_dir = self.policy.base_dir if self.policy.path else None
         return RuleContext(self.policy.policy, identity, self.catalog, self.classifier, policy_dir)
 
-    def _decide(self, facts: StatementFacts, identity: RunIdentity) -> Decision:
+    def _decide(self, facts: StatementFacts, identity: RunIdentity, clock: Clock | None = None) -> Decision:
         context = self.context(identity)
         findings: list[Finding] = []
         for rule in RULES.values():
             if rule.reported_by_masker and self.masker is not None:
                 continue  # the masking step below reports these, running the rewrite once
+            if clock is not None:
+                clock.check(f"rule {rule.name}")
             for finding in rule.function(facts, context):
                 findings.append(replace(finding, action=self._action_for(finding, identity)))
         masked: tuple[MaskedColumn, ...] = ()
         rewritten: str | None = None
         if self.masker is not None:
+            if clock is not None:
+                clock.check("masking")
             result = self.masker(facts, context)
+            if clock is not None:
+                clock.check("masking")
             masked = result.masked_columns
             rewritten = result.sql
             for finding in result.findings:

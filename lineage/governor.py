@@ -23,6 +23,7 @@ from lineage.disclosure import shown_findings, shown_statement
 from lineage.engine import Engine
 from lineage.identity import RunIdentity
 from lineage.model import Action, Decision
+from lineage.outcomes import OutcomeUnsettled, connection_lost
 
 
 class GovernanceError(Exception):
@@ -37,6 +38,16 @@ class StatementBlocked(GovernanceError):
     pass
 
 
+class OutcomeUnknown(GovernanceError):
+    """The statement may have run, but its outcome is unknown (the connection broke while it ran)
+    or could not be recorded (the ledger failed after it ran). ``started`` is the ledger sequence
+    number of its ``started`` record; ``lineage ledger reconcile`` settles it."""
+
+    def __init__(self, message: str, decision: Decision, started: int | None):
+        super().__init__(message, decision)
+        self.started = started
+
+
 class ApprovalRequired(GovernanceError):
     def __init__(self, message: str, decision: Decision, request_id: str | None):
         super().__init__(message, decision)
@@ -46,7 +57,8 @@ class ApprovalRequired(GovernanceError):
 class LedgerLike(Protocol):
     def record_statement(self, identity: RunIdentity, decision: Decision, phase: str, **details: Any) -> Any:
         """``phase``: ``refused`` (blocked or held; never ran), ``started`` (written durably before
-        the statement runs), ``finished`` or ``failed`` (after, with rows, duration, error)."""
+        the statement runs), ``finished`` or ``failed`` (after, with rows, duration, error), or
+        ``unknown`` (the connection broke while it ran: it may have run)."""
 
 
 class EventsLike(Protocol):
@@ -118,8 +130,12 @@ class Governor:
         approvals: ApprovalsLike | None = None,
         comment: bool = True,
         statement_numbers: dict[str, int] | None = None,
+        retry_guard: Any = None,
     ):
+        """``retry_guard`` (``lineage.outcomes.RetryGuard``): refuses a statement an earlier try of
+        the same work left with an unknown outcome (raises ``OutcomeUnknown``)."""
         self.engine = engine
+        self.retry_guard = retry_guard
         self.ledger = ledger
         self.events = events
         self.approvals = approvals
@@ -177,15 +193,18 @@ class Governor:
                 if reasons:
                     message += " " + "; ".join(reasons) + "."
                 raise ApprovalRequired(message, decision, request_id)
+        if self.retry_guard is not None:
+            self._check_earlier_tries(decision, identity)
         final_sql = stamp(decision.sql, identity_comment(identity, decision.policy_version)) if self.comment else decision.sql
         outcome = Outcome(decision, final_sql, approval_id=approval_id)
         if approval_id is not None:
             outcome.extra["approver"] = self.approvals.approver(approval_id)
             evidence = getattr(self.approvals, "evidence", None)
             outcome.extra["approval_evidence"] = evidence(approval_id) if evidence is not None else None
+        seq = None
         if self.ledger is not None:
-            self.ledger.record_statement(identity, decision, "started", executed_sql=final_sql, approval_id=approval_id,
-                                         approval_evidence=outcome.extra.get("approval_evidence"))
+            seq = getattr(self.ledger.record_statement(identity, decision, "started", executed_sql=final_sql, approval_id=approval_id,
+                                                       approval_evidence=outcome.extra.get("approval_evidence")), "seq", None)
         if self.events is not None:
             self.events.statement_started(identity, decision, context)
         started = time.perf_counter()
@@ -194,7 +213,10 @@ class Governor:
         except Exception as error:
             outcome.duration_ms = (time.perf_counter() - started) * 1000
             outcome.error = f"{type(error).__name__}: {error}"
-            self._record(identity, outcome, context, "failed")
+            if connection_lost(error):
+                outcome.error = f"outcome unknown: the connection was lost while the statement ran ({outcome.error})"
+                self._record_end(identity, outcome, context, "unknown", seq, cause=error)
+            self._record_end(identity, outcome, context, "failed", seq)
             raise
         outcome.duration_ms = (time.perf_counter() - started) * 1000
         if rowcount is not None:
@@ -202,8 +224,48 @@ class Governor:
                 outcome.rowcount = rowcount(outcome.result)
             except Exception:
                 outcome.rowcount = None
-        self._record(identity, outcome, context, "finished")
+        self._record_end(identity, outcome, context, "finished", seq)
         return outcome
+
+    def _check_earlier_tries(self, decision: Decision, identity: RunIdentity) -> None:
+        try:
+            self.retry_guard.check(decision, identity)
+        except OutcomeUnsettled as unsettled:
+            if self.ledger is not None and hasattr(self.ledger, "record_event"):
+                self.ledger.record_event("statement_not_retried", identity, {
+                    "index": decision.index, "unsettled_seq": unsettled.entry.seq,
+                    "fingerprint": (unsettled.entry.body.get("statement") or {}).get("fingerprint"),
+                })
+            raise OutcomeUnknown(str(unsettled), decision, unsettled.entry.seq) from None
+
+    def _record_end(self, identity: RunIdentity, outcome: Outcome, context: ExecutionContext, phase: str, seq: int | None,
+                    cause: BaseException | None = None) -> None:
+        """Record how the statement ended. When that is not known (``unknown``) or cannot be
+        recorded (the ledger fails), raise ``OutcomeUnknown``: the statement may have run, and
+        running it again blind could do its work twice."""
+        problem = None
+        try:
+            self._record(identity, outcome, context, phase)
+        except Exception as error:
+            problem = error
+        if phase != "unknown" and problem is None:
+            return
+        number = f"statement #{outcome.decision.index}"
+        where = f"ledger record {seq}" if seq is not None else "no ledger record"
+        if phase == "unknown":
+            what = f"the connection to the database was lost while {number} ran ({_first_line(cause)}): the statement may have run"
+            if problem is not None:
+                what += f"; recording that failed too ({_first_line(problem)})"
+        elif phase == "finished":
+            rows = f", {outcome.rowcount} row(s)" if outcome.rowcount is not None else ""
+            what = f"{number} ran{rows}, but the ledger could not record it ({_first_line(problem)}): the statement may have run"
+        else:
+            what = f"{number} failed ({outcome.error}), and the ledger could not record that ({_first_line(problem)})"
+        settle = f"`lineage ledger reconcile --seq {seq} --ran` or `--not-run`" if seq is not None else "`lineage ledger reconcile`"
+        message = (f"lineage-governance: {what}. Its outcome is unknown to the ledger ({where}, started); do not run it "
+                   f"again blind: check the target (its rows; the database's log, where it carries run_id '{identity.run_id}'), "
+                   f"then settle it with {settle}.")
+        raise OutcomeUnknown(message, outcome.decision, seq) from (cause or problem)
 
     def _next_number(self, identity: RunIdentity) -> int:
         number = self._statement_numbers.get(identity.run_id, 0) + 1
@@ -217,17 +279,24 @@ class Governor:
         self._record(identity, outcome, context, "refused")
 
     def _record(self, identity: RunIdentity, outcome: Outcome, context: ExecutionContext, phase: str) -> None:
-        if self.ledger is not None:
-            self.ledger.record_statement(
-                identity,
-                outcome.decision,
-                phase,
-                rows=outcome.rowcount,
-                duration_ms=outcome.duration_ms,
-                error=outcome.error,
-                approval_id=outcome.approval_id,
-                approval_request=outcome.extra.get("approval_request"),
-                approval_evidence=outcome.extra.get("approval_evidence"),
-            )
-        if self.events is not None:
-            self.events.statement_finished(identity, outcome.decision, context, outcome)
+        try:
+            if self.ledger is not None:
+                self.ledger.record_statement(
+                    identity,
+                    outcome.decision,
+                    phase,
+                    rows=outcome.rowcount,
+                    duration_ms=outcome.duration_ms,
+                    error=outcome.error,
+                    approval_id=outcome.approval_id,
+                    approval_request=outcome.extra.get("approval_request"),
+                    approval_evidence=outcome.extra.get("approval_evidence"),
+                )
+        finally:  # the events tell what happened even when the ledger could not
+            if self.events is not None:
+                self.events.statement_finished(identity, outcome.decision, context, outcome)
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error or "").strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

@@ -64,11 +64,11 @@ def test_exit_code_2_for_bad_input(cli, policy_path, catalog_path, tmp_path):
     bad_catalog = tmp_path / "catalog.json"
     bad_catalog.write_text('{"crm": {"customers": ["id", "email"]}}')
     result = cli("check", "--catalog", str(bad_catalog), "--sql", "select 1")
-    assert result.code == 2 and f"{bad_catalog}: crm.customers: expected an object" in result.err
+    assert result.code == 2 and f"{bad_catalog}:1:23: crm.customers: expected an object" in result.err
     not_json = tmp_path / "x.json"
     not_json.write_text("{nope")
     result = cli("check", "--catalog", str(not_json), "--sql", "select 1")
-    assert result.code == 2 and f"{not_json}:1: not JSON" in result.err
+    assert result.code == 2 and f"{not_json}:1:2: not JSON" in result.err
     result = cli("check", "--dialect", "klingon", "--sql", "select 1")
     assert result.code == 2 and "unknown SQL dialect 'klingon'" in result.err
     result = cli("check", "--policy", str(tmp_path / "none.yaml"), "--sql", "select 1")

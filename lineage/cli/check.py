@@ -36,6 +36,8 @@ def read_sql(args: argparse.Namespace) -> str:
             parts.append(Path(name).read_text(encoding="utf-8") if name != "-" else sys.stdin.read())
         except OSError as error:
             raise UsageError(f"{name}: cannot read: {error.strerror or error}") from None
+        except UnicodeDecodeError as error:
+            raise UsageError(f"{'<stdin>' if name == '-' else name}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     if not parts:
         if sys.stdin.isatty():
             raise UsageError("no SQL given: use --sql, FILE arguments or stdin")

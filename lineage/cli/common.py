@@ -9,7 +9,7 @@ from lineage.analysis import UnknownDialect, get_dialect
 from lineage.catalog import Catalog, CatalogError
 from lineage.cli import UsageError
 from lineage.identity import RunIdentity, from_environment
-from lineage.policy import LoadedPolicy, PolicyError, load_policy, load_policy_text
+from lineage.policy import LoadedPolicy, PolicyError, default_policy, load_policy
 
 
 def add_policy_option(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def add_identity_options(parser: argparse.ArgumentParser) -> None:
 
 def load_policy_arg(path: str | None) -> LoadedPolicy:
     try:
-        return load_policy(path) if path else load_policy_text(b"", "<default policy>")
+        return load_policy(path) if path else default_policy()
     except PolicyError as error:
         raise UsageError(str(error)) from None
 

@@ -1,8 +1,8 @@
 """``lineage events validate FILE.jsonl``, ``status``, ``flush`` and ``requeue``.
 
 Exit codes: ``validate`` 0 all valid, 1 any invalid event (line number and reason on stdout),
-2 unreadable file; ``status`` 0, or 1 when events were rejected or dropped; ``flush`` 0 when
-nothing is left pending, 1 otherwise.
+2 unreadable file; ``status`` 0, or 1 when events were rejected, dropped or held, or a damaged
+spool file was quarantined; ``flush`` 0 when nothing is left pending, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -31,13 +31,16 @@ def register(subparsers) -> None:
     for name, helptext, handler in (
         ("status", "pending, delivered, rejected and dropped events of the spool, and the last error", run_status),
         ("flush", "deliver the spool's pending events now (through openlineage-python's configured transport)", run_flush),
-        ("requeue", "move events the backend rejected back into the queue (after fixing the cause)", run_requeue),
+        ("requeue", "move events the backend rejected back into the queue (after fixing the cause); --held: send held events once more", run_requeue),
     ):
         command = commands.add_parser(name, help=helptext)
         command.add_argument("--spool", metavar="PATH", help="spool file (default: $LINEAGE_EVENTS_SPOOL, else .lineage/events-spool.db)")
         command.add_argument("--format", choices=("text", "json"), default="text")
         if name == "flush":
             command.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds (default 60)")
+        if name == "requeue":
+            command.add_argument("--held", action="store_true",
+                                 help="instead: let each held event (sent twice without an answer) be sent once more; the backend may see it a third time")
         command.set_defaults(handler=handler)
 
 
@@ -74,9 +77,12 @@ def _spool(args: argparse.Namespace):
     if not path.exists():
         raise UsageError(f"{path}: no spool there (name it with --spool or LINEAGE_EVENTS_SPOOL)")
     try:
-        return Spool(path, sender=False, exit_wait=0)
+        spool = Spool(path, sender=False, exit_wait=0)
     except Exception as error:
         raise UsageError(f"{path}: cannot open the spool: {error}") from None
+    if spool.broken is not None:
+        raise UsageError(f"{path}: cannot open the spool: {spool.broken}")
+    return spool
 
 
 def _when(timestamp: float | None) -> str:
@@ -104,7 +110,21 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"transport  {status.transport or 'not used yet'}")
         if status.last_error:
             print(f"last error {status.last_error} ({_when(status.last_error_at)})")
-    return 1 if status.rejected or status.dropped else 0
+        if status.retrying:
+            oldest = status.retrying_oldest or {}
+            print(f"retrying   {status.retrying} event(s); the oldest: {oldest.get('order')}, {oldest.get('attempts')} attempt(s), "
+                  f"last error {oldest.get('last_error')}  <- later events of the same run wait for it")
+        print(f"held       {status.held} event(s)" + (
+            "  <- sent twice without an answer (the backend may have them); their runs wait. "
+            "`lineage events requeue --held` sends each once more" if status.held else ""))
+        for held in status.held_events:
+            print(f"           event {held['id']} of {held['order']}: {held['sends']} sends, {held['reason']} ({_when(held['since'])})")
+        print(f"quarantined {len(status.quarantined)}" + ("  <- damaged spool files moved aside (readable events were salvaged); "
+                                                        "inspect, then delete them" if status.quarantined else ""))
+        for moved in status.quarantined:
+            print(f"           {moved['file']}: {moved['reason']}")
+    problems = status.rejected or status.dropped or status.held or status.quarantined
+    return 1 if problems else 0
 
 
 def run_flush(args: argparse.Namespace) -> int:
@@ -116,7 +136,8 @@ def run_flush(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result.__dict__, indent=2))
     else:
-        print(f"delivered {result.delivered}, rejected {result.rejected}, still pending {result.remaining}")
+        print(f"delivered {result.delivered}, rejected {result.rejected}, still pending {result.remaining}"
+              + (f" ({result.held} held: `lineage events requeue --held`)" if result.held else ""))
         if result.error:
             print(f"last error: {result.error}")
     return 0 if result.remaining == 0 else 1
@@ -125,8 +146,11 @@ def run_flush(args: argparse.Namespace) -> int:
 def run_requeue(args: argparse.Namespace) -> int:
     spool = _spool(args)
     try:
-        moved = spool.requeue_rejected()
+        moved = spool.release_held() if args.held else spool.requeue_rejected()
     finally:
         spool.close()
-    print(json.dumps({"requeued": moved}) if args.format == "json" else f"requeued {moved} rejected event(s)")
+    if args.held:
+        print(json.dumps({"released": moved}) if args.format == "json" else f"released {moved} held event(s): each is sent once more")
+    else:
+        print(json.dumps({"requeued": moved}) if args.format == "json" else f"requeued {moved} rejected event(s)")
     return 0

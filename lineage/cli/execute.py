@@ -25,7 +25,7 @@ from lineage.cli.check import read_sql
 from lineage.cli.approval_options import add_approval_options, held_hint, open_approvals
 from lineage.cli.common import add_identity_options, add_policy_option, identity_from_args, load_policy_arg
 from lineage.cli.ledger import add_ledger_option
-from lineage.governor import ApprovalRequired, StatementBlocked
+from lineage.governor import ApprovalRequired, OutcomeUnknown, StatementBlocked
 
 
 def register(subparsers) -> None:
@@ -81,6 +81,9 @@ def run_exec(args: argparse.Namespace) -> int:
             print(f"lineage: {error}", file=sys.stderr)
             print(held_hint(error.request_id), file=sys.stderr)
             code = EXIT_APPROVAL
+        except OutcomeUnknown as error:  # it may have run: say so, and how to settle it
+            print(f"lineage: {error}", file=sys.stderr)
+            code = EXIT_BLOCKED
         except Exception as error:  # the database refused it; the ledger has the failure
             print(f"lineage: the database reported: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}", file=sys.stderr)
             code = EXIT_BLOCKED

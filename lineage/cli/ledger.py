@@ -5,6 +5,8 @@
     lineage ledger verify --anchor head.json   # also catches a truncated or rewritten tail
     lineage ledger show --principal alice@corp --table crm.customers --since 1d
     lineage ledger export --format csv --output ledger.csv
+    lineage ledger reconcile                   # statements whose outcome is unknown (exit 1 if any)
+    lineage ledger reconcile --seq 812 --ran --rows 1 --evidence "order 42 is in crm.orders once"
 
 The ledger is ``--ledger URL``, default ``$LINEAGE_LEDGER_URL``, else ``.lineage/ledger.db``.
 ``verify`` also reads a JSON Lines export (``--ledger export.jsonl``), so an auditor can check
@@ -64,6 +66,24 @@ def register(subparsers) -> None:
     export.add_argument("--format", choices=("jsonl", "csv"), required=True)
     export.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     export.set_defaults(handler=run_export)
+
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="list statements whose outcome is unknown (started, no end recorded), or settle one with --seq and --ran/--not-run",
+    )
+    add_ledger_option(reconcile)
+    reconcile.add_argument("--since", default="30d", help="look at records from this time (default 30d; a date, a time or a duration ago)")
+    reconcile.add_argument("--run", metavar="RUN_ID", help="only this run's statements")
+    reconcile.add_argument("--seq", type=int, help="settle the statement whose started record is this sequence number")
+    outcome = reconcile.add_mutually_exclusive_group()
+    outcome.add_argument("--ran", action="store_true", help="it ran (and committed)")
+    outcome.add_argument("--not-run", action="store_true", help="it did not run, or rolled back")
+    reconcile.add_argument("--rows", type=int, help="rows it wrote, if known")
+    reconcile.add_argument("--evidence", help="how you know: the rows you found, the database log's line, ... (required to settle)")
+    reconcile.add_argument("--by", help="who settles it (default: $LINEAGE_PRINCIPAL, else os:<user>)")
+    reconcile.add_argument("--format", choices=("text", "json"), default="text")
+    reconcile.set_defaults(handler=run_reconcile)
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
@@ -269,3 +289,89 @@ def flatten(entry: Entry) -> dict[str, Any]:
         "prev_hash": entry.prev_hash,
         "hash": entry.hash,
     }
+
+
+# -- reconcile --------------------------------------------------------------------------------
+
+
+def run_reconcile(args: argparse.Namespace) -> int:
+    """Unknown outcomes: list them, or settle one (``lineage.outcomes``)."""
+    from lineage.outcomes import unsettled
+
+    with open_for_reading(args.ledger) as ledger:
+        try:
+            if args.seq is not None:
+                return _settle(ledger, args)
+            if args.ran or args.not_run:
+                raise UsageError("--ran and --not-run settle one statement: name it with --seq")
+            filters = Filters(run_id=args.run, since=ledger_time(parse_time(args.since, "--since")))
+            waiting = unsettled(ledger.entries(filters))
+        except LedgerError as error:
+            raise UsageError(str(error)) from None
+    if args.format == "json":
+        print(json.dumps([_unsettled_row(entry) for entry in waiting], indent=2))
+    else:
+        for entry in waiting:
+            row = _unsettled_row(entry)
+            print(f"{row['seq']:>6}  {row['time'][:19].replace('T', ' ')}  run {row['run_id']}  {row['job']}  {row['principal']}")
+            print(f"        {_cut(row['sql'] or '', 110)}")
+            if row["tables_written"]:
+                print(f"        writes {', '.join(row['tables_written'])}")
+            print(f"        settle: lineage ledger reconcile --seq {row['seq']} --ran|--not-run --evidence \"...\"")
+        print(f"{len(waiting)} statement(s) with an unknown outcome" + (
+            ": each may have run. Check the target's rows, or the database's log (the statement carries its run_id in a comment, "
+            "`lineage correlate` lines the log up with the ledger), then settle it." if waiting else ""))
+    return EXIT_BLOCKED if waiting else EXIT_OK
+
+
+def _settle(ledger: Ledger, args: argparse.Namespace) -> int:
+    import os
+
+    from lineage.identity import RunIdentity
+    from lineage.outcomes import SETTLED, settlement, unsettled
+
+    if not (args.ran or args.not_run):
+        raise UsageError("say how it ended: --ran or --not-run")
+    if not args.evidence or not args.evidence.strip():
+        raise UsageError("--evidence is required: how you know (the rows found, the database log's line, ...)")
+    found = next(iter(ledger.entries(after=args.seq - 1, limit=1)), None)
+    if found is None or found.seq != args.seq:
+        raise UsageError(f"--seq {args.seq}: no such record in {ledger.url}")
+    body = found.body
+    if body.get("kind") != "statement" or body.get("phase") != "started":
+        what = " ".join(filter(None, (body.get("kind"), body.get("phase"))))
+        raise UsageError(f"--seq {args.seq}: not the started record of a statement (it is a {what} record)")
+    run_id = (body.get("identity") or {}).get("run_id")
+    if all(entry.seq != args.seq for entry in unsettled(ledger.entries(Filters(run_id=run_id)))):
+        raise UsageError(f"--seq {args.seq}: its outcome is already recorded or settled (`lineage ledger show --run {run_id}`)")
+    by = args.by or os.environ.get("LINEAGE_PRINCIPAL") or f"os:{_user()}"
+    payload = settlement(found, ran=args.ran, rows=args.rows, evidence=args.evidence.strip(), by=by)
+    entry = ledger.record_event(SETTLED, RunIdentity.from_dict(body.get("identity") or {"principal": by}), payload)
+    if args.format == "json":
+        print(json.dumps(entry.to_dict(), indent=2))
+    else:
+        print(f"settled record {args.seq} as {payload['outcome']} (record {entry.seq}, by {by})")
+    return EXIT_OK
+
+
+def _unsettled_row(entry: Entry) -> dict[str, Any]:
+    row = flatten(entry)
+    return {
+        "seq": entry.seq,
+        "time": row["time"] or "",
+        "run_id": row["run_id"],
+        "job": row["job"],
+        "principal": row["principal"],
+        "sql": row["sql"],
+        "fingerprint": row["fingerprint"],
+        "tables_written": row["tables_written"].split() if row["tables_written"] else [],
+    }
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"

@@ -123,11 +123,11 @@ def main(conn, config: Config) -> None:
 class Governance:
     def __init__(self, config: Config):
         from lineage.dbt.identity import comment_environment, governed_identity
-        from lineage.policy import load_policy, load_policy_text
+        from lineage.policy import default_policy, load_policy
 
         self.config = config
         env = dict(os.environ if config.env is None else config.env)
-        self.policy = load_policy(config.policy) if config.policy else load_policy_text(b"", "<default policy>")
+        self.policy = load_policy(config.policy) if config.policy else default_policy()
         self.identity = governed_identity(self.policy.policy, config.project, config.command, env, principal=config.principal,
                                           groups=config.groups, environment=config.environment)
         self.ledger = self._ledger()

@@ -1,19 +1,28 @@
 """A durable spool in front of the OpenLineage transport: emit never waits for the backend.
 
     spool.write(event_json)     one INSERT into SQLite (WAL): tens of microseconds, then returns
-    sender thread               oldest first: OpenLineageClient.emit(event) -> DELETE on success;
-                                a failure is retried (same event, exponential backoff), so order holds
+    sender thread               oldest first, in order per run: OpenLineageClient.emit(event)
+                                -> DELETE on success; a failure holds that run's later events
 
 Guarantees and limits (also in the README):
 
-- **Durable**: an event is on disk when ``write`` returns. With the backend down events wait
-  there and survive a crash or restart of the process; the next process that opens the spool
-  (or ``lineage events flush``) delivers them. ``synchronous=NORMAL`` (the default) survives a
-  process crash; ``LINEAGE_EVENTS_SPOOL_SYNC=FULL`` also survives power loss, at an fsync per event.
-- **In order, once**: one sender per spool file (an ``flock`` on ``<spool>.lock``, across
-  processes) sends the oldest event, and deletes it in the same moment it learns the backend
-  accepted it. Only a crash between the backend's answer and that delete, or an answer that
-  never arrives (a read timeout), makes the sender send that one event again.
+- **Durable, zero lost**: an event is on disk when ``write`` returns. With the backend down,
+  slow or failing, events wait there and survive a crash or restart of the process; the next
+  process that opens the spool (or ``lineage events flush``) delivers them. ``synchronous=NORMAL``
+  (the default) survives a process crash; ``LINEAGE_EVENTS_SPOOL_SYNC=FULL`` also survives power
+  loss, at an fsync per event.
+- **In order per run**: one sender per spool file (an ``flock`` on ``<spool>.lock``, across
+  processes) sends events oldest first. An event that does not go through holds the later
+  events of its run (its OpenLineage run, or its job or dataset for run-less events), never
+  those of other runs: one stuck run does not stop the others.
+- **At most twice**: before a send the spool records it (``unconfirmed``). A send that got no
+  answer (a read timeout, a dropped connection) may have reached the backend; the next try of
+  that event waits longer for the answer (its read timeout grows fourfold, up to ``max_timeout``),
+  and after two such sends the event is *held*: not sent again until an operator says so
+  (``lineage events requeue --held``, one more send each time). A crash between the backend's
+  answer and the delete counts as such a send. Answers (5xx, 429) and refused connections reach
+  nothing: they are retried with backoff (per event, and for all events when the backend is
+  down) without limit, and the event waits on disk.
 - **Rejections are kept**: an event the backend refuses for good (a 4xx such as Marquez's 422)
   moves to the ``rejected`` table with the answer, so it never blocks the events behind it;
   ``lineage events status`` shows it and ``lineage events requeue`` sends it again.
@@ -21,11 +30,17 @@ Guarantees and limits (also in the README):
   ``LINEAGE_EVENTS_SPOOL_MAX_BYTES`` (256 MiB) pending, new events are not stored: each one is
   counted as dropped and a warning says so (at 80% a first warning). The pipeline never stalls
   on lineage; the ledger still records every statement.
+- **Never fails the pipeline**: a damaged spool file (corrupt, truncated, not SQLite, empty, a
+  directory in its place) is moved aside (``lineage.events.spool_repair``), what is readable is
+  salvaged into a new file, a warning says so once, and ``lineage events status`` lists the
+  damaged file until the operator deletes it. A spool that cannot be opened at all logs why and
+  drops events; ``write`` never raises.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import random
@@ -37,15 +52,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from lineage.events.transport import describe_error, is_permanent, new_client, revive, transport_description
+from lineage.events.spool_repair import Damaged, damage, is_damage, quarantine, quarantined, reason_of, salvage
+from lineage.events.transport import (
+    UNCONFIRMED,
+    UNREACHED,
+    describe_error,
+    is_permanent,
+    new_client,
+    outcome,
+    read_timeout,
+    revive,
+    set_read_timeout,
+    transport_description,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = ".lineage/events-spool.db"
 DEFAULT_MAX_EVENTS = 100_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_TIMEOUT = 120.0
 NEAR_FULL = 0.8
 BATCH = 200
+MAX_SENDS = 2  # sends without an answer after which an event is held (the at-most-twice guarantee)
+TIMEOUT_GROWTH = 4  # a send after one without an answer waits this much longer
+FAILURES_IN_A_ROW = 3  # failed events of different runs in a row: the backend is failing, back off for all
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -63,9 +94,12 @@ CREATE TABLE IF NOT EXISTS rejected (
     reason TEXT NOT NULL,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS unconfirmed (id INTEGER PRIMARY KEY, sends INTEGER NOT NULL, reason TEXT, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS notes (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+DELIVERED, REJECTED, FAILED, DOWN = "delivered", "rejected", "failed", "down"
 
 
 def default_path(env: dict[str, str] | None = None) -> Path:
@@ -89,6 +123,11 @@ class SpoolStatus:
     last_delivery_at: float | None = None
     sender_pid: int | None = None
     transport: str | None = None
+    held: int = 0  # sent twice without an answer: waiting for `lineage events requeue --held`
+    held_events: list[dict[str, Any]] = field(default_factory=list)
+    retrying: int = 0  # pending events that failed at least once
+    retrying_oldest: dict[str, Any] | None = None
+    quarantined: list[dict[str, Any]] = field(default_factory=list)  # damaged spool files kept aside
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,9 +138,33 @@ class FlushResult:
     delivered: int = 0
     rejected: int = 0
     remaining: int = 0
+    held: int = 0
     error: str | None = None
     busy_pid: int | None = None
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Pass:
+    """One sweep over the pending events."""
+
+    delivered: int = 0
+    rejected: int = 0
+    waiting: int = 0  # skipped: their run waits for an earlier event
+    down: bool = False  # the backend failed every try: back off for all
+    error: str | None = None
+
+
+def order_key(data: dict) -> str:
+    """What an event keeps its order within: its run, else its job, else its dataset."""
+    run = data.get("run") or {}
+    if run.get("runId"):
+        return f"run:{run['runId']}"
+    job = data.get("job") or {}
+    if job.get("name"):
+        return f"job:{job.get('namespace')}/{job['name']}"
+    dataset = data.get("dataset") or {}
+    return f"dataset:{dataset.get('namespace')}/{dataset.get('name')}"
 
 
 class _SenderLock:
@@ -216,6 +279,70 @@ class _Db:
             self.connection.close()
 
 
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def _create(path: Path) -> None:
+    """Make a new spool file whole (schema in place) and then give it its name, so no process
+    ever sees a half-made one: an empty spool file is always damage."""
+    temporary = path.with_name(f".{path.name}.new-{os.getpid()}-{random.randrange(1 << 30)}")
+    connection = sqlite3.connect(str(temporary), isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(SCHEMA)
+    finally:
+        connection.close()
+    try:
+        os.link(temporary, path)  # atomic, and never replaces a spool another process made meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        for name in (str(temporary), f"{temporary}-wal", f"{temporary}-shm"):
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
+
+
+class _RepairLock:
+    """One repair at a time per spool: a thread lock in this process, an ``flock`` across processes."""
+
+    _threads = threading.Lock()
+
+    @classmethod
+    def reset(cls) -> None:  # in a forked child: the parent's thread that held it is not there
+        cls._threads = threading.Lock()
+
+    def __init__(self, path: Path):
+        self.path = path.with_name(path.name + ".repair.lock")
+
+    def __enter__(self) -> "_RepairLock":
+        import fcntl
+
+        self._threads.acquire()
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            os.close(self.fd)
+        finally:
+            self._threads.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_RepairLock.reset)
+
+
 class Spool:
     def __init__(
         self,
@@ -230,10 +357,10 @@ class Spool:
         poll_interval: float = 0.5,
         synchronous: str | None = None,
         exit_wait: float | None = None,
+        max_timeout: float | None = None,
     ):
         env = os.environ
         self.path = Path(path) if path is not None else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.max_events = int(max_events or env.get("LINEAGE_EVENTS_SPOOL_MAX_EVENTS") or DEFAULT_MAX_EVENTS)
         self.max_bytes = int(max_bytes or env.get("LINEAGE_EVENTS_SPOOL_MAX_BYTES") or DEFAULT_MAX_BYTES)
@@ -241,24 +368,23 @@ class Spool:
         if self.synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"LINEAGE_EVENTS_SPOOL_SYNC must be NORMAL, FULL or EXTRA, not {self.synchronous!r}")
         self.exit_wait = float(exit_wait if exit_wait is not None else env.get("LINEAGE_EVENTS_EXIT_WAIT", "2"))
+        self.max_timeout = float(max_timeout or env.get("LINEAGE_EVENTS_MAX_TIMEOUT") or DEFAULT_MAX_TIMEOUT)
         self.client_factory = client_factory
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.poll_interval = poll_interval
         self.sender_enabled = sender
+        self.broken: str | None = None  # why this process cannot use the spool at all (events are dropped)
         self._setup()
-        self._writer.script(SCHEMA)
-        self._refresh_counts()
-        if sender:
+        if sender and self.broken is None:
             self.start()
         atexit.register(_close_at_exit, weakref.ref(self))
 
-    # -- writing (the pipeline's side) -------------------------------------------------------
+    # -- opening, and repairing a damaged file ----------------------------------------------------
 
     def _setup(self) -> None:
         self._pid = os.getpid()
         self._lock = threading.Lock()
-        self._writer = _Db(self.path, self.synchronous, autocheckpoint=not self.sender_enabled)
         self._wake = threading.Event()
         self._kick = threading.Event()
         self._stop = threading.Event()
@@ -270,23 +396,138 @@ class Spool:
         self._last_full_warning = 0.0
         self._near_warned = False
         self._closed = False
+        self._lost_since_warning = 0
+        self._last_lost_warning = 0.0
+        self._retry_at: dict[int, float] = {}  # event id -> when the sender may try it again
+        self._keys: dict[int, str] = {}  # event id -> its order key (run), read once
+        self._held_warned: set[int] = set()
+        self._timeout: float | None = None  # the read timeout now in use (grows when answers do not come)
+        self._base_timeout: float | None = None
+        self._writer: _Db | None = None
+        self._inode: int | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._open_writer()
+        except Exception as error:  # the pipeline goes on without the spool; the reason is logged
+            self.broken = describe_error(error)
+            log.error("lineage events: cannot use the spool %s (%s); events are not stored", self.path, self.broken)
+
+    def _open(self, autocheckpoint: bool = True) -> tuple["_Db", int | None]:
+        """A connection to a sound spool file (made whole if missing, repaired if damaged)."""
+        for attempt in range(3):
+            seen = _inode(self.path)
+            try:
+                problem = damage(self.path)
+                if problem:
+                    raise Damaged(problem)
+                if seen is None:
+                    _create(self.path)
+                    seen = _inode(self.path)
+                connection = _Db(self.path, self.synchronous, autocheckpoint)
+                try:
+                    connection.script(SCHEMA)
+                except BaseException:
+                    connection.close()
+                    raise
+                return connection, seen
+            except Exception as error:
+                if attempt == 2 or not is_damage(error):
+                    raise
+                self._repair(str(error), seen)
+        raise AssertionError("unreachable")
+
+    def _repair(self, reason: str, seen: int | None) -> None:
+        """Move the damaged file aside, salvage what is readable into a new one, warn once.
+        ``seen`` is the file (inode) found damaged: if another process or thread replaced it
+        meanwhile, there is nothing left to do."""
+        with _RepairLock(self.path):
+            if _inode(self.path) != seen:
+                return  # repaired (or removed) by someone else
+            moved = quarantine(self.path, reason)
+            rescued = salvage(moved)
+            _create(self.path)
+            connection = _Db(self.path, self.synchronous, autocheckpoint=True)
+            try:
+                statements: list[tuple[str, tuple]] = []
+                for created, body in rescued.events:
+                    statements.append(("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (created, len(body), body)))
+                for created, rejected, why, body in rescued.rejected:
+                    statements.append(("INSERT INTO rejected (created, rejected, reason, body) VALUES (?, ?, ?, ?)", (created, rejected, why, body)))
+                for name, value in rescued.counters.items():
+                    statements.append(("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (name, value)))
+                connection.transaction(*statements)
+                if rescued.sends:  # keep each salvaged event's unanswered sends: the at-most-twice count survives
+                    ids = [row[0] for row in connection.rows("SELECT id FROM events ORDER BY id")]
+                    connection.transaction(*[
+                        ("INSERT INTO unconfirmed (id, sends, reason, at) VALUES (?, ?, 'salvaged', ?)", (ids[index], sends, time.time()))
+                        for index, sends in rescued.sends.items() if index < len(ids)
+                    ])
+            finally:
+                connection.close()
+        log.warning(
+            "lineage events: the spool %s was damaged (%s): moved to %s; %d pending event(s) and %d rejected one(s) salvaged into a "
+            "new spool, which carries on. Events in its unreadable parts are lost (LINEAGE_EVENTS_FILE, if set, has a copy of "
+            "every event). `lineage events status` lists the damaged file until you delete it.",
+            self.path, reason, moved.name, len(rescued.events), len(rescued.rejected),
+        )
+
+    def _connection(self) -> "_Db":
+        return self._open()[0]
+
+    def _with_spool(self, work: Callable[["_Db"], Any]) -> Any:
+        """``work(connection)`` on a sound spool: a damaged file is repaired and the work done again."""
+        for attempt in range(2):
+            connection, seen = self._open()
+            try:
+                return work(connection)
+            except Exception as error:
+                if attempt == 1 or not is_damage(error):
+                    raise
+                self._repair(str(error), seen)
+            finally:
+                connection.close()
+
+    # -- writing (the pipeline's side) -------------------------------------------------------
 
     def write(self, body: str) -> bool:
-        """Store one serialised event; False when the spool is full (the event is counted as dropped)."""
+        """Store one serialised event; False when it could not be stored (the spool is full:
+        counted as dropped; or unusable: logged). Never raises."""
+        try:
+            return self._write(body)
+        except Exception as error:
+            self._lost(error)
+            return False
+
+    def _write(self, body: str) -> bool:
         if os.getpid() != self._pid:
             self._after_fork()
+        if self.broken is not None:
+            self._lost(self.broken)
+            return False
         size = len(body)
         with self._lock:
+            if _inode(self.path) != self._inode:
+                self._reopen_writer()  # the file was repaired (replaced) by another process
             if self._pending >= self.max_events or self._bytes + size > self.max_bytes:
                 self._refresh_counts()
                 if self._pending >= self.max_events or self._bytes + size > self.max_bytes:
                     self._drop()
                     return False
-            try:
+            for attempt in range(2):
+                try:
+                    self._writer.run("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (time.time(), size, body))
+                    break
+                except sqlite3.Error as error:
+                    if attempt == 1 or not is_damage(error):
+                        self._lost(error)
+                        return False
+                    self._repair(str(error), self._inode)
+                    self._reopen_writer()
+            if _inode(self.path) != self._inode:
+                # replaced while this event went in: it may sit in the moved file, so it goes in again
+                # (if the salvage read it too, that is one duplicate, never a loss)
+                self._reopen_writer()
                 self._writer.run("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (time.time(), size, body))
-            except sqlite3.Error as error:
-                log.error("lineage events: could not store an event in the spool %s (%s); it is lost", self.path, error)
-                return False
             self._pending += 1
             self._bytes += size
             if not self._near_warned and (self._pending >= NEAR_FULL * self.max_events or self._bytes >= NEAR_FULL * self.max_bytes):
@@ -298,6 +539,37 @@ class Spool:
                 )
         self._wake.set()
         return True
+
+    def _open_writer(self) -> None:
+        """The pipeline's connection, and the counts (reading them also finds damaged pages)."""
+        for attempt in range(2):
+            self._writer, self._inode = self._open(autocheckpoint=not self.sender_enabled)
+            try:
+                self._refresh_counts()
+                return
+            except Exception as error:
+                self._writer.close()
+                if attempt == 1 or not is_damage(error):
+                    raise
+                self._repair(str(error), self._inode)
+
+    def _reopen_writer(self) -> None:
+        old = self._writer
+        self._open_writer()
+        if old is not None:
+            try:
+                old.close()
+            except Exception:
+                pass
+
+    def _lost(self, error: Any) -> None:
+        self._lost_since_warning += 1
+        now = time.monotonic()
+        if self._last_lost_warning == 0.0 or now - self._last_lost_warning > 60:
+            log.error("lineage events: could not store %d event(s) in the spool %s (%s); they are lost",
+                      self._lost_since_warning, self.path, error if isinstance(error, str) else describe_error(error))
+            self._last_lost_warning = now
+            self._lost_since_warning = 0
 
     def _refresh_counts(self) -> None:
         count, total = self._writer.one("SELECT count(*), coalesce(sum(size), 0) FROM events")
@@ -328,10 +600,10 @@ class Spool:
 
     def _after_fork(self) -> None:
         # SQLite connections and threads do not survive fork(): start afresh in the child
-        _ABANDONED.append(self._writer)
+        if self._writer is not None:
+            _ABANDONED.append(self._writer)
         self._setup()
-        self._refresh_counts()
-        if self.sender_enabled:
+        if self.sender_enabled and self.broken is None:
             self.start()
 
     # -- sending (the background side) -------------------------------------------------------
@@ -344,10 +616,11 @@ class Spool:
         self._thread.start()
 
     def _run(self) -> None:
-        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
         lock = _SenderLock(self.lock_path)
+        connection: _Db | None = None
+        seen: int | None = None
         client = None
-        failures = 0
+        downs = 0
         last_checkpoint = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -357,32 +630,40 @@ class Spool:
                         if not self._holding:
                             self._stop.wait(self.poll_interval)  # another process sends for this spool
                             continue
+                    if connection is None or _inode(self.path) != seen:
+                        if connection is not None:
+                            connection.close()
+                            self._keys.clear()
+                        connection, seen = self._open()
                     if client is None:
                         client = self.client_factory()
-                        self._note(connection, "transport", transport_description(client))
-                    delivered, rejected, error, remaining = self._deliver(connection, client)
-                    if delivered or rejected:
+                        self._use_client(connection, client)
+                    sweep = self._pass(connection, client)
+                    if sweep.delivered or sweep.rejected:
                         with self._lock:
-                            self._pending = max(0, self._pending - delivered - rejected)
-                    if error is not None:
-                        failures += 1
-                        self._kick.wait(self._backoff(failures))
+                            self._pending = max(0, self._pending - sweep.delivered - sweep.rejected)
+                    if sweep.down:
+                        downs += 1
+                        self._kick.wait(self._backoff(downs))
                         self._kick.clear()
                         continue
-                    failures = 0
-                    if remaining:
-                        continue
+                    downs = 0
                     if time.monotonic() - last_checkpoint > 5:
                         connection.run("PRAGMA wal_checkpoint(PASSIVE)")
                         last_checkpoint = time.monotonic()
-                    self._wake.wait(self.poll_interval)
+                    self._wake.wait(self._idle(sweep))
                     self._wake.clear()
                 except Exception as error:  # never let the sender die: the events wait on disk
-                    failures += 1
-                    log.warning("lineage events sender: %s (retrying in %.1fs)", describe_error(error), self._backoff(failures))
-                    self._note_error(connection, describe_error(error))
+                    if is_damage(error):
+                        self._repair(str(error), seen)
+                        seen = None  # reopen on the new file
+                        continue
+                    downs += 1
+                    log.warning("lineage events sender: %s (retrying in %.1fs)", describe_error(error), self._backoff(downs))
+                    if connection is not None:
+                        self._note_error(connection, describe_error(error))
                     client = None
-                    self._kick.wait(self._backoff(failures))
+                    self._kick.wait(self._backoff(downs))
                     self._kick.clear()
         finally:
             if client is not None:
@@ -392,58 +673,179 @@ class Spool:
                     pass
             lock.release()
             self._holding = False
-            connection.close()
+            if connection is not None:
+                connection.close()
+
+    def _idle(self, sweep: _Pass) -> float:
+        """How long the sender rests after a pass: until the next event may be tried again."""
+        if not sweep.waiting:
+            return self.poll_interval
+        upcoming = [moment for moment in self._retry_at.values() if moment > time.monotonic()]
+        if not upcoming:
+            return self.poll_interval
+        return max(0.01, min(self.poll_interval, min(upcoming) - time.monotonic()))
 
     def _backoff(self, failures: int) -> float:
         delay = min(self.backoff_max, self.backoff_base * 2 ** max(0, failures - 1))
         return delay * random.uniform(0.8, 1.0)
 
-    def _deliver(self, connection: _Db, client: Any) -> tuple[int, int, str | None, int]:
-        """Send pending events oldest first until one fails; ``(delivered, rejected, error, rows left in batch)``."""
-        rows = connection.rows("SELECT id, created, body FROM events ORDER BY id LIMIT ?", (BATCH,))
-        delivered = rejected = 0
-        for index, (event_id, created, body) in enumerate(rows):
-            if self._stop.is_set() and not self._draining:
-                return delivered, rejected, None, len(rows) - index
-            try:
-                event = revive(body)
-            except Exception as error:
-                self._reject(connection, event_id, created, body, f"unreadable event: {type(error).__name__}: {error}")
-                rejected += 1
-                continue
-            try:
-                client.emit(event)
-            except Exception as error:
-                reason = describe_error(error)
-                if is_permanent(error):
-                    log.error("lineage events: the backend rejected event %d for good (%s); kept in the spool's rejected table", event_id, reason)
-                    self._reject(connection, event_id, created, body, reason)
-                    rejected += 1
+    def _use_client(self, connection: "_Db", client: Any) -> None:
+        self._note(connection, "transport", transport_description(client))
+        self._base_timeout = read_timeout(client)
+        self._timeout = self._base_timeout
+
+    def _pass(self, connection: "_Db", client: Any, until: float | None = None) -> _Pass:
+        """Send pending events oldest first. An event that fails holds the later events of its
+        run for this pass; the others go on. Stops early when the backend is down (nothing
+        reached it) or fails ``FAILURES_IN_A_ROW`` events of different runs in a row."""
+        sweep = _Pass()
+        blocked: set[str] = set()
+        held = {row[0] for row in connection.rows("SELECT id FROM unconfirmed WHERE sends >= ?", (MAX_SENDS,))}
+        failures = 0
+        after = 0
+        while True:
+            rows = connection.rows("SELECT id, created, body FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, BATCH))
+            if not rows:
+                return sweep
+            for event_id, created, body in rows:
+                after = event_id
+                if (self._stop.is_set() and not self._draining) or (until is not None and time.monotonic() > until):
+                    sweep.waiting += 1
+                    return sweep
+                key = self._key(event_id, body)
+                if key is None:
+                    self._reject(connection, event_id, created, body, "unreadable event: not a JSON object")
+                    sweep.rejected += 1
                     continue
-                connection.run("UPDATE events SET attempts = attempts + 1, last_error = ? WHERE id = ?", (reason, event_id))
-                self._note_error(connection, reason)
-                return delivered, rejected, reason, len(rows) - index
-            # the backend accepted it: forget it now (a crash right here is the one resend case)
-            connection.transaction(
-                ("DELETE FROM events WHERE id = ?", (event_id,)),
-                ("INSERT INTO counters (name, value) VALUES ('delivered', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", ()),
-                ("INSERT OR REPLACE INTO notes (name, value) VALUES ('last_delivery_at', ?)", (str(time.time()),)),
-            )
-            delivered += 1
-        return delivered, rejected, None, len(rows) if len(rows) == BATCH else 0
+                if key in blocked or event_id in held or self._retry_at.get(event_id, 0.0) > time.monotonic():
+                    blocked.add(key)
+                    sweep.waiting += 1
+                    continue
+                verdict = self._send(connection, client, event_id, created, body)
+                if verdict == DELIVERED:
+                    sweep.delivered += 1
+                    failures = 0
+                    continue
+                if verdict == REJECTED:
+                    sweep.rejected += 1
+                    failures = 0
+                    continue
+                blocked.add(key)
+                sweep.waiting += 1
+                sweep.error = self._last_reason
+                failures += 1
+                if verdict == DOWN or failures >= FAILURES_IN_A_ROW:
+                    sweep.down = True
+                    return sweep
 
     _draining = False
+    _last_reason: str | None = None
 
-    def _reject(self, connection: _Db, event_id: int, created: float, body: str, reason: str) -> None:
+    def _key(self, event_id: int, body: str) -> str | None:
+        key = self._keys.get(event_id)
+        if key is None:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                return None
+            if not isinstance(data, dict):
+                return None
+            key = self._keys[event_id] = order_key(data)
+        return key
+
+    def _send(self, connection: "_Db", client: Any, event_id: int, created: float, body: str) -> str:
+        try:
+            event = revive(body)
+        except Exception as error:
+            self._reject(connection, event_id, created, body, f"unreadable event: {type(error).__name__}: {error}")
+            return REJECTED
+        # recorded before the send: a crash during it counts as a send without an answer
+        sends = connection.one(
+            "INSERT INTO unconfirmed (id, sends, at) VALUES (?, 1, ?) "
+            "ON CONFLICT(id) DO UPDATE SET sends = sends + 1, at = excluded.at RETURNING sends",
+            (event_id, time.time()),
+        )[0]
+        self._set_timeout(client, sends)
+        started = time.monotonic()
+        try:
+            client.emit(event)
+        except Exception as error:
+            return self._failed(connection, event_id, created, body, sends, error)
+        self._answered_in(time.monotonic() - started)
+        # the backend took it: forget it now (a crash right here is the one resend case)
+        connection.transaction(
+            ("DELETE FROM events WHERE id = ?", (event_id,)),
+            ("DELETE FROM unconfirmed WHERE id = ?", (event_id,)),
+            ("INSERT INTO counters (name, value) VALUES ('delivered', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", ()),
+            ("INSERT OR REPLACE INTO notes (name, value) VALUES ('last_delivery_at', ?)", (str(time.time()),)),
+        )
+        self._forget(event_id)
+        return DELIVERED
+
+    def _failed(self, connection: "_Db", event_id: int, created: float, body: str, sends: int, error: Exception) -> str:
+        reason = describe_error(error)
+        self._last_reason = reason
+        if is_permanent(error):
+            log.error("lineage events: the backend rejected event %d for good (%s); kept in the spool's rejected table", event_id, reason)
+            self._reject(connection, event_id, created, body, reason)
+            return REJECTED
+        kind = outcome(error)
+        statements: list[tuple[str, tuple]] = [("UPDATE events SET attempts = attempts + 1, last_error = ? WHERE id = ?", (reason, event_id))]
+        if kind == UNCONFIRMED:
+            statements.append(("UPDATE unconfirmed SET reason = ? WHERE id = ?", (reason, event_id)))
+            if self._timeout is not None:
+                self._timeout = min(self.max_timeout, self._timeout * TIMEOUT_GROWTH)  # the backend is slow: wait longer
+            if sends >= MAX_SENDS and event_id not in self._held_warned:
+                self._held_warned.add(event_id)
+                log.warning(
+                    "lineage events: event %d (%s) was sent %d times without an answer (%s); the backend may have it, so it is held, "
+                    "and the later events of its run wait. `lineage events requeue --held` sends it once more.",
+                    event_id, self._keys.get(event_id), sends, reason,
+                )
+            else:
+                self._retry_at[event_id] = time.monotonic() + self.backoff_base
+        else:  # nothing reached the backend, or it answered: this send does not count
+            statements.append(("UPDATE unconfirmed SET sends = sends - 1 WHERE id = ?", (event_id,)))
+            statements.append(("DELETE FROM unconfirmed WHERE id = ? AND sends <= 0", (event_id,)))
+            if kind != UNREACHED:
+                attempts = connection.one("SELECT attempts FROM events WHERE id = ?", (event_id,))[0] + 1
+                self._retry_at[event_id] = time.monotonic() + self._backoff(attempts)
+        statements += [
+            ("INSERT OR REPLACE INTO notes (name, value) VALUES ('last_error', ?)", (reason,)),
+            ("INSERT OR REPLACE INTO notes (name, value) VALUES ('last_error_at', ?)", (str(time.time()),)),
+        ]
+        connection.transaction(*statements)  # one write: the pipeline's inserts seldom wait for the sender
+        return DOWN if kind == UNREACHED else FAILED
+
+    def _set_timeout(self, client: Any, sends: int) -> None:
+        if self._timeout is None:
+            return
+        timeout = self._timeout
+        if sends > 1:  # its last send got no answer: wait longer for this one
+            timeout = min(self.max_timeout, max(timeout, self._base_timeout * TIMEOUT_GROWTH))
+        set_read_timeout(client, timeout)
+
+    def _answered_in(self, seconds: float) -> None:
+        if self._timeout is not None and self._base_timeout is not None and self._timeout > self._base_timeout and seconds < self._base_timeout / 2:
+            self._timeout = max(self._base_timeout, self._timeout / 2)  # quick answers again: back toward the configured timeout
+
+    def _forget(self, event_id: int) -> None:
+        self._keys.pop(event_id, None)
+        self._retry_at.pop(event_id, None)
+        self._held_warned.discard(event_id)
+
+    def _reject(self, connection: "_Db", event_id: int, created: float, body: str, reason: str) -> None:
         connection.transaction(
             ("INSERT OR REPLACE INTO rejected (id, created, rejected, reason, body) VALUES (?, ?, ?, ?, ?)", (event_id, created, time.time(), reason, body)),
             ("DELETE FROM events WHERE id = ?", (event_id,)),
+            ("DELETE FROM unconfirmed WHERE id = ?", (event_id,)),
         )
+        self._forget(event_id)
 
-    def _note(self, connection: _Db, name: str, value: str) -> None:
+    def _note(self, connection: "_Db", name: str, value: str) -> None:
         connection.run("INSERT OR REPLACE INTO notes (name, value) VALUES (?, ?)", (name, value))
 
-    def _note_error(self, connection: _Db, reason: str) -> None:
+    def _note_error(self, connection: "_Db", reason: str) -> None:
         try:
             self._note(connection, "last_error", reason)
             self._note(connection, "last_error_at", str(time.time()))
@@ -453,11 +855,7 @@ class Spool:
     # -- control -----------------------------------------------------------------------------
 
     def pending(self) -> int:
-        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
-        try:
-            return connection.one("SELECT count(*) FROM events")[0]
-        finally:
-            connection.close()
+        return self._with_spool(lambda connection: connection.one("SELECT count(*) FROM events")[0])
 
     def flush(self, timeout: float = 30.0) -> FlushResult:
         """Deliver everything pending now (or until ``timeout``); returns what happened."""
@@ -467,7 +865,7 @@ class Spool:
         if self._thread is not None and self._thread.is_alive():
             # this process's sender (or another process's) is at work: cut its backoff short and wait
             last_kick = 0.0
-            while time.monotonic() < deadline and self.pending():
+            while time.monotonic() < deadline and self._sendable():
                 if time.monotonic() - last_kick > 1.0:
                     self._kick.set()
                     self._wake.set()
@@ -477,6 +875,7 @@ class Spool:
             result.delivered = after.delivered - before.delivered
             result.rejected = after.rejected - before.rejected
             result.remaining = after.pending
+            result.held = after.held
             result.error = after.last_error if after.pending else None
             if after.pending and after.sender_pid not in (None, os.getpid()):
                 result.busy_pid = after.sender_pid
@@ -489,26 +888,27 @@ class Spool:
                 result.error = f"another process (pid {result.busy_pid}) is sending this spool's events"
                 return result
             time.sleep(0.05)
-        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
-        failures = 0
+        connection: _Db | None = None
+        downs = 0
         try:
+            connection, seen = self._open()
             client = self.client_factory()
-            self._note(connection, "transport", transport_description(client))
+            self._use_client(connection, client)
             while True:
-                delivered, rejected, error, remaining = self._deliver(connection, client)
-                result.delivered += delivered
-                result.rejected += rejected
-                if error is None and not remaining:
+                sweep = self._pass(connection, client, until=deadline)
+                result.delivered += sweep.delivered
+                result.rejected += sweep.rejected
+                if sweep.error:
+                    result.error = sweep.error
+                if not sweep.waiting:
                     break
-                if error is not None:
-                    result.error = error
-                    failures += 1
-                    delay = self._backoff(failures)
-                    if time.monotonic() + delay >= deadline:
-                        break
-                    time.sleep(delay)
-                elif time.monotonic() >= deadline:
+                if self._only_held(connection):
+                    break  # what is left waits for an operator
+                downs = downs + 1 if sweep.down else 0
+                delay = self._backoff(downs) if sweep.down else self._idle(sweep)
+                if time.monotonic() + delay >= deadline:
                     break
+                time.sleep(delay)
             try:
                 client.close(1.0)
             except Exception:
@@ -516,38 +916,84 @@ class Spool:
         except Exception as error:
             result.error = describe_error(error)
         finally:
-            result.remaining = connection.one("SELECT count(*) FROM events")[0]
+            if connection is not None:
+                try:
+                    result.remaining = connection.one("SELECT count(*) FROM events")[0]
+                    result.held = connection.one("SELECT count(*) FROM unconfirmed WHERE sends >= ?", (MAX_SENDS,))[0]
+                except sqlite3.Error:
+                    pass
+                connection.close()
             if not result.remaining:
                 result.error = None
-            connection.close()
             lock.release()
         with self._lock:
             self._pending = result.remaining
         return result
 
+    def _sendable(self) -> int:
+        """Pending events not held for an operator."""
+        return self._with_spool(lambda connection: connection.one(
+            "SELECT count(*) FROM events WHERE id NOT IN (SELECT id FROM unconfirmed WHERE sends >= ?)", (MAX_SENDS,))[0])
+
+    def _only_held(self, connection: "_Db") -> bool:
+        """True when every pending event is held or waits behind a held one of its run."""
+        held = connection.rows("SELECT e.id, e.body FROM events e JOIN unconfirmed u ON u.id = e.id WHERE u.sends >= ?", (MAX_SENDS,))
+        if not held:
+            return False
+        first_held = {}
+        for event_id, body in held:
+            key = self._key(event_id, body)
+            first_held[key] = min(first_held.get(key, event_id), event_id)
+        for event_id, body in connection.rows("SELECT id, body FROM events"):
+            key = self._key(event_id, body)
+            if key not in first_held or event_id < first_held[key]:
+                return False
+        return True
+
     def requeue_rejected(self) -> int:
         """Put rejected events back at the end of the queue (after fixing what the backend disliked)."""
-        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
-        try:
+
+        def requeue(connection: _Db) -> int:
             rows = connection.rows("SELECT id, created, body FROM rejected ORDER BY id")
             connection.transaction(
                 *[("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (created, len(body), body)) for _, created, body in rows],
                 *[("DELETE FROM rejected WHERE id = ?", (event_id,)) for event_id, _, _ in rows],
             )
-        finally:
-            connection.close()
+            return len(rows)
+
+        moved = self._with_spool(requeue)
         self._wake.set()
-        return len(rows)
+        return moved
+
+    def release_held(self) -> int:
+        """Let each held event be sent once more (the backend may then see it a third time)."""
+
+        def release(connection: _Db) -> int:
+            count = connection.one("SELECT count(*) FROM unconfirmed WHERE sends >= ?", (MAX_SENDS,))[0]
+            connection.run("UPDATE unconfirmed SET sends = ? WHERE sends >= ?", (MAX_SENDS - 1, MAX_SENDS))
+            return count
+
+        released = self._with_spool(release)
+        self._held_warned.clear()
+        self._kick.set()
+        self._wake.set()
+        return released
 
     def status(self) -> SpoolStatus:
-        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
-        try:
-            pending, pending_bytes, oldest = connection.one("SELECT count(*), coalesce(sum(size), 0), min(created) FROM events")
-            counters = dict(connection.rows("SELECT name, value FROM counters"))
-            notes = dict(connection.rows("SELECT name, value FROM notes"))
-            rejected = connection.one("SELECT count(*) FROM rejected")[0]
-        finally:
-            connection.close()
+        def read(connection: _Db) -> tuple:
+            return (
+                connection.one("SELECT count(*), coalesce(sum(size), 0), min(created) FROM events"),
+                dict(connection.rows("SELECT name, value FROM counters")),
+                dict(connection.rows("SELECT name, value FROM notes")),
+                connection.one("SELECT count(*) FROM rejected")[0],
+                connection.rows(
+                    "SELECT e.id, u.sends, u.reason, u.at, e.body FROM unconfirmed u JOIN events e ON e.id = u.id "
+                    "WHERE u.sends >= ? ORDER BY e.id", (MAX_SENDS,)),
+                connection.one("SELECT count(*) FROM events WHERE attempts > 0")[0],
+                connection.rows("SELECT id, attempts, last_error, body FROM events WHERE attempts > 0 ORDER BY id LIMIT 1"),
+            )
+
+        (pending, pending_bytes, oldest), counters, notes, rejected, held, retrying, oldest_retry = self._with_spool(read)
         last_error_at = float(notes["last_error_at"]) if "last_error_at" in notes else None
         last_delivery_at = float(notes["last_delivery_at"]) if "last_delivery_at" in notes else None
         stale_error = last_error_at is not None and last_delivery_at is not None and last_delivery_at > last_error_at
@@ -566,6 +1012,12 @@ class Spool:
             last_delivery_at=last_delivery_at,
             sender_pid=_SenderLock.holder(self.lock_path),
             transport=notes.get("transport"),
+            held=len(held),
+            held_events=[{"id": event_id, "order": _order_of(body), "sends": sends, "reason": reason, "since": at}
+                         for event_id, sends, reason, at, body in held[:20]],
+            retrying=retrying,
+            retrying_oldest=_retry_summary(oldest_retry[0]) if oldest_retry else None,
+            quarantined=[{"file": str(moved), "reason": reason_of(moved)} for moved in quarantined(self.path)],
         )
 
     def close(self, timeout: float = 0.0) -> bool:
@@ -581,7 +1033,7 @@ class Spool:
                 self._kick.set()
                 self._wake.set()
                 deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline and self.pending():
+                while time.monotonic() < deadline and self._sendable():
                     if not self._holding and _SenderLock.holder(self.lock_path) not in (None, os.getpid()):
                         break  # another process sends this spool's events
                     time.sleep(0.02)
@@ -589,12 +1041,29 @@ class Spool:
             self._kick.set()
             self._wake.set()
             thread.join(timeout=max(1.0, timeout))
-        drained = not self.pending()
         try:
-            self._writer.close()
+            drained = self.broken is None and not self._sendable()
+        except Exception:
+            drained = False
+        try:
+            if self._writer is not None:
+                self._writer.close()
         except Exception:
             pass
         return drained
+
+
+def _retry_summary(row: tuple) -> dict[str, Any]:
+    event_id, attempts, last_error, body = row
+    return {"id": event_id, "order": _order_of(body), "attempts": attempts, "last_error": last_error}
+
+
+def _order_of(body: str) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return order_key(data) if isinstance(data, dict) else None
 
 
 def _close_at_exit(reference: "weakref.ref[Spool]") -> None:

@@ -8,7 +8,9 @@ filters and tags exactly as for any other event.
 
 The spool owns retries (in order, with backoff, on disk): the http transport's own urllib3
 retries are replaced by connect-only retries, because a retried POST after a read timeout
-could deliver the same event twice.
+could deliver the same event twice. ``outcome`` sorts a failed send by what the backend may
+have seen (nothing, an answer, or the event without an answer); ``set_read_timeout`` lets the
+spool wait longer for a slow backend.
 """
 
 from __future__ import annotations
@@ -178,3 +180,55 @@ def describe_error(error: BaseException) -> str:
             pass
         return f"HTTP {response.status_code}: {text}".strip()
     return f"{type(error).__name__}: {error}"[:500]
+
+
+# what a failed send means for the event (``outcome``)
+UNREACHED = "unreached"  # nothing reached the backend: refused, unresolvable, connect timeout
+ANSWERED = "answered"  # the backend answered with an error: it did not take the event
+UNCONFIRMED = "unconfirmed"  # sent, but no answer came (read timeout, connection dropped): it may have it
+FAILED = "failed"  # anything else (another transport's error): retried, not counted as a send
+
+
+def outcome(error: BaseException) -> str:
+    """What the backend may have seen of a send that raised ``error``."""
+    if getattr(getattr(error, "response", None), "status_code", None) is not None:
+        return ANSWERED
+    names = set()
+    seen = 0
+    current: BaseException | None = error
+    while current is not None and seen < 20:
+        names.add(type(current).__name__)
+        reason = getattr(current.args[0], "reason", None) if current.args else None
+        if isinstance(reason, BaseException):
+            names.add(type(reason).__name__)
+        current = current.__cause__ or current.__context__
+        seen += 1
+    if names & {"NewConnectionError", "ConnectTimeoutError", "ConnectTimeout", "NameResolutionError", "ConnectionRefusedError"}:
+        return UNREACHED
+    if names & {"ReadTimeoutError", "ReadTimeout", "ProtocolError", "RemoteDisconnected", "ConnectionResetError", "BrokenPipeError", "ChunkedEncodingError"}:
+        return UNCONFIRMED
+    return FAILED
+
+
+def http_transports(client: Any) -> list:
+    from openlineage.client.transport.http import HttpTransport
+
+    found, pending = [], [client.transport]
+    while pending:
+        transport = pending.pop()
+        if isinstance(transport, HttpTransport):
+            found.append(transport)
+        pending.extend(getattr(transport, "transports", None) or ())
+    return found
+
+
+def read_timeout(client: Any) -> float | None:
+    """The configured timeout of the client's http transport(s), None when there is none."""
+    timeouts = [t.config.timeout for t in http_transports(client)]
+    return max(timeouts) if timeouts else None
+
+
+def set_read_timeout(client: Any, seconds: float) -> None:
+    """Wait up to ``seconds`` for answers (connecting keeps its configured timeout)."""
+    for transport in http_transports(client):
+        transport.timeout = (transport.config.timeout, seconds)

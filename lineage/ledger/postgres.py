@@ -1,6 +1,7 @@
 """The ledger on PostgreSQL, for many workers on many machines (``LINEAGE_LEDGER_URL=postgresql://...``).
 
-An append is one statement in its own transaction: move the head row one step (its
+A connection the server dropped (a restart) is replaced once, transparently: the append looks
+for its record first and appends only if it is not there. An append is one statement in its own transaction: move the head row one step (its
 ``SET`` reads the old sequence and hash, so the server chains the record with its own
 ``sha256`` right there) and insert the record the ``RETURNING`` clause describes.
 Concurrent appenders queue on the head row's lock only for that statement, and each
@@ -48,6 +49,8 @@ SELECT seq, prev_hash, hash, %(body)s, %(time)s, %(kind)s, %(run_id)s, %(princip
 RETURNING seq, prev_hash, hash"""
 APPEND_V1 = _MOVE_HEAD + """INSERT INTO lineage_ledger (seq, prev_hash, hash, body) SELECT seq, prev_hash, hash, %(body)s FROM moved
 RETURNING seq, prev_hash, hash"""
+_FIND = "SELECT seq, prev_hash, hash FROM lineage_ledger WHERE time = %s AND body = %s"
+_FIND_V1 = "SELECT seq, prev_hash, hash FROM lineage_ledger WHERE body = %s"
 _SELECT = "SELECT seq, prev_hash, hash, body, time, kind, run_id, principal, action FROM lineage_ledger"
 _SELECT_V1 = "SELECT seq, prev_hash, hash, body FROM lineage_ledger"
 
@@ -63,7 +66,7 @@ _SCHEMA_VERSION = "SELECT COALESCE(MAX(version), 0) FROM lineage_ledger_schema"
 def ledger_statements() -> tuple[str, ...]:
     """Every statement text this backend may send (for ``lineage correlate`` to recognise)."""
     migrations = tuple(statement for steps in POSTGRES.values() for statement in steps if statement != "<backfill>")
-    return (APPEND, APPEND_V1, _SHOW_SYNC, _ASYNC, *_DURABLE.values(), _EXISTS, _LOCK, _SCHEMA_TABLE, _SCHEMA_VERSION, backfill_sql("%s"), version_sql("%s"), *migrations)
+    return (APPEND, APPEND_V1, _FIND, _FIND_V1, _SHOW_SYNC, _ASYNC, *_DURABLE.values(), _EXISTS, _LOCK, _SCHEMA_TABLE, _SCHEMA_VERSION, backfill_sql("%s"), version_sql("%s"), *migrations)
 
 
 # connections inherited over fork() must never be closed by the child (that would end the parent's session)
@@ -125,25 +128,67 @@ class PostgresLedger(Ledger):
             self._columns = version >= 2
 
     def _append(self, body_text: str, columns: Mapping[str, str | None]) -> Entry:
+        """One append. When the connection turns out to be gone (the server restarted), it
+        connects once more, looks for the record first (the append may have committed before
+        the connection went) and appends only if it is not there: no record twice, none lost."""
         params = {"body": body_text, **columns}
         with self._lock:
             try:
-                connection = self._conn()
-                row = connection.execute(APPEND if self._columns else APPEND_V1, params).fetchone()
-                if self._durable is not None:
-                    connection.execute(self._durable)  # returns once the append's commit is flushed
+                row = self._append_on(self._conn(), params)
             except self._psycopg.Error as error:
-                raise LedgerError(f"{self.url}: cannot append to the ledger: {_first_line(error)}") from None
+                if not self._lost(error):
+                    raise LedgerError(f"{self.url}: cannot append to the ledger: {_first_line(error)}") from None
+                self._forget_connection()
+                try:
+                    connection = self._conn()
+                    row = self._appended(connection, body_text, columns) or self._append_on(connection, params)
+                except self._psycopg.Error as again:
+                    raise LedgerError(f"{self.url}: cannot append to the ledger (connected again after: {_first_line(error)}): {_first_line(again)}") from None
         seq, prev_hash, hash_ = row
         return Entry(int(seq), prev_hash, hash_, body_text, dict(columns))
 
+    def _append_on(self, connection: Any, params: dict) -> tuple:
+        row = connection.execute(APPEND if self._columns else APPEND_V1, params).fetchone()
+        if self._durable is not None:
+            connection.execute(self._durable)  # returns once the append's commit is flushed
+        return row
+
+    def _appended(self, connection: Any, body_text: str, columns: Mapping[str, str | None]) -> tuple | None:
+        """The record already in the ledger with exactly this body (its time makes it unique)."""
+        if self._columns:
+            return connection.execute(_FIND, (columns.get("time"), body_text)).fetchone()
+        return connection.execute(_FIND_V1, (body_text,)).fetchone()
+
+    def _forget_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and self._pid == os.getpid():
+            try:
+                connection.close()
+            except Exception:
+                pass
+
+    def _lost(self, error: Exception) -> bool:
+        """The connection is gone (the server restarted or dropped it), as opposed to an error of the statement."""
+        connection = self._connection
+        if connection is None or connection.broken or connection.closed:
+            return True
+        state = getattr(error, "sqlstate", None)
+        return isinstance(error, self._psycopg.OperationalError) and (state is None or state.startswith(("08", "57P")))
+
     def _page(self, after: int, filters: Filters, limit: int) -> list[Entry]:
         where, params = where_clause(filters, "%s")
+        query = f"{self._select()} WHERE seq > %s{where} ORDER BY seq LIMIT %s"
         with self._lock:
             try:
-                rows = self._conn().execute(f"{self._select()} WHERE seq > %s{where} ORDER BY seq LIMIT %s", [after, *params, limit]).fetchall()
+                rows = self._conn().execute(query, [after, *params, limit]).fetchall()
             except self._psycopg.Error as error:
-                raise LedgerError(f"{self.url}: cannot read the ledger: {_first_line(error)}") from None
+                if not self._lost(error):
+                    raise LedgerError(f"{self.url}: cannot read the ledger: {_first_line(error)}") from None
+                self._forget_connection()  # reading is harmless to repeat: once, on a new connection
+                try:
+                    rows = self._conn().execute(query, [after, *params, limit]).fetchall()
+                except self._psycopg.Error as again:
+                    raise LedgerError(f"{self.url}: cannot read the ledger: {_first_line(again)}") from None
         return [entry_from_row(row) for row in rows]
 
     def _select(self) -> str:

@@ -23,7 +23,7 @@ from lineage.redact import scrub_literals, scrub_values
 from lineage.model import Decision
 
 RECORD_VERSION = 1
-PHASES = ("refused", "started", "finished", "failed")
+PHASES = ("refused", "started", "finished", "failed", "unknown")  # unknown: the connection broke while it ran
 
 
 def now() -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from lineage.policy.document import DocumentError, read_document
 from lineage.policy.model import Policy
 
 Path_ = tuple[Any, ...]
@@ -55,9 +56,24 @@ def policy_version(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+MAX_BYTES_ENV = "LINEAGE_POLICY_MAX_BYTES"
+EMPTY = "the policy is empty (no keys, only comments or blank lines): it would silently mean the built-in defaults; write `version: 1` if that is what you mean"
+
+
+def max_policy_bytes() -> int:
+    """The largest policy file read: ``$LINEAGE_POLICY_MAX_BYTES``, else 4 MiB."""
+    try:
+        return int(os.environ.get(MAX_BYTES_ENV) or DEFAULT_MAX_BYTES)
+    except ValueError:
+        return DEFAULT_MAX_BYTES
+
+
 def load_policy(path: str | Path) -> LoadedPolicy:
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > max_policy_bytes():
+            raise PolicyError(str(path), [(None, "", _too_large(path.stat().st_size))])
         data = path.read_bytes()
     except OSError as error:
         raise PolicyError(str(path), [(None, "", f"cannot read the policy file: {error.strerror or error}")]) from None
@@ -65,14 +81,21 @@ def load_policy(path: str | Path) -> LoadedPolicy:
 
 
 def load_policy_text(data: bytes | str, name: str = "<policy>") -> LoadedPolicy:
+    """A policy from its text. An empty one (nothing but comments) is refused: ``version: 1``
+    is how a policy says "the defaults", and ``default_policy()`` is the defaults without a file."""
     raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > max_policy_bytes():
+        raise PolicyError(name, [(None, "", _too_large(len(raw)))])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise PolicyError(name, [(None, "", f"not UTF-8 text ({error.reason} at byte {error.start})")]) from None
-    document, lines = _compose(text, name)
-    if document is None:
-        document = {}
+        raise PolicyError(name, [(_line_of_byte(raw, error.start), "", f"not UTF-8 text ({error.reason} at byte {error.start})")]) from None
+    try:
+        document, lines = read_document(text)
+    except DocumentError as error:
+        raise PolicyError(name, [(error.line, _key(error.path), error.message)]) from None
+    if document is None or document == {}:
+        raise PolicyError(name, [(1, "", EMPTY)])
     if not isinstance(document, dict):
         raise PolicyError(name, [(1, "", "the policy must be a mapping (version, mode, classifications, ...)")])
     try:
@@ -82,50 +105,18 @@ def load_policy_text(data: bytes | str, name: str = "<policy>") -> LoadedPolicy:
     return LoadedPolicy(policy=policy, version=policy_version(raw), path=name if name != "<policy>" else None, raw=raw)
 
 
-def _compose(text: str, name: str) -> tuple[Any, dict[Path_, int]]:
-    """Parse YAML keeping each value's line, and refuse duplicate keys."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        if error.context_mark is not None and mark is not None and mark.line >= len(text.splitlines()):
-            mark = error.context_mark  # "got <stream end>": point at what was left open
-        line = mark.line + 1 if mark else None
-        raise PolicyError(name, [(line, "", f"not valid YAML: {error.problem or error}")]) from None
-    except yaml.YAMLError as error:
-        raise PolicyError(name, [(None, "", f"not valid YAML: {error}")]) from None
-    finally:
-        loader.dispose()
-    if node is None:
-        return None, {}
-    lines: dict[Path_, int] = {}
-    constructor = yaml.SafeLoader("")
-    try:
-        return _build(node, (), lines, constructor, name), lines
-    finally:
-        constructor.dispose()
+def default_policy() -> LoadedPolicy:
+    """The built-in defaults, for callers given no policy file (versioned as the empty text)."""
+    return LoadedPolicy(policy=Policy(), version=policy_version(b""), path="<default policy>", raw=b"")
 
 
-def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], constructor: yaml.SafeLoader, name: str) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        constructor.flatten_mapping(node)
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) or key is None:
-                raise PolicyError(name, [(key_node.start_mark.line + 1, _key(path), "keys must be plain words")])
-            if key in out:
-                raise PolicyError(
-                    name, [(key_node.start_mark.line + 1, _key(path + (key,)), "duplicate key (YAML keeps only the last one)")]
-                )
-            out[key] = _build(value_node, path + (key,), lines, constructor, name)
-            lines[path + (key,)] = key_node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (index,), lines, constructor, name) for index, item in enumerate(node.value)]
-    return constructor.construct_object(node, deep=True)
+def _too_large(size: int) -> str:
+    limit = max_policy_bytes()
+    return f"the policy file is {size / 2**20:.1f} MiB, over the {limit / 2**20:.1f} MiB limit ({MAX_BYTES_ENV} raises it)"
+
+
+def _line_of_byte(raw: bytes, offset: int) -> int:
+    return raw.count(b"\n", 0, offset) + 1
 
 
 def _problem(item: dict[str, Any], lines: dict[Path_, int]) -> tuple[int | None, str, str]:

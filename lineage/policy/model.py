@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lineage.durations import parse_duration
+from lineage.limits import DEFAULT_MAX_CHECK_SECONDS, DEFAULT_MAX_SQL_BYTES
 from lineage.masking.strategies import KEYED, STRATEGIES, STRATEGY_NAMES
 from lineage.model import Action
 from lineage.names import check_table_glob, check_tag_glob
@@ -207,6 +208,13 @@ class Zone(Strict):
         return [check_table_glob(glob) for glob in value]
 
 
+class Limits(Strict):
+    """How much SQL one check reads and how long it may take (``lineage.limits``); over either, refused."""
+
+    max_sql_bytes: int = Field(default=DEFAULT_MAX_SQL_BYTES, gt=0, description="SQL text handed to one check (a file, a task's SQL, a dbt model), in bytes")
+    max_check_seconds: float = Field(default=DEFAULT_MAX_CHECK_SECONDS, gt=0, description="parse, analysis, rules and masking of that text, in seconds")
+
+
 class Notify(Strict):
     slack_webhook_env: str | None = Field(default=None, description="env var holding a Slack incoming-webhook URL")
     webhook_url_env: str | None = Field(default=None, description="env var holding a generic webhook URL")
@@ -372,6 +380,7 @@ class SessionSettings(Strict):
 class Policy(Strict):
     version: Literal[1] = 1
     mode: Literal["enforce", "audit"] = "enforce"
+    limits: Limits = Field(default_factory=Limits)
     classifications: list[Classification] = Field(default_factory=list)
     masking: Masking = Field(default_factory=Masking)
     guardrails: list[Guardrail] = Field(default_factory=list)

@@ -17,6 +17,7 @@ from lineage.model import Action, Finding, StatementFacts
 from lineage.rules.add_not_null_without_default import add_not_null_without_default
 from lineage.rules.alter_column_type import alter_column_type
 from lineage.rules.catalog_view import catalog_view
+from lineage.rules.check_limits import check_limits
 from lineage.rules.context import RuleContext
 from lineage.rules.copy_out import copy_out
 from lineage.rules.delete_without_where import delete_without_where
@@ -80,6 +81,8 @@ RULES: dict[str, Rule] = {
         Rule("masking_refused", masking_refused, Action.BLOCK, "masking cannot prove the statement safe for this identity (whole rows, opaque SQL, deny columns, ...)",
              floor=Action.BLOCK, reported_by_masker=True),
         Rule("lineage_incomplete", lineage_incomplete, Action.ALLOW, "column lineage incomplete (time budget, unknown columns); recorded only"),
+        Rule("check_limits", check_limits, Action.BLOCK, "SQL over the policy's size limit, or whose check ran out of time (policy limits)",
+             floor=Action.BLOCK),
     )
 }
 

@@ -11,7 +11,10 @@ spec, a facet schema or a MARQUEZ.md rule (body: ``{"errors": [...]}``). It is s
 Marquez (which stores facets it does not check), so what passes here Marquez takes as meant.
 A second copy of an event is accepted, as Marquez does, and counted in ``duplicates``.
 Also serves ``GET /api/v1/events/lineage`` and ``GET /api/v1/jobs/runs/{runId}/facets?type=run|job``.
-``fail_next(n, status)`` makes the next ``n`` POSTs fail (503 by default) to exercise retries.
+``fail_next(n, status)`` makes the next ``n`` POSTs fail (503 by default) to exercise retries;
+``fail_run(run_id, status)`` fails every POST of one run's events; ``slow_down(seconds, run_id)``
+answers slowly (after taking the event, as a slow Marquez does), for every event or one run's.
+``copies(event)`` counts how often an event arrived.
 
     python -m lineage.testing.marquez --port 5000
 """
@@ -41,6 +44,8 @@ class MarquezServer:
         self.duplicates = 0
         self.requests = 0
         self._failures: list[int] = []
+        self._failing_runs: dict[str, int] = {}
+        self._slow: dict[str | None, float] = {}  # run id (None: every event) -> seconds before answering
         self._runs: dict[str, RunHistory] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -62,6 +67,7 @@ class MarquezServer:
         ThreadingHTTPServer.allow_reuse_address = True
         server = ThreadingHTTPServer((self.host, self.port), handler)
         server.daemon_threads = True
+        server.handle_error = lambda request, address: None  # a client that gave up on a slow answer is no news
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"marquez:{self.port}", daemon=True)
@@ -87,6 +93,35 @@ class MarquezServer:
         with self._lock:
             self._failures.extend([status] * count)
 
+    def fail_run(self, run_id: str, status: int | None = 500) -> None:
+        """Answer ``status`` to every event of run ``run_id`` (None: stop)."""
+        with self._lock:
+            if status is None:
+                self._failing_runs.pop(run_id, None)
+            else:
+                self._failing_runs[run_id] = status
+
+    def slow_down(self, seconds: float, run_id: str | None = None) -> None:
+        """Answer after ``seconds`` (0: at once again), for every event or one run's."""
+        with self._lock:
+            if seconds:
+                self._slow[run_id] = seconds
+            else:
+                self._slow.pop(run_id, None)
+
+    def delay_for(self, body: bytes) -> float:
+        with self._lock:
+            if not self._slow:
+                return 0.0
+            slow = dict(self._slow)
+        return slow.get(_run_id(body), slow.get(None, 0.0))
+
+    def copies(self, event: dict) -> int:
+        """How many copies of ``event`` (same run, type and time) arrived."""
+        wanted = identity_of(event)
+        with self._lock:
+            return sum(1 for seen in self.events if identity_of(seen) == wanted)
+
     def __enter__(self) -> "MarquezServer":
         return self.start()
 
@@ -100,6 +135,11 @@ class MarquezServer:
             self.requests += 1
             if self._failures:
                 return self._failures.pop(0), {"error": "unavailable (simulated)"}
+            failing = dict(self._failing_runs)
+        if failing:
+            status = failing.get(_run_id(body))
+            if status is not None:
+                return status, {"error": "failing (simulated)"}
         try:
             event = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -149,6 +189,13 @@ class MarquezServer:
         return {"runId": run_id, "facets": merged}
 
 
+def _run_id(body: bytes) -> str | None:
+    try:
+        return str((json.loads(body).get("run") or {}).get("runId"))
+    except (ValueError, AttributeError):
+        return None
+
+
 def _handler(owner: MarquezServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -175,6 +222,9 @@ def _handler(owner: MarquezServer):
             if owner.latency:
                 time.sleep(owner.latency)
             status, payload = owner.receive(body)
+            delay = owner.delay_for(body)
+            if delay:
+                time.sleep(delay)  # the event is taken; the answer is late
             self._send(status, payload)
 
         def do_GET(self):  # noqa: N802

@@ -3,7 +3,8 @@
 Debian's ``postgresql-15`` keeps its server binaries off PATH; initdb refuses root, so as
 root the cluster belongs to the ``postgres`` user. About one second to start. With
 ``csvlog=True`` the server writes a CSV log with every statement (``log_statement=all``),
-which ``lineage correlate`` and the tests read.
+which ``lineage correlate`` and the tests read. ``halt``/``resume``/``restart`` stop and start the
+same server (data and port kept), for fault tests.
 """
 
 from __future__ import annotations
@@ -101,8 +102,22 @@ class ThrowawayPostgres:
                 "-c log_min_messages=warning",
             ]
         options += [f"-c {key}={value}" for key, value in self.settings.items()]
-        self._run([str(bindir / "pg_ctl"), "-D", str(self.root / "data"), "-w", "-t", "60", "-l", str(self.root / "server.log"), "-o", " ".join(options), "start"])
+        self._options = " ".join(options)
+        self.resume()
         return self
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data (``resume`` starts it again on the same port).
+        ``fast`` ends sessions and rolls back what they were doing; ``immediate`` is a crash."""
+        self._run([str(find_bindir() / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode, "-w", "-t", "60", "stop"])
+
+    def resume(self) -> None:
+        assert self.root is not None
+        self._run([str(find_bindir() / "pg_ctl"), "-D", str(self.root / "data"), "-w", "-t", "60", "-l", str(self.root / "server.log"), "-o", self._options, "start"])
+
+    def restart(self, mode: str = "fast") -> None:
+        self.halt(mode)
+        self.resume()
 
     def stop(self) -> None:
         if self.root is None:

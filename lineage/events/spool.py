@@ -585,6 +585,9 @@ class Spool:
                     if not self._holding and _SenderLock.holder(self.lock_path) not in (None, os.getpid()):
                         break  # another process sends this spool's events
                     time.sleep(0.02)
+            # past the wait the sender stops after the event it is sending: a process that exits
+            # right after close() must not cut it off between the backend's answer and the delete
+            self._draining = False
             self._stop.set()
             self._kick.set()
             self._wake.set()

@@ -53,3 +53,44 @@ def test_an_exiting_process_sends_no_event_twice(tmp_path):
             next_process.close()
         assert server.duplicates == 0, f"{server.duplicates} event(s) sent twice"
         assert order_of(server.events) == order_of(events)
+
+
+def test_an_exiting_process_waits_for_its_own_events_not_for_the_other_processes(tmp_path):
+    """Four task processes of a worker share its spool: one that exits waits until its own events
+    are out, however busy the others keep the spool; one that wrote nothing does not wait."""
+    import threading
+    import time
+
+    with MarquezServer(validate=False, latency=0.02) as server:  # slower to deliver than the others write
+        path = tmp_path / "spool.db"
+        exiting = Spool(path, client_factory=http_client(server), poll_interval=0.02)
+        others = Spool(path, client_factory=http_client(server), sender=False)
+        idle = Spool(path, client_factory=http_client(server), sender=False)
+        stop = threading.Event()
+
+        def busy():  # another task process, writing all the time
+            for event in run_events(100_000):
+                if stop.is_set():
+                    return
+                others.write(serialize(event))
+                time.sleep(0.005)
+
+        writer = threading.Thread(target=busy, daemon=True)
+        try:
+            for event in run_events(4):
+                exiting.write(serialize(event))
+            for event in run_events(100):  # the others' events, after ours
+                others.write(serialize(event))
+            writer.start()
+            started = time.monotonic()
+            assert exiting.close(timeout=5.0) is not None
+            waited = time.monotonic() - started
+            assert waited < 2.0, f"close waited {waited:.1f} s for the other process's events"
+            assert {"job00000", "job00001"} <= {event["job"]["name"] for event in server.events}
+            started = time.monotonic()
+            idle.close(timeout=5.0)
+            assert time.monotonic() - started < 1.0
+        finally:
+            stop.set()
+            writer.join(5)
+            others.close()

@@ -192,9 +192,10 @@ class _Db:
     def one(self, sql: str, params: tuple = ()):
         return self.rows(sql, params)[0]
 
-    def run(self, sql: str, params: tuple = ()) -> None:
+    def run(self, sql: str, params: tuple = ()) -> int | None:
+        """Execute one statement; returns the rowid an INSERT made."""
         with _gate():
-            self.connection.execute(sql, params)
+            return self.connection.execute(sql, params).lastrowid
 
     def script(self, sql: str) -> None:
         with _gate():
@@ -270,6 +271,7 @@ class Spool:
         self._last_full_warning = 0.0
         self._near_warned = False
         self._closed = False
+        self._last_written = 0  # the newest event this process stored (close waits for it, not for other processes')
 
     def write(self, body: str) -> bool:
         """Store one serialised event; False when the spool is full (the event is counted as dropped)."""
@@ -283,7 +285,7 @@ class Spool:
                     self._drop()
                     return False
             try:
-                self._writer.run("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (time.time(), size, body))
+                self._last_written = self._writer.run("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (time.time(), size, body)) or self._last_written
             except sqlite3.Error as error:
                 log.error("lineage events: could not store an event in the spool %s (%s); it is lost", self.path, error)
                 return False
@@ -459,6 +461,16 @@ class Spool:
         finally:
             connection.close()
 
+    def _written_pending(self) -> bool:
+        """Is an event this process stored (or an older one, sent before it) still waiting?"""
+        if not self._last_written:
+            return False
+        connection = _Db(self.path, self.synchronous, autocheckpoint=True)
+        try:
+            return connection.one("SELECT count(*) FROM events WHERE id <= ?", (self._last_written,))[0] > 0
+        finally:
+            connection.close()
+
     def flush(self, timeout: float = 30.0) -> FlushResult:
         """Deliver everything pending now (or until ``timeout``); returns what happened."""
         deadline = time.monotonic() + timeout
@@ -581,7 +593,9 @@ class Spool:
                 self._kick.set()
                 self._wake.set()
                 deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline and self.pending():
+                # this process's own events (and the older ones before them): the task processes
+                # of one worker share its spool, and another one's new events are not ours to wait for
+                while time.monotonic() < deadline and self._written_pending():
                     if not self._holding and _SenderLock.holder(self.lock_path) not in (None, os.getpid()):
                         break  # another process sends this spool's events
                     time.sleep(0.02)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployment_helpers import Deployed, create_database, metadata_url
+from .deployment_helpers import Deployed, create_database, metadata_url
 from lineage.testing.airflow_deployment import AirflowDeployment
 
 

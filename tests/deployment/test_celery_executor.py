@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from deployment_helpers import EXAMPLES, HERE, contract_problems, deploy, pending_request, statement_events, task_run_id
+from .deployment_helpers import EXAMPLES, HERE, contract_problems, deploy, pending_request, statement_events, task_run_id
 
 pytestmark = [pytest.mark.deployment, pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
 

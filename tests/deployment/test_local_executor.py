@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from deployment_helpers import EXAMPLES, NAMESPACE, contract_problems, deploy, pending_request, statement_events, task_run_id
+from .deployment_helpers import EXAMPLES, NAMESPACE, contract_problems, deploy, pending_request, statement_events, task_run_id
 
 pytestmark = [pytest.mark.deployment, pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
 

@@ -2,6 +2,7 @@
 
     plugin.py      the AirflowPlugin (entry point ``airflow.plugins``): listener, API app, menu entry
     listener.py    arms each task at start (interception + the task-start guard), closes it at the end
+    preload.py     the governance core loaded once in the scheduler, for the task processes it forks
     start.py       the guard around ``pre_execute``: a bad policy fails the task; SQL operators pre-checked
     intercept.py   DbApiHook interception (_run_command, get_conn, SQLAlchemy engines, application_name)
     rawconn.py     raw ``hook.get_conn()`` connections through ``lineage.dbapi``

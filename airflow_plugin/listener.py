@@ -20,6 +20,20 @@ log = logging.getLogger("airflow.task.lineage_governance")
 
 
 @hookimpl
+def on_starting(component):
+    """The scheduler starts: load the governance core once for the task processes it forks
+    (``airflow_plugin.preload``); other components load nothing."""
+    if getattr(component, "job_type", None) != "SchedulerJob":
+        return
+    try:
+        from airflow_plugin.preload import preload
+
+        preload()
+    except Exception:
+        log.exception("lineage-governance: could not preload the governance core (each task loads it itself)")
+
+
+@hookimpl
 def on_task_instance_running(previous_state, task_instance):
     try:
         from airflow_plugin.intercept import install

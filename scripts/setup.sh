@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the project needs: uv, the locked environment (.venv) with all extras.
-# Usage: scripts/setup.sh [--for-tests]   (--for-tests: also Debian's postgresql-15 and chromium, which the tests use)
+# Usage: scripts/setup.sh [--for-tests]   (--for-tests: also Debian's postgresql-15, redis-server and chromium, which the tests use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +48,11 @@ if [ "${1:-}" = "--for-tests" ]; then
     log "PostgreSQL server binaries: found (the tests start their own throwaway servers)"
   else
     apt_install postgresql-15
+  fi
+  if command -v redis-server >/dev/null 2>&1; then
+    log "Redis server: found (the Celery deployment tests start their own)"
+  else
+    apt_install redis-server
   fi
   if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
     log "headless Chromium: found (the report test opens the HTML in it)"

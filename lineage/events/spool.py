@@ -255,9 +255,10 @@ class _Db:
     def one(self, sql: str, params: tuple = ()):
         return self.rows(sql, params)[0]
 
-    def run(self, sql: str, params: tuple = ()) -> None:
+    def run(self, sql: str, params: tuple = ()) -> int | None:
+        """Execute one statement; returns the rowid an INSERT made."""
         with _gate():
-            self.connection.execute(sql, params)
+            return self.connection.execute(sql, params).lastrowid
 
     def script(self, sql: str) -> None:
         with _gate():
@@ -405,6 +406,7 @@ class Spool:
         self._base_timeout: float | None = None
         self._writer: _Db | None = None
         self._inode: int | None = None
+        self._last_written = 0  # the newest event this process stored (close waits for it, not for other processes')
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._open_writer()
@@ -515,7 +517,7 @@ class Spool:
                     return False
             for attempt in range(2):
                 try:
-                    self._writer.run("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (time.time(), size, body))
+                    self._last_written = self._writer.run("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (time.time(), size, body)) or self._last_written
                     break
                 except sqlite3.Error as error:
                     if attempt == 1 or not is_damage(error):
@@ -527,7 +529,7 @@ class Spool:
                 # replaced while this event went in: it may sit in the moved file, so it goes in again
                 # (if the salvage read it too, that is one duplicate, never a loss)
                 self._reopen_writer()
-                self._writer.run("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (time.time(), size, body))
+                self._last_written = self._writer.run("INSERT INTO events (created, size, body) VALUES (?, ?, ?)", (time.time(), size, body)) or self._last_written
             self._pending += 1
             self._bytes += size
             if not self._near_warned and (self._pending >= NEAR_FULL * self.max_events or self._bytes >= NEAR_FULL * self.max_bytes):
@@ -857,6 +859,15 @@ class Spool:
     def pending(self) -> int:
         return self._with_spool(lambda connection: connection.one("SELECT count(*) FROM events")[0])
 
+    def _written_pending(self) -> bool:
+        """Is an event this process stored (or an older one, sent before it) still waiting to be
+        sent? Held events wait for an operator, not for this process."""
+        if not self._last_written:
+            return False
+        return self._with_spool(lambda connection: connection.one(
+            "SELECT count(*) FROM events WHERE id <= ? AND id NOT IN (SELECT id FROM unconfirmed WHERE sends >= ?)",
+            (self._last_written, MAX_SENDS))[0] > 0)
+
     def flush(self, timeout: float = 30.0) -> FlushResult:
         """Deliver everything pending now (or until ``timeout``); returns what happened."""
         deadline = time.monotonic() + timeout
@@ -1033,10 +1044,15 @@ class Spool:
                 self._kick.set()
                 self._wake.set()
                 deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline and self._sendable():
+                # this process's own events (and the older ones before them): the task processes
+                # of one worker share its spool, and another one's new events are not ours to wait for
+                while time.monotonic() < deadline and self._written_pending():
                     if not self._holding and _SenderLock.holder(self.lock_path) not in (None, os.getpid()):
                         break  # another process sends this spool's events
                     time.sleep(0.02)
+            # past the wait the sender stops after the event it is sending: a process that exits
+            # right after close() must not cut it off between the backend's answer and the delete
+            self._draining = False
             self._stop.set()
             self._kick.set()
             self._wake.set()

@@ -91,6 +91,6 @@ def test_identity_reaches_postgres_and_provider_lookups_pass_untouched(airflow_h
     children = {(e["job"]["name"].split(".query.")[0].split(".")[1], e["run"]["facets"]["parent"]["run"]["runId"]) for e in ours
                 if e["run"]["facets"]["parent"]["run"]["runId"] in run_ids.values()}
     assert children == set(run_ids.items())
-    assert all(e["inputs"][0]["namespace"] == f"postgres://localhost:{pg_warehouse.port}" for e in ours if e["inputs"])
+    assert all(e["inputs"][0]["namespace"] == f"postgres://127.0.0.1:{pg_warehouse.port}" for e in ours if e["inputs"])
     provider_runs = {e["run"]["runId"] for e in airflow_home.openlineage_events() if e["job"]["name"].startswith("lg_postgres.")}
     assert set(run_ids.values()) <= provider_runs

@@ -242,8 +242,9 @@ class TaskGovernance:
             binding = self.bindings.get(conn_id)
             if binding is None:
                 target = describe(hook)
+                identity = with_target(self.identity, target)
                 engine = self.runtime.engine(target)
-                engine.set_catalog(load_catalog(self.runtime.settings, hook, target))
+                engine.set_catalog(load_catalog(self.runtime.settings, hook, target, self._catalog_reads(identity, target)))
                 governor = Governor(
                     engine,
                     ledger=self.runtime.ledger,
@@ -252,14 +253,16 @@ class TaskGovernance:
                     comment=self.runtime.settings.comment,
                     statement_numbers=self.numbers,
                 )
-                identity = with_target(self.identity, target)
                 context = ExecutionContext(target.dialect, target.namespace, target.database)
                 binding = Binding(target, engine, governor, identity, context)
                 self.bindings[conn_id] = binding
             elif binding.catalog_stale:
-                binding.engine.set_catalog(load_catalog(self.runtime.settings, hook, binding.target))
+                binding.engine.set_catalog(load_catalog(self.runtime.settings, hook, binding.target, self._catalog_reads(binding.identity, binding.target)))
                 binding.catalog_stale = False
             return binding
+
+    def _catalog_reads(self, identity: RunIdentity, target: Target) -> "CatalogReads":
+        return CatalogReads(identity, self.runtime.policy.version, self.runtime.ledger, target.dialect or "postgres", self.runtime.settings.comment)
 
     # -- statements ------------------------------------------------------------------------
 
@@ -356,8 +359,9 @@ def catalog_changed(engine: Engine, decision: Decision) -> bool:
     return False
 
 
-def load_catalog(settings: Settings, hook, target: Target) -> Catalog:
-    """The catalog a connection's statements are analysed against (``[lineage_governance] catalog``)."""
+def load_catalog(settings: Settings, hook, target: Target, reads: "CatalogReads | None" = None) -> Catalog:
+    """The catalog a connection's statements are analysed against (``[lineage_governance] catalog``).
+    A live read is stamped and recorded through ``reads`` (so ``lineage correlate`` attributes it)."""
     choice = settings.catalog
     if choice == "none":
         return Catalog(dialect=target.dialect or "postgres", default_database=target.database)
@@ -374,21 +378,44 @@ def load_catalog(settings: Settings, hook, target: Target) -> Catalog:
     with _scope(STANDING_CREDENTIALS), raw_connection(hook) as connection:
         cursor = connection.cursor()
         try:
-            executor = _CursorExecutor(cursor)
+            executor = _CursorExecutor(cursor, reads)
             catalog = Catalog.from_duckdb(executor) if target.dialect == "duckdb" else Catalog.from_postgres(executor)
         finally:
             cursor.close()
     return catalog
 
 
+@dataclass(frozen=True)
+class CatalogReads:
+    """The plugin's own catalog reads on a task's connection: stamped with the task's identity
+    comment and recorded in the ledger as ``session`` events (purpose ``catalog``), as
+    ``lineage.dbapi`` does, so ``lineage correlate`` attributes them to the task's run."""
+
+    identity: RunIdentity
+    policy_version: str
+    ledger: Any
+    dialect: str
+    comment: bool = True
+
+    def prepare(self, sql: str) -> str:
+        from lineage.comment import identity_comment
+        from lineage.fingerprint import normalize
+
+        if self.ledger is not None and hasattr(self.ledger, "record_event"):
+            text, fingerprint = normalize(sql, self.dialect)
+            self.ledger.record_event("session", self.identity, {"purpose": "catalog", "fingerprint": fingerprint, "sql": text})
+        return f"{sql.strip()} {identity_comment(self.identity, self.policy_version)}" if self.comment else sql
+
+
 class _CursorExecutor:
     """``execute(sql) -> cursor`` over any DB-API cursor (psycopg2's execute returns None)."""
 
-    def __init__(self, cursor):
+    def __init__(self, cursor, reads: CatalogReads | None = None):
         self.cursor = cursor
+        self.reads = reads
 
     def execute(self, sql: str):
-        self.cursor.execute(sql)
+        self.cursor.execute(self.reads.prepare(sql) if self.reads is not None else sql)
         return self.cursor
 
 

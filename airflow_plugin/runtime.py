@@ -299,10 +299,10 @@ class TaskGovernance:
             try:
                 outcome = binding.governor.execute_decision(decision, binding.identity, run, binding.context, rowcount)
             except StatementBlocked as blocked:
-                raise _fail(str(blocked)) from None
+                raise self.refused(decision, binding, str(blocked)) from None
             except ApprovalRequired as held:
                 if held.request_id is None:
-                    raise _fail(str(held)) from None
+                    raise self.refused(decision, binding, str(held)) from None
                 log.warning("%s", held)
                 wait_for_approval(self.runtime, held.request_id, decision)
                 if refuse_only:
@@ -312,6 +312,13 @@ class TaskGovernance:
                 binding.catalog_stale = True
             return outcome
         raise _fail(f"lineage-governance: statement #{decision.index} was approved but the approval could not be used")
+
+    def refused(self, decision: Decision, binding: Binding, message: str) -> BaseException:
+        """Log the rule, the statement and what to do first; the task fails with ``message``."""
+        from airflow_plugin.refusal import failure, task_log_message
+
+        log.error("%s", task_log_message(decision, binding.identity, self.runtime.settings.policy_file))
+        return failure(message)
 
     def note(self, decision: Decision) -> None:
         with self.lock:

@@ -68,7 +68,7 @@ def test_the_providers_stock_events_validate_and_the_marquez_server_takes_them(a
     import urllib.request
 
     from lineage.events.validate import validate_events
-    from lineage.testing.marquez import MarquezServer
+    from lineage.events.marquez.server import MarquezServer
 
     run = naming_run
     run_ids = {task_run_id(run, task) for task in ("on_postgres", "on_duckdb")}

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from lineage.events.validate import validate_events
-from lineage.testing.marquez import MarquezServer
+from lineage.events.marquez.server import MarquezServer
 
 pytestmark = pytest.mark.postgres
 LINEAGE = str(Path(sys.executable).parent / "lineage")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from lineage.testing.dbt_project import example_project
+from testkit.dbt_project import example_project
 from test_correlate import wait_for_log
 from test_dbt_runner import Warehouse, governed
 

@@ -17,7 +17,7 @@ from lineage.governor import ApprovalRequired, StatementBlocked
 from lineage.identity import RunIdentity
 from lineage.ledger import open_ledger
 from lineage.policy import load_policy_text
-from lineage.testing.browser import count_color, load_page
+from testkit.browser import count_color, load_page
 
 POLICY = load_policy_text(
     """

@@ -72,6 +72,9 @@ def test_the_wheel_and_the_sdist_carry_the_license(installed):
         assert "Apache License" in archive.read(license_name).decode() and "Version 2.0" in archive.read(license_name).decode()
         assert "License-Expression: Apache-2.0" in archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         assert "lineage/examples/governed_pipeline.py" in names and "lineage/examples/dbt_project/dbt_project.yml" in names
+        # test-only code is not shipped; what users are told to run is
+        assert not [name for name in names if name.startswith(("lineage/testing/", "testkit/", "tests/")) or name == "airflow_plugin/testing.py"]
+        assert "lineage/events/marquez/server.py" in names
     with tarfile.open(sdist) as archive:
         assert any(name.endswith("/LICENSE") and name.count("/") == 1 for name in archive.getnames())
 
@@ -108,3 +111,31 @@ def test_dbt_deps_installs_the_package(installed):
     run([str(bin_dir / "dbt"), "deps", "--project-dir", str(project), "--profiles-dir", str(project)], project, DO_NOT_TRACK="1")
     installed_package = project / "dbt_packages" / "lineage_governance"
     assert (installed_package / "dbt_project.yml").is_file() and any((installed_package / "macros").glob("*.sql"))
+
+
+def test_the_marquez_contract_server_runs_from_the_installed_wheel(installed):
+    """The README tells users to run it (`lineage events serve`) to try events without Docker."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    bin_dir, work, _, _ = installed
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(bin_dir / "lineage"), "events", "serve", "--port", str(port)], cwd=work, env=clean_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "Marquez-contract server on" in server.stdout.readline()
+        event = {"eventType": "START", "eventTime": "2026-01-01T00:00:00Z", "producer": "https://example.com/producer",
+                 "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                 "run": {"runId": "01a22594-57fe-79c2-8da9-424b56c8b1a8"}, "job": {"namespace": "new-user", "name": "try"}}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/lineage", data=json.dumps(event).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 201
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/events/lineage", timeout=30) as answer:
+            assert json.load(answer)["totalCount"] == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

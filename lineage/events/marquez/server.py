@@ -1,4 +1,7 @@
-"""A small real HTTP server speaking Marquez's ``POST /api/v1/lineage`` contract, for tests and the demo.
+"""A small real HTTP server speaking Marquez's ``POST /api/v1/lineage`` contract: a backend to try
+the events against without Docker, and the tests' Marquez.
+
+    lineage events serve --port 5000           # or: python -m lineage.events.marquez.server --port 5000
 
     server = MarquezServer().start()           # http://127.0.0.1:<port>
     OPENLINEAGE_URL=server.url ...             # openlineage-python's http transport posts here
@@ -15,8 +18,6 @@ pass Marquez.
 A second copy of an event is accepted, as Marquez does, and counted in ``duplicates``.
 Also serves ``GET /api/v1/events/lineage`` and ``GET /api/v1/jobs/runs/{runId}/facets?type=run|job``.
 ``fail_next(n, status)`` makes the next ``n`` POSTs fail (503 by default) to exercise retries.
-
-    python -m lineage.testing.marquez --port 5000
 """
 
 from __future__ import annotations
@@ -198,20 +199,29 @@ def _handler(owner: MarquezServer):
     return Handler
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lineage.testing.marquez", description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5000)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000, help="port (default 5000, Marquez's API port)")
     parser.add_argument("--no-validate", action="store_true", help="accept any JSON event (for benchmarks: the backend costs little)")
-    args = parser.parse_args(argv)
-    server = MarquezServer(args.port, args.host, validate=not args.no_validate).start()
-    print(f"Marquez test server on {server.url}/api/v1/lineage (Ctrl-C stops)", flush=True)
+
+
+def serve(host: str = "127.0.0.1", port: int = 5000, validate: bool = True) -> int:
+    """Run until interrupted (Ctrl-C)."""
+    server = MarquezServer(port, host, validate=validate).start()
+    print(f"Marquez-contract server on {server.url}/api/v1/lineage (Ctrl-C stops)", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lineage.events.marquez.server", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return serve(args.host, args.port, not args.no_validate)
 
 
 if __name__ == "__main__":  # pragma: no cover

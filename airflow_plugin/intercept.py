@@ -340,6 +340,10 @@ def _wrap_send_sql_hook_lineage(original: Callable) -> Callable:
     def send_sql_hook_lineage(*args, **kwargs):
         from airflow_plugin.runtime import GovernanceConfigError, current
 
+        if PROVIDER_METADATA.get():
+            # the provider's own lookups (CURRENT_SCHEMA, information_schema), possibly in its
+            # listener thread after the task ended: never a task's lineage (nor the next task's)
+            return None
         try:
             governance = current()
         except GovernanceConfigError:

@@ -14,7 +14,7 @@
     events.py      task-level events when the provider is absent
     ui.py          the FastAPI app: approvals, ledger, policy
     settings.py    the ``[lineage_governance]`` configuration section
-    testing.py     a throwaway Airflow home for tests, benchmarks and demos
+    refusal.py     a refused statement in the task log (rule, statement, what to do) and its exception
 
 Importing this package (Airflow does, in every process) imports nothing heavy.
 """

@@ -3,9 +3,11 @@
     describe(PostgresHook("warehouse"))  ->  Target(conn_id="warehouse", dialect="postgres",
         namespace="postgres://db.internal:5432", database="analytics", login="etl", host="db.internal")
 
-Namespaces come from ``lineage.events.naming`` (OpenLineage's naming spec, the host normalised:
-lower case, loopback spellings -> ``localhost``, ``LINEAGE_HOST_ALIASES``), so the plugin, dbt
-and DB-API events agree on one string per data source.
+Namespace and database are the OpenLineage provider's own for the connection (the hook's
+``get_openlineage_database_info``: ``postgres://{host}:{port}`` as the Airflow connection spells
+the host), so a statement's datasets and the provider's task datasets are one node in Marquez.
+Hooks the provider does not name (DuckDB, or the provider not installed) get the same formula
+(``DbApiHook.get_openlineage_authority_part``) or ``lineage.events.naming``'s.
 """
 
 from __future__ import annotations
@@ -67,25 +69,50 @@ def describe(hook) -> Target:
     from lineage.events import naming
 
     host = (connection.host or "").strip() or None
-    if conn_type == "duckdb":
+    provider = provider_naming(hook, connection)
+    if conn_type == "duckdb" and provider is None:  # what openlineage-dbt names DuckDB: duckdb://{path}
         path = os.path.abspath(host) if host else None
         return Target(conn_id, conn_type, dialect, naming.duckdb_namespace(path), naming.duckdb_database(path), None, path)
     database = getattr(hook, "database", None) or connection.schema or None
     scheme = SCHEMES.get(conn_type, conn_type)
     port = connection.port or DEFAULT_PORTS.get(scheme)
-    if scheme == "postgres":
-        namespace = naming.postgres_namespace(host, port)
+    if provider is not None:
+        namespace, database = provider[0], provider[1] or database
     else:
-        namespace = naming.sanitize_namespace(f"{scheme}://{naming.normalize_host(host)}" + (f":{port}" if port else ""))
-    return Target(conn_id, conn_type, dialect, namespace, database, connection.login or None, host, port)
+        namespace = f"{scheme}://{_authority(connection, DEFAULT_PORTS.get(scheme))}"
+    return Target(conn_id, conn_type, dialect, naming.sanitize_namespace(namespace), database, connection.login or None, host, port)
 
 
-def _sqlglot_dialect(name: str) -> str:
-    """A connection type sqlglot knows by the same name, else sqlglot's generic dialect."""
-    from sqlglot.dialects.dialect import Dialect
+def provider_naming(hook, connection) -> tuple[str, str | None] | None:
+    """``(namespace, database)`` as the OpenLineage provider names this connection's datasets,
+    or None when the hook has no OpenLineage database info (or the provider is not installed).
+
+        PostgresHook, host 127.0.0.1 port 5432 schema shop  ->  ("postgres://127.0.0.1:5432", "shop")
+    """
+    try:
+        info = hook.get_openlineage_database_info(connection)
+    except Exception:  # ImportError without the provider; a hook's own lookup failing
+        return None
+    if info is None or not getattr(info, "scheme", None):
+        return None
+    # airflow.providers.openlineage.sqlparser.SQLParser.create_namespace
+    namespace = f"{info.scheme}://{info.authority}" if info.authority else info.scheme
+    return namespace, info.database
+
+
+def _authority(connection, default_port: int | None) -> str:
+    """``host:port`` as the provider derives it from an Airflow connection (common-sql's
+    ``DbApiHook.get_openlineage_authority_part``: the URI's host, lower case); no host ->
+    ``localhost`` (a Unix socket)."""
+    from urllib.parse import urlparse
+
+    from lineage.events import naming
 
     try:
-        Dialect.get_or_raise(name)
-        return name
-    except ValueError:
-        return ""
+        parsed = urlparse(connection.get_uri())
+        host, port = parsed.hostname, parsed.port
+    except ValueError:  # a port that is not a number
+        host, port = None, None
+    host = host or naming.normalize_host(connection.host)
+    port = port or connection.port or default_port
+    return f"{host}:{port}" if port else host

@@ -75,8 +75,15 @@ def _governance():
 def _wrap_run(original: Callable) -> Callable:
     @functools.wraps(original)
     def run(self, *args, **kwargs):
-        with _scope(RAW):
-            return original(self, *args, **kwargs)
+        from airflow_plugin.refusal import is_refusal, without_internals
+
+        try:
+            with _scope(RAW):
+                return original(self, *args, **kwargs)
+        except Exception as error:
+            if is_refusal(error):  # the outermost plugin frame: the traceback starts here
+                raise without_internals(error) from None
+            raise
 
     return run
 
@@ -99,8 +106,15 @@ def _wrap_run_command(original: Callable) -> Callable:
                 final_sql = escape_comment_percent(final_sql)
             return original(self, cur, final_sql, parameters, *args, **kwargs)
 
-        with _scope(GOVERNED), _scope(RAW):
-            return governance.govern(self, sql_statement, execute, rowcount=lambda _: _rowcount(cur))
+        from airflow_plugin.refusal import is_refusal, without_internals
+
+        try:
+            with _scope(GOVERNED), _scope(RAW):
+                return governance.govern(self, sql_statement, execute, rowcount=lambda _: _rowcount(cur))
+        except Exception as error:
+            if is_refusal(error):  # the task log shows the refusal, not the plugin's frames
+                raise without_internals(error) from None
+            raise
 
     return _run_command
 
@@ -340,6 +354,10 @@ def _wrap_send_sql_hook_lineage(original: Callable) -> Callable:
     def send_sql_hook_lineage(*args, **kwargs):
         from airflow_plugin.runtime import GovernanceConfigError, current
 
+        if PROVIDER_METADATA.get():
+            # the provider's own lookups (CURRENT_SCHEMA, information_schema), possibly in its
+            # listener thread after the task ended: never a task's lineage (nor the next task's)
+            return None
         try:
             governance = current()
         except GovernanceConfigError:

@@ -242,8 +242,9 @@ class TaskGovernance:
             binding = self.bindings.get(conn_id)
             if binding is None:
                 target = describe(hook)
+                identity = with_target(self.identity, target)
                 engine = self.runtime.engine(target)
-                engine.set_catalog(load_catalog(self.runtime.settings, hook, target))
+                engine.set_catalog(load_catalog(self.runtime.settings, hook, target, self._catalog_reads(identity, target)))
                 governor = Governor(
                     engine,
                     ledger=self.runtime.ledger,
@@ -253,14 +254,16 @@ class TaskGovernance:
                     statement_numbers=self.numbers,
                     retry_guard=retry_guard(self.runtime.ledger),
                 )
-                identity = with_target(self.identity, target)
                 context = ExecutionContext(target.dialect, target.namespace, target.database)
                 binding = Binding(target, engine, governor, identity, context)
                 self.bindings[conn_id] = binding
             elif binding.catalog_stale:
-                binding.engine.set_catalog(load_catalog(self.runtime.settings, hook, binding.target))
+                binding.engine.set_catalog(load_catalog(self.runtime.settings, hook, binding.target, self._catalog_reads(binding.identity, binding.target)))
                 binding.catalog_stale = False
             return binding
+
+    def _catalog_reads(self, identity: RunIdentity, target: Target) -> "CatalogReads":
+        return CatalogReads(identity, self.runtime.policy.version, self.runtime.ledger, target.dialect or "postgres", self.runtime.settings.comment)
 
     # -- statements ------------------------------------------------------------------------
 
@@ -297,12 +300,12 @@ class TaskGovernance:
             try:
                 outcome = binding.governor.execute_decision(decision, binding.identity, run, binding.context, rowcount)
             except StatementBlocked as blocked:
-                raise _fail(str(blocked)) from None
+                raise self.refused(decision, binding, str(blocked)) from None
             except OutcomeUnknown as unknown:  # it may have run: no automatic retry runs it blind
                 raise _fail(str(unknown)) from unknown.__cause__
             except ApprovalRequired as held:
                 if held.request_id is None:
-                    raise _fail(str(held)) from None
+                    raise self.refused(decision, binding, str(held)) from None
                 log.warning("%s", held)
                 wait_for_approval(self.runtime, held.request_id, decision)
                 if refuse_only:
@@ -312,6 +315,13 @@ class TaskGovernance:
                 binding.catalog_stale = True
             return outcome
         raise _fail(f"lineage-governance: statement #{decision.index} was approved but the approval could not be used")
+
+    def refused(self, decision: Decision, binding: Binding, message: str) -> BaseException:
+        """Log the rule, the statement and what to do first; the task fails with ``message``."""
+        from airflow_plugin.refusal import failure, task_log_message
+
+        log.error("%s", task_log_message(decision, binding.identity, self.runtime.settings.policy_file))
+        return failure(message)
 
     def note(self, decision: Decision) -> None:
         with self.lock:
@@ -359,8 +369,9 @@ def catalog_changed(engine: Engine, decision: Decision) -> bool:
     return False
 
 
-def load_catalog(settings: Settings, hook, target: Target) -> Catalog:
-    """The catalog a connection's statements are analysed against (``[lineage_governance] catalog``)."""
+def load_catalog(settings: Settings, hook, target: Target, reads: "CatalogReads | None" = None) -> Catalog:
+    """The catalog a connection's statements are analysed against (``[lineage_governance] catalog``).
+    A live read is stamped and recorded through ``reads`` (so ``lineage correlate`` attributes it)."""
     choice = settings.catalog
     if choice == "none":
         return Catalog(dialect=target.dialect or "postgres", default_database=target.database)
@@ -377,21 +388,44 @@ def load_catalog(settings: Settings, hook, target: Target) -> Catalog:
     with _scope(STANDING_CREDENTIALS), raw_connection(hook) as connection:
         cursor = connection.cursor()
         try:
-            executor = _CursorExecutor(cursor)
+            executor = _CursorExecutor(cursor, reads)
             catalog = Catalog.from_duckdb(executor) if target.dialect == "duckdb" else Catalog.from_postgres(executor)
         finally:
             cursor.close()
     return catalog
 
 
+@dataclass(frozen=True)
+class CatalogReads:
+    """The plugin's own catalog reads on a task's connection: stamped with the task's identity
+    comment and recorded in the ledger as ``session`` events (purpose ``catalog``), as
+    ``lineage.dbapi`` does, so ``lineage correlate`` attributes them to the task's run."""
+
+    identity: RunIdentity
+    policy_version: str
+    ledger: Any
+    dialect: str
+    comment: bool = True
+
+    def prepare(self, sql: str) -> str:
+        from lineage.comment import identity_comment
+        from lineage.fingerprint import normalize
+
+        if self.ledger is not None and hasattr(self.ledger, "record_event"):
+            text, fingerprint = normalize(sql, self.dialect)
+            self.ledger.record_event("session", self.identity, {"purpose": "catalog", "fingerprint": fingerprint, "sql": text})
+        return f"{sql.strip()} {identity_comment(self.identity, self.policy_version)}" if self.comment else sql
+
+
 class _CursorExecutor:
     """``execute(sql) -> cursor`` over any DB-API cursor (psycopg2's execute returns None)."""
 
-    def __init__(self, cursor):
+    def __init__(self, cursor, reads: CatalogReads | None = None):
         self.cursor = cursor
+        self.reads = reads
 
     def execute(self, sql: str):
-        self.cursor.execute(sql)
+        self.cursor.execute(self.reads.prepare(sql) if self.reads is not None else sql)
         return self.cursor
 
 

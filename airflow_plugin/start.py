@@ -35,7 +35,14 @@ def guard(task: Any) -> None:
     original_kill = task.on_kill
 
     def pre_execute(context, *args, **kwargs):
-        begin(context, task)
+        from airflow_plugin.refusal import is_refusal, without_internals
+
+        try:
+            begin(context, task)
+        except Exception as error:
+            if is_refusal(error):  # the task log shows the refusal, not the plugin's frames
+                raise without_internals(error) from None
+            raise
         return original(context, *args, **kwargs)
 
     def on_kill(*args, **kwargs):

@@ -104,7 +104,7 @@ def prepare(root: Path, rows: int) -> Path:
 def child(mode: str, root: Path, runs: int) -> None:
     """One process: activate the home, run the DAG ``runs`` times."""
     sys.path.insert(0, str(ROOT))
-    from airflow_plugin.testing import AirflowHome
+    from testkit.airflow_home import AirflowHome
 
     settings = {
         "policy_file": ROOT / "dags_examples" / "policy.yaml",

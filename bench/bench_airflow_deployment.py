@@ -40,9 +40,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, check_target  # noqa: E402
 
-from lineage.testing.airflow_deployment import AirflowDeployment, User, plugin_environment  # noqa: E402
-from lineage.testing.marquez import MarquezServer  # noqa: E402
-from lineage.testing.postgres import ThrowawayPostgres  # noqa: E402
+from testkit.airflow_deployment import AirflowDeployment, User, plugin_environment  # noqa: E402
+from lineage.events.marquez.server import MarquezServer  # noqa: E402
+from testkit.postgres import ThrowawayPostgres  # noqa: E402
 
 POLICY = ROOT / "dags_examples" / "policy.yaml"
 TARGET_RATIO = 0.95

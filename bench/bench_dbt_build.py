@@ -21,7 +21,7 @@ from pathlib import Path
 
 from common import ROOT, check_target
 
-from lineage.testing.dbt_project import example_project, project_env
+from testkit.dbt_project import example_project, project_env
 
 BIN = Path(sys.executable).parent
 TARGET = 0.05

@@ -1,7 +1,7 @@
 """Benchmark of OpenLineage event delivery (issue: OpenLineage events).
 
 Side by side in one run, against the same local Marquez-contract HTTP server
-(``python -m lineage.testing.marquez --no-validate`` in its own process, as a real backend would
+(``python -m lineage.events.marquez.server --no-validate`` in its own process, as a real backend would
 be, and cheap so that the client side is what is measured):
 
 - openlineage-python's direct synchronous HTTP emit (``OpenLineageClient.emit``): the baseline;
@@ -39,7 +39,7 @@ from lineage.events.transport import client_from_config
 from lineage.governor import ExecutionContext, Outcome
 from lineage.identity import RunIdentity
 from lineage.policy import load_policy
-from lineage.testing.postgres import free_port
+from testkit.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +84,7 @@ class ServerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "ServerProcess":
-        self.process = subprocess.Popen([sys.executable, "-m", "lineage.testing.marquez", "--port", str(self.port), "--no-validate"],
+        self.process = subprocess.Popen([sys.executable, "-m", "lineage.events.marquez.server", "--port", str(self.port), "--no-validate"],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         self.process.stdout.readline()  # "Marquez test server on ..."
         return self

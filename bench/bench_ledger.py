@@ -7,7 +7,7 @@ side (build the literal-free record from a decision, then append).
 
     .venv/bin/python bench/bench_ledger.py [--appends 2000] [--durable]
 
-The PostgreSQL server is a throwaway one started here (lineage/testing/postgres.py), with
+The PostgreSQL server is a throwaway one started here (testkit/postgres.py), with
 the test settings (fsync=off, synchronous_commit=off) unless ``--durable`` asks for
 fsync=on and synchronous_commit=on. SQLite runs in WAL mode with synchronous=FULL.
 """
@@ -30,7 +30,7 @@ from lineage.ledger import canonical_json, open_ledger
 from lineage.ledger.chain import derived_columns
 from lineage.ledger.record import statement_record
 from lineage.policy import load_policy
-from lineage.testing.postgres import ThrowawayPostgres
+from testkit.postgres import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 STATEMENTS = [

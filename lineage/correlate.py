@@ -16,15 +16,32 @@ ledger holds the fingerprint of the SQL that run executed. For each logged state
 - **unattributed**: no comment, or a comment naming a run the ledger does not know: access
   outside any governed pipeline. Reported with user, application, client and time.
 
-Transaction control (BEGIN, COMMIT, ...) touches no data and is only counted, as is the
-ledger's own traffic when the ledger lives in the same server. SQL is only ever reported
-normalised (literals replaced), and bind values in the log's detail column are never read.
+Everything else a governed run sends is attributed to it without a comment:
+
+- **transaction control** (BEGIN, COMMIT, ROLLBACK, ...) by its session: a session that carried
+  a run's statements, or whose ``application_name`` names the run (``lg:<run id>:...``);
+- **catalog lookups** (``lineage.catalog_lookup``: statements that read only catalog views,
+  catalog functions or settings, such as the OpenLineage provider's ``SELECT CURRENT_SCHEMA``
+  and ``information_schema.columns`` lookups) by their session, else by time: from the run's
+  database user and database, with no other application name, within ``window`` seconds of
+  the run's statements in the log (the provider looks tables up again after the task ended,
+  on a new session without ``application_name``). Reported per run, labelled as such.
+
+Statements are matched to the ledger by a fingerprint that ignores what a driver's
+client-side binding changes (psycopg2 sends ``'2018-01-01'::date`` and ``NULL`` where the
+pipeline wrote ``%s``): a typed value, NULL or a boolean is a value on both sides.
+Transaction control outside every run is only counted, as is the ledger's own traffic when
+the ledger lives in the same server. SQL is only ever reported normalised (literals
+replaced), and bind values in the log's detail column are never read.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from sqlglot import exp
@@ -32,12 +49,14 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
 from lineage.analysis.statements import get_dialect
+from lineage.catalog_lookup import is_catalog_lookup
 from lineage.comment import parse_comment
 from lineage.csvlog import LoggedStatement
 from lineage.fingerprint import normalize
 from lineage.ledger.chain import Entry
 
 LEDGER_TABLES = {"lineage_ledger", "lineage_ledger_head", "lineage_ledger_schema"}
+WINDOW_SECONDS = 60.0  # how far from a run's statements its catalog lookups are looked for
 
 
 @dataclass
@@ -47,9 +66,11 @@ class RunSummary:
     actor: str | None
     job: str | None
     source: str | None
-    statements: int = 0
+    statements: int = 0  # carrying the run's comment
     divergent: int = 0
-    control: int = 0
+    control: int = 0  # transaction control in the run's sessions
+    catalog_lookups: int = 0  # catalog-only statements without a comment, by session or time
+    catalog_by_time: int = 0  # of those, attributed by time (no session of the run)
     database_users: set[str] = field(default_factory=set)
     applications: set[str] = field(default_factory=set)
     clients: set[str] = field(default_factory=set)
@@ -57,10 +78,15 @@ class RunSummary:
     last: str | None = None
     not_in_log: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def attributed(self) -> int:
+        return self.statements + self.control + self.catalog_lookups
+
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         for key in ("database_users", "applications", "clients"):
             out[key] = sorted(out[key])
+        out["attributed"] = self.attributed
         return out
 
 
@@ -104,8 +130,10 @@ class Report:
     unattributed: list[Unattributed]
     divergences: list[Divergence]
     logged: int = 0
-    attributed: int = 0
-    control: int = 0
+    attributed: int = 0  # statements, transaction control and catalog lookups of governed runs
+    control: int = 0  # all transaction control (attributed or not)
+    control_outside_runs: int = 0
+    catalog_lookups: int = 0  # attributed catalog lookups
     ledger_traffic: int = 0
     first: str | None = None
     last: str | None = None
@@ -130,6 +158,8 @@ class Report:
             "logged_statements": self.logged,
             "attributed": self.attributed,
             "transaction_control": self.control,
+            "transaction_control_outside_runs": self.control_outside_runs,
+            "catalog_lookups": self.catalog_lookups,
             "ledger_traffic": self.ledger_traffic,
             "first": self.first,
             "last": self.last,
@@ -141,22 +171,50 @@ class Report:
 
 
 @dataclass
-class _RunLedger:
-    """What the ledger says one run executed."""
+class _Pending:
+    """A logged statement without a run's comment, waiting for pass two."""
 
-    identity: dict[str, Any]
-    executed: Counter = field(default_factory=Counter)
-    refused: set[str] = field(default_factory=set)
-    sql: dict[str, str] = field(default_factory=dict)
+    position: int
+    statement: LoggedStatement
+    fingerprint: str
+    text: str
+    kind: str  # control | catalog | other
 
 
-def correlate(statements: Iterable[LoggedStatement], entries: Iterable[Entry], dialect: str = "postgres", ledger_statements: Iterable[str] = ()) -> Report:
-    runs = _runs_from_ledger(entries)
+@dataclass
+class _Window:
+    """Where and when a run's statements show in the log (for attributing catalog lookups by time)."""
+
+    first: datetime
+    last: datetime
+    users: set[str] = field(default_factory=set)
+    databases: set[str] = field(default_factory=set)
+    applications: set[str] = field(default_factory=set)
+
+    def add(self, statement: LoggedStatement) -> None:
+        self.first, self.last = min(self.first, statement.time), max(self.last, statement.time)
+        self.users.add(statement.user)
+        self.databases.add(statement.database)
+        self.applications.add(statement.application)
+
+
+def correlate(
+    statements: Iterable[LoggedStatement],
+    entries: Iterable[Entry],
+    dialect: str = "postgres",
+    ledger_statements: Iterable[str] = (),
+    window: float = WINDOW_SECONDS,
+) -> Report:
+    runs = _runs_from_ledger(entries, dialect)
     ledger_fps = {normalize(sql, dialect)[1] for sql in ledger_statements}
     summaries: dict[str, RunSummary] = {}
     seen: dict[str, Counter] = defaultdict(Counter)
+    sessions: dict[str, set[str]] = defaultdict(set)  # log session -> runs seen on it
+    windows: dict[str, _Window] = {}
+    pending: list[_Pending] = []
+    unattributed: list[tuple[int, Unattributed]] = []
     report = Report([], [], [])
-    for statement in statements:
+    for position, statement in enumerate(statements):
         report.logged += 1
         stamp = statement.time.isoformat() if statement.time else None
         report.first = report.first or stamp
@@ -166,43 +224,154 @@ def correlate(statements: Iterable[LoggedStatement], entries: Iterable[Entry], d
         run_id = fields.get("run_id")
         if run_id is None:
             if _is_transaction_control(statement.sql, dialect):
-                report.control += 1
-                session_run = _run_of_application(statement.application)
-                if session_run in runs:
-                    _summary(summaries, session_run, runs[session_run]).control += 1
+                pending.append(_Pending(position, statement, fp, text, "control"))
                 continue
             tree = _parse(statement.sql, dialect)
             if _is_ledger_traffic(tree, statement, fp, ledger_fps):
                 report.ledger_traffic += 1
                 continue
-            report.unattributed.append(Unattributed(statement, fp, text, _tables(tree), "no run-identity comment: not sent by a governed pipeline"))
+            kind = "catalog" if is_catalog_lookup(statement.sql, dialect) else "other"
+            pending.append(_Pending(position, statement, fp, text, kind))
             continue
         if run_id not in runs:
             tree = _parse(statement.sql, dialect)
-            report.unattributed.append(Unattributed(statement, fp, text, _tables(tree), f"the comment names run {run_id}, which the ledger does not know"))
+            unattributed.append((position, Unattributed(statement, fp, text, _tables(tree), f"the comment names run {run_id}, which the ledger does not know")))
             continue
         known = runs[run_id]
         summary = _summary(summaries, run_id, known)
+        _seen_in(summary, statement, windows)
         summary.statements += 1
-        summary.database_users.add(statement.user)
-        summary.applications.add(statement.application)
-        summary.clients.add(statement.client)
-        summary.first = summary.first or stamp
-        summary.last = stamp or summary.last
-        report.attributed += 1
-        seen[run_id][fp] += 1
-        reason = _divergence(fields, known, fp, seen[run_id][fp])
+        sessions[statement.session].add(run_id)
+        reason = None
+        for key in comparable_fingerprints(text, dialect):  # dbt sends some statements in one query
+            seen[run_id][key] += 1
+            reason = reason or _divergence(fields, known, key, seen[run_id][key])
         if reason is not None:
             summary.divergent += 1
-            report.divergences.append(Divergence(statement, run_id, known.identity.get("principal"), fp, text, reason, tuple(sorted(known.executed))))
+            report.divergences.append(Divergence(statement, run_id, known.identity.get("principal"), fp, text, reason, tuple(sorted(known.sql_fingerprints.values()))))
+
+    # pass two: what carries no comment, by session, then catalog lookups by time
+    for item in pending:
+        application_run = _run_of_application(item.statement.application)
+        if application_run in runs:
+            sessions[item.statement.session].add(application_run)
+    left: list[_Pending] = []
+    for item in pending:
+        run_id = _session_run(item.statement, sessions) if item.kind != "other" else None
+        if run_id is None:
+            left.append(item)
+            continue
+        _attribute(item, run_id, runs, summaries, windows, report, seen, dialect)
+    for item in left:
+        if item.kind != "catalog":
+            continue
+        run_id = _window_run(item.statement, windows, window)
+        if run_id is not None:
+            sessions[item.statement.session].add(run_id)
+            _attribute(item, run_id, runs, summaries, windows, report, seen, dialect, by_time=True)
+            item.kind = "done"
+    for item in left:
+        if item.kind == "control":
+            run_id = _session_run(item.statement, sessions)
+            if run_id is not None:
+                _attribute(item, run_id, runs, summaries, windows, report, seen, dialect)
+            else:
+                report.control += 1
+                report.control_outside_runs += 1
+        elif item.kind in ("catalog", "other"):
+            tree = _parse(item.statement.sql, dialect)
+            reason = "no run-identity comment: not sent by a governed pipeline"
+            if item.kind == "catalog":
+                reason += " (a catalog lookup, outside every governed run's sessions and time)"
+            unattributed.append((item.position, Unattributed(item.statement, item.fingerprint, item.text, _tables(tree), reason)))
+    report.unattributed = [item for _, item in sorted(unattributed, key=lambda pair: pair[0])]
+
     for run_id, summary in summaries.items():
         known = runs[run_id]
-        summary.not_in_log = [{"fingerprint": fp, "sql": known.sql.get(fp), "recorded": count, "logged": seen[run_id][fp]} for fp, count in sorted(known.executed.items()) if seen[run_id][fp] == 0]
+        summary.not_in_log = [
+            {"fingerprint": known.sql_fingerprints.get(key, key), "sql": known.sql.get(key), "recorded": count, "logged": seen[run_id][key]}
+            for key, count in sorted(known.executed.items())
+            if seen[run_id][key] == 0
+        ]
     report.runs = sorted(summaries.values(), key=lambda run: (run.first or "", run.run_id))
+    report.attributed = sum(run.attributed for run in report.runs)
     return report
 
 
-def _runs_from_ledger(entries: Iterable[Entry]) -> dict[str, _RunLedger]:
+def _seen_in(summary: RunSummary, statement: LoggedStatement, windows: dict[str, _Window]) -> None:
+    stamp = statement.time.isoformat() if statement.time else None
+    summary.database_users.add(statement.user)
+    summary.applications.add(statement.application)
+    summary.clients.add(statement.client)
+    if stamp and (summary.first is None or stamp < summary.first):
+        summary.first = stamp
+    if stamp and (summary.last is None or stamp > summary.last):
+        summary.last = stamp
+    if statement.time is not None:
+        known = windows.get(summary.run_id)
+        if known is None:
+            windows[summary.run_id] = _Window(statement.time, statement.time)
+        windows[summary.run_id].add(statement)
+
+
+def _attribute(item: _Pending, run_id: str, runs, summaries, windows, report: Report, seen, dialect: str, by_time: bool = False) -> None:
+    summary = _summary(summaries, run_id, runs[run_id])
+    for key in comparable_fingerprints(item.text, dialect):  # a runner may record its COMMITs too
+        if runs[run_id].executed.get(key):
+            seen[run_id][key] += 1
+    if item.kind == "control":
+        summary.control += 1
+        report.control += 1
+    else:
+        summary.catalog_lookups += 1
+        summary.catalog_by_time += by_time
+        report.catalog_lookups += 1
+    _seen_in(summary, item.statement, windows)
+
+
+def _session_run(statement: LoggedStatement, sessions: dict[str, set[str]]) -> str | None:
+    runs = sessions.get(statement.session)
+    if not runs:
+        return None
+    return sorted(runs)[0] if len(runs) == 1 else None
+
+
+def _window_run(statement: LoggedStatement, windows: dict[str, _Window], seconds: float) -> str | None:
+    """The run whose statements in the log are closest before (else after) this one, within
+    ``seconds``, from the same database user and database, on a session without another
+    application's name."""
+    when = statement.time
+    if when is None:
+        return None
+    margin = timedelta(seconds=seconds)
+    best: tuple[tuple, str] | None = None
+    for run_id, span in windows.items():
+        if statement.user not in span.users or statement.database not in span.databases:
+            continue
+        if statement.application and statement.application not in span.applications:
+            continue
+        if not (span.first - margin <= when <= span.last + margin):
+            continue
+        inside = span.first <= when <= span.last
+        distance = 0.0 if inside else min(abs((when - span.last).total_seconds()), abs((span.first - when).total_seconds()))
+        rank = (distance, 0 if span.last <= when else 1, run_id)
+        if best is None or rank < best[0]:
+            best = (rank, run_id)
+    return best[1] if best else None
+
+
+@dataclass
+class _RunLedger:
+    """What the ledger says one run executed, keyed by ``comparable_fingerprint``."""
+
+    identity: dict[str, Any]
+    executed: Counter = field(default_factory=Counter)
+    refused: set[str] = field(default_factory=set)
+    sql: dict[str, str] = field(default_factory=dict)
+    sql_fingerprints: dict[str, str] = field(default_factory=dict)  # key -> the ledger's own fingerprint
+
+
+def _runs_from_ledger(entries: Iterable[Entry], dialect: str = "postgres") -> dict[str, _RunLedger]:
     runs: dict[str, _RunLedger] = {}
     for entry in entries:
         body = entry.body
@@ -214,17 +383,65 @@ def _runs_from_ledger(entries: Iterable[Entry]) -> dict[str, _RunLedger]:
         if body.get("kind") == "statement":
             statement = body.get("statement") or {}
             fp = statement.get("executed_fingerprint") or statement.get("fingerprint")
+            text = statement.get("executed_sql") or statement.get("sql")
+            key = comparable_fingerprint(text, dialect) if text else fp
             if body.get("phase") == "started":
-                run.executed[fp] += 1
-                run.sql[fp] = statement.get("executed_sql") or statement.get("sql")
+                run.executed[key] += 1
+                run.sql[key] = text
+                run.sql_fingerprints[key] = fp
             elif body.get("phase") == "refused":
-                run.refused.add(fp)
+                run.refused.add(key)
         else:
             payload = body.get("payload") or {}
             if payload.get("fingerprint"):  # statements lineage sent itself, and executemany's repeats
-                run.executed[payload["fingerprint"]] += int(payload.get("repeats", 1))
-                run.sql[payload["fingerprint"]] = payload.get("sql")
+                text = payload.get("sql")
+                key = comparable_fingerprint(text, dialect) if text else payload["fingerprint"]
+                run.executed[key] += int(payload.get("repeats", 1))
+                run.sql[key] = text
+                run.sql_fingerprints[key] = payload["fingerprint"]
     return runs
+
+
+def comparable_fingerprint(normalized: str, dialect: str) -> str:
+    """The fingerprint the log and the ledger are matched by: of normalised SQL (``?`` for
+    values), with what client-side binding adds taken out: a cast of a value, NULL, a boolean
+    and a negated value are a value. psycopg2 sends ``'2018-01-01'::date`` where dbt wrote
+    ``%s``: both sides become ``?``.
+
+        INSERT INTO t VALUES (?, CAST(? AS DATE), NULL, -?)  ->  fingerprint of  INSERT INTO t VALUES (?, ?, ?, ?)
+    """
+    return _hash("; ".join(_comparable_parts(normalized, dialect)))
+
+
+def comparable_fingerprints(normalized: str, dialect: str) -> tuple[str, ...]:
+    """One ``comparable_fingerprint`` per statement: a logged query can hold several (dbt sends
+    a contract's ``create table ...; insert into ...`` as one), the ledger records each."""
+    return tuple(_hash(part) for part in _comparable_parts(normalized, dialect))
+
+
+@functools.lru_cache(maxsize=65536)
+def _comparable_parts(normalized: str, dialect: str) -> tuple[str, ...]:
+    try:
+        trees = [tree for tree in get_dialect(dialect).parse(normalized) if tree is not None]
+    except (SqlglotError, Exception):
+        trees = []
+    if not trees or any(isinstance(tree, exp.Command) for tree in trees):
+        return (normalized,)
+    return tuple(tree.transform(_as_value).sql(dialect=dialect) for tree in trees)
+
+
+def _hash(text: str) -> str:
+    return "cf:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _as_value(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, (exp.Null, exp.Boolean)) or (isinstance(node, (exp.Cast, exp.Neg)) and _is_value(node.this)):
+        return exp.var("?")
+    return node
+
+
+def _is_value(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Placeholder) or (isinstance(node, exp.Var) and node.name == "?")
 
 
 def _divergence(fields: dict[str, str], run: _RunLedger, fp: str, times_seen: int) -> str | None:

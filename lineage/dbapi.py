@@ -342,10 +342,12 @@ def _policy(policy: Any) -> LoadedPolicy:
 
 
 def _context(connection: Any, driver: str, dialect: str) -> ExecutionContext:
+    from lineage.events.naming import duckdb_namespace, postgres_context
+
     if driver == "psycopg":
-        info = connection.info
-        return ExecutionContext(dialect, f"postgres://{info.host}:{info.port}", info.dbname)
+        namespace, database = postgres_context(connection)
+        return ExecutionContext(dialect, namespace, database)
     if driver == "duckdb":
         database, path = connection.execute("SELECT database_name, path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
-        return ExecutionContext(dialect, f"duckdb://{path or 'memory'}", database)
+        return ExecutionContext(dialect, duckdb_namespace(path or None), database)
     return ExecutionContext(dialect)

@@ -44,7 +44,7 @@ apt_install() {
 }
 
 if [ "${1:-}" = "--for-tests" ]; then
-  if .venv/bin/python -c 'from lineage.testing.postgres import find_bindir; find_bindir()' >/dev/null 2>&1; then
+  if .venv/bin/python -c 'from testkit.postgres import find_bindir; find_bindir()' >/dev/null 2>&1; then
     log "PostgreSQL server binaries: found (the tests start their own throwaway servers)"
   else
     apt_install postgresql-15

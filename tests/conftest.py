@@ -95,7 +95,7 @@ def cli(capsys, monkeypatch):
 @pytest.fixture(scope="session")
 def postgres():
     """One PostgreSQL 15 server for the session, with a CSV log of every statement."""
-    from lineage.testing.postgres import ThrowawayPostgres
+    from testkit.postgres import ThrowawayPostgres
 
     server = ThrowawayPostgres(csvlog=True).start()
     try:
@@ -108,8 +108,8 @@ def postgres():
 def airflow_home(tmp_path_factory):
     """One Airflow 3 home for the session (SQLite metadata DB, tests/airflow_dags, the plugin
     configured through [lineage_governance]); tests run DAGs with ``airflow_home.test(dag_id)``."""
-    from airflow_plugin.testing import AirflowHome
-    from lineage.testing.approvers import ApproverKeys
+    from testkit.airflow_home import AirflowHome
+    from lineage.approver_keys import ApproverKeys
 
     root = tmp_path_factory.mktemp("airflow")
     # approvers sign with keys this session makes; the UI signs with its server key

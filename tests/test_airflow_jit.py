@@ -9,7 +9,7 @@ import re
 import psycopg
 import pytest
 
-from lineage.testing.postgres import ThrowawayPostgres
+from testkit.postgres import ThrowawayPostgres
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres]
 

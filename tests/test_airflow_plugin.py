@@ -55,13 +55,16 @@ def policy_for_airflow(airflow_home) -> Path:
     return airflow_home.policy_file
 
 
-def ledger_bodies(home, dag_id: str | None = None, dag_run_id: str | None = None) -> list[dict]:
-    """The ledger the tasks wrote, oldest first (optionally one DAG run's records)."""
+def ledger_bodies(home, dag_id: str | None = None, dag_run_id: str | None = None, sessions: bool = False) -> list[dict]:
+    """The ledger the tasks wrote, oldest first (optionally one DAG run's records); the plugin's
+    own catalog reads (``session`` records) only with ``sessions=True``."""
     from lineage.ledger import open_ledger
 
     bodies = [entry.body for entry in open_ledger(home.env["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"]).entries()]
     out = []
     for body in bodies:
+        if body.get("kind") == "session" and not sessions:
+            continue
         attributes = (body.get("identity") or {}).get("attributes") or {}
         if dag_id and attributes.get("dag_id") != dag_id:
             continue

@@ -72,18 +72,25 @@ def test_identity_reaches_postgres_and_provider_lookups_pass_untouched(airflow_h
     # parameters bound by the driver (extended protocol), with the comment's '%' intact
     assert any(text.startswith("execute ") and "= $1" in text and "lg_policy='sha256%3A" in text for text in hook_statements)
     assert any("city_counts" in text for text in hook_statements)  # get_df over SQLAlchemy went through the governor
+    # the plugin's own catalog reads carry the task's comment and are ledger records (session, catalog);
     # the OpenLineage provider looked up the operator's tables in information_schema: raw, without our comment
-    provider = [row[13] for row in statements if "information_schema" in row[13] and "lg_postgres" not in row[13]]
-    lookups_with_our_comment = [row[13] for row in statements if "information_schema" in row[13] and (parse_comment(row[13]) or {}).get("dag_id") == "lg_postgres"]
-    assert lookups_with_our_comment == []
-    assert provider, "the OpenLineage provider issued no information_schema lookup (is it enabled?)"
-    # the ledger: the same run ids, the same statements; the provider's lookups are not there
+    from lineage.fingerprint import fingerprint
     from test_airflow_plugin import ledger_bodies
 
+    sessions = [r for r in ledger_bodies(airflow_home, "lg_postgres", run.run_id, sessions=True) if r["kind"] == "session"]
+    assert sessions and {r["payload"]["purpose"] for r in sessions} == {"catalog"}
+    ours = {r["payload"]["fingerprint"] for r in sessions}
+    lookups = [row[13].split(": ", 1)[1] for row in statements if "information_schema" in row[13]]
+    catalog_reads = [text for text in lookups if fingerprint(text, "postgres") in ours]
+    provider = [text for text in lookups if fingerprint(text, "postgres") not in ours]
+    assert catalog_reads and all((parse_comment(text) or {}).get("run_id") in run_ids.values() for text in catalog_reads)
+    assert provider, "the OpenLineage provider issued no information_schema lookup (is it enabled?)"
+    assert [text for text in provider if parse_comment(text)] == []
+    # the ledger: the same run ids, the same statements; the provider's lookups are not there
     records = [r for r in ledger_bodies(airflow_home, "lg_postgres", run.run_id) if r["kind"] == "statement"]
     assert {(r["identity"]["attributes"]["task_id"], r["identity"]["run_id"]) for r in records} == set(run_ids.items())
     finished = [r for r in records if r["phase"] == "finished"]
-    assert len(finished) == sum(len(seen) for seen in governed.values())
+    assert len(finished) + len(catalog_reads) == sum(len(seen) for seen in governed.values())
     assert not [r for r in records if "information_schema" in r["statement"]["sql"].lower() or "current_schema" in r["statement"]["sql"].lower()]
     assert {r["identity"]["database_user"] for r in records} == {"postgres"}
     # the events: each statement a child run of the same run id, the provider's task runs too
@@ -91,6 +98,6 @@ def test_identity_reaches_postgres_and_provider_lookups_pass_untouched(airflow_h
     children = {(e["job"]["name"].split(".query.")[0].split(".")[1], e["run"]["facets"]["parent"]["run"]["runId"]) for e in ours
                 if e["run"]["facets"]["parent"]["run"]["runId"] in run_ids.values()}
     assert children == set(run_ids.items())
-    assert all(e["inputs"][0]["namespace"] == f"postgres://localhost:{pg_warehouse.port}" for e in ours if e["inputs"])
+    assert all(e["inputs"][0]["namespace"] == f"postgres://127.0.0.1:{pg_warehouse.port}" for e in ours if e["inputs"])
     provider_runs = {e["run"]["runId"] for e in airflow_home.openlineage_events() if e["job"]["name"].startswith("lg_postgres.")}
     assert set(run_ids.values()) <= provider_runs

@@ -18,7 +18,7 @@ from lineage.governor import ApprovalRequired, ExecutionContext, Governor
 from lineage.identity import RunIdentity
 from lineage.notify import notifier_from_policy
 from lineage.policy import load_policy_text
-from lineage.testing.approvers import ApproverKeys
+from lineage.approver_keys import ApproverKeys
 
 POLICY_TEXT = """
 approvals:

@@ -21,7 +21,7 @@ from lineage.engine import Engine
 from lineage.governor import ApprovalRequired, ExecutionContext, Governor
 from lineage.identity import RunIdentity
 from lineage.policy import load_policy_text
-from lineage.testing.approvers import ApproverKeys
+from lineage.approver_keys import ApproverKeys
 
 POLICY_TEXT = """
 approvals:

@@ -15,7 +15,7 @@ from lineage.governor import ApprovalRequired
 from lineage.identity import RunIdentity
 from lineage.ledger import open_ledger
 from lineage.policy import load_policy_text
-from lineage.testing.approvers import ApproverKeys
+from lineage.approver_keys import ApproverKeys
 
 POLICY_TEXT = """
 approvals:

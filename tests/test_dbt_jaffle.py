@@ -30,7 +30,7 @@ from lineage.fingerprint import normalize
 from lineage.approval_verify import signer_for
 from lineage.ledger import open_ledger
 from lineage.policy import load_policy
-from lineage.testing.approvers import ApproverKeys
+from lineage.approver_keys import ApproverKeys
 from masks_in_sql import masks_in
 
 pytestmark = [pytest.mark.dbt]

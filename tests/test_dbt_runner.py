@@ -32,8 +32,8 @@ from lineage.fingerprint import normalize
 from lineage.identity import RunIdentity
 from lineage.ledger import open_ledger
 from lineage.policy import load_policy
-from lineage.testing.approvers import ApproverKeys
-from lineage.testing.dbt_project import EXAMPLE, example_project, project_env
+from lineage.approver_keys import ApproverKeys
+from testkit.dbt_project import EXAMPLE, example_project, project_env
 
 pytestmark = [pytest.mark.dbt]
 
@@ -139,7 +139,7 @@ def built(request, tmp_path_factory):
     """The example project built once per database by `lineage dbt build`, as a service that
     may only read PII masked, under an Airflow task's OpenLineage run; events go through the
     spool to a Marquez-contract server as well as to a JSONL file."""
-    from lineage.testing.marquez import MarquezServer
+    from lineage.events.marquez.server import MarquezServer
 
     root = tmp_path_factory.mktemp(f"shop-{request.param}")
     postgres = request.getfixturevalue("postgres") if request.param == "postgres" else None

@@ -66,7 +66,7 @@ def test_events_validate(demo):
 
 
 def test_report_opens_in_chromium(demo):
-    from lineage.testing.browser import load_page
+    from testkit.browser import load_page
 
     _, out = demo
     page = load_page((out / "report.html").as_uri(), {"graphs": "document.querySelectorAll('svg.lineage-graph').length", "runs": "document.querySelectorAll('section.run').length"})

@@ -24,7 +24,7 @@ from lineage.events.emit import EventEmitter, JsonlSink, serialize
 from lineage.events.spool import Spool
 from lineage.events.transport import client_from_config
 from lineage.identity import RunIdentity
-from lineage.testing.marquez import MarquezServer
+from lineage.events.marquez.server import MarquezServer
 from openlineage.client.event_v2 import RunState
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -80,7 +80,7 @@ EVENT_RULES = [
     ("job_namespaces", assign(["job", "namespace"], "etl prod"), "job.namespace 'etl prod'"),
     ("facet_uris", assign(["run", "facets", "lineageGovernance_identity", "_producer"], "lineage-governance"), "not an absolute URI"),
     ("facet_uris", delete(["job", "facets", "sql", "_schemaURL"]), "_schemaURL None is missing"),
-    ("facet_uris", assign(["run", "facets", "lineageGovernance_identity", "_schemaURL"],
+    ("custom_facet_schemas", assign(["run", "facets", "lineageGovernance_identity", "_schemaURL"],
                           "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunFacet"), "generic base facet"),
     ("names_without_separators", assign(["outputs", 0, "name"], "memory.mart.contacts:v2"), "contains ':'"),
     ("names_without_separators", assign(["job", "name"], "load_contacts#1"), "contains '#'"),

@@ -22,7 +22,7 @@ import pytest
 from lineage.events.emit import serialize
 from lineage.events.spool import Spool
 from lineage.events.transport import client_from_config
-from lineage.testing.marquez import MarquezServer
+from lineage.events.marquez.server import MarquezServer
 
 from test_events_delivery import run_events, wait_for
 
@@ -312,7 +312,7 @@ from lineage.policy import default_policy  # noqa: E402
 @pytest.fixture(scope="module")
 def ledger_server():
     """A PostgreSQL of the ledger's own, which these tests stop and start (the targets live on the session's)."""
-    from lineage.testing.postgres import ThrowawayPostgres
+    from testkit.postgres import ThrowawayPostgres
 
     server = ThrowawayPostgres().start()
     try:

@@ -18,7 +18,7 @@ from lineage.engine import Engine
 from lineage.identity import RunIdentity
 from lineage.jit import JitManager, plan_grants
 from lineage.policy import load_policy_text
-from lineage.testing.postgres import ThrowawayPostgres
+from testkit.postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.postgres
 

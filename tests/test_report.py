@@ -18,8 +18,8 @@ from lineage.governor import ApprovalRequired, StatementBlocked
 from lineage.identity import RunIdentity
 from lineage.ledger import open_ledger
 from lineage.policy import load_policy_text
-from lineage.testing.approvers import ApproverKeys
-from lineage.testing.browser import count_color, load_page
+from lineage.approver_keys import ApproverKeys
+from testkit.browser import count_color, load_page
 
 POLICY_TEXT = """
 classifications:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lineage.events.emit import serialize
 from lineage.events.spool import Spool
-from lineage.testing.marquez import MarquezServer
+from lineage.events.marquez.server import MarquezServer
 from test_events_delivery import http_client, order_of, run_events
 
 ROOT = Path(__file__).resolve().parent.parent

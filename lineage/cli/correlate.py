@@ -4,10 +4,11 @@
     lineage correlate postgresql.csv --since 1d --format json
 
 LOG is a csvlog file or a directory of them (``log_destination=csvlog``, ``log_statement=all``).
-Reports the statements attributed to each run and principal, the statements no governed run
-explains (with user, application, client and time), and divergences (a statement carrying
-a run's comment whose SQL the ledger does not record for that run). Exit 0 when every
-logged statement is explained, 1 when any is unattributed or divergent, 2 on bad input.
+Reports the statements attributed to each run and principal (with its transaction control
+and catalog lookups, by session or time), the statements no governed run explains (with
+user, application, client and time), and divergences (a statement carrying a run's comment
+whose SQL the ledger does not record for that run). Exit 0 when every logged statement is
+explained, 1 when any is unattributed or divergent, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import timezone
 from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
 from lineage.cli.ledger import _cut, add_ledger_option, open_for_reading
 from lineage.cli.times import parse_time
-from lineage.correlate import Report, correlate
+from lineage.correlate import WINDOW_SECONDS, Report, correlate
 from lineage.csvlog import LogError, read_statements
 from lineage.ledger.postgres import ledger_statements
 
@@ -33,6 +34,8 @@ def register(subparsers) -> None:
     parser.add_argument("--until", help="only log lines up to this time")
     parser.add_argument("--database", action="append", help="only this database (repeatable)")
     parser.add_argument("--dialect", default="postgres", help="SQL dialect of the logged statements (default postgres)")
+    parser.add_argument("--window", type=float, default=WINDOW_SECONDS, metavar="SECONDS",
+                        help=f"attribute a catalog lookup without a session of any run to the run whose statements are this close in time (default {WINDOW_SECONDS:g})")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(handler=run_correlate)
 
@@ -59,7 +62,7 @@ def run_correlate(args: argparse.Namespace) -> int:
 
     with open_for_reading(args.ledger) as ledger:
         try:
-            report = correlate((s for s in read_statements(args.logs) if wanted(s)), ledger.entries(), args.dialect, ledger_statements())
+            report = correlate((s for s in read_statements(args.logs) if wanted(s)), ledger.entries(), args.dialect, ledger_statements(), window=args.window)
         except LogError as error:
             raise UsageError(str(error)) from None
         url = ledger.url
@@ -78,20 +81,24 @@ def _time(value) -> str:
 def render(report: Report, url: str) -> str:
     lines = [
         f"database log: {report.logged} statement(s) from {report.first or '-'} to {report.last or '-'}; ledger {url}",
-        f"  attributed {report.attributed}, unattributed {len(report.unattributed)}, divergent {len(report.divergences)}, "
-        f"transaction control {report.control}, ledger's own {report.ledger_traffic}",
+        f"  attributed {report.attributed} ({sum(run.statements for run in report.runs)} with a run's comment, "
+        f"{sum(run.control for run in report.runs)} transaction control, {report.catalog_lookups} catalog lookups), "
+        f"unattributed {len(report.unattributed)}, divergent {len(report.divergences)}",
+        f"  transaction control outside every run {report.control_outside_runs}, ledger's own {report.ledger_traffic}",
         "",
         "BY PRINCIPAL",
         f"  {'principal':<28} {'runs':>5} {'statements':>10} {'divergent':>9}  actors",
     ]
     for item in report.principals():
         lines.append(f"  {_cut(item['principal'] or '-', 28):<28} {item['runs']:>5} {item['statements']:>10} {item['divergent']:>9}  {', '.join(item['actors']) or '-'}")
-    lines += ["", "BY RUN", f"  {'run id':<36}  {'principal':<20} {'job':<28} {'stmts':>5} {'div':>4}  {'db user':<12} first"]
+    lines += ["", "BY RUN", f"  {'run id':<36}  {'principal':<20} {'job':<28} {'stmts':>5} {'div':>4} {'ctl':>4} {'cat':>4}  {'db user':<12} first"]
     for run in report.runs:
         lines.append(
-            f"  {run.run_id:<36}  {_cut(run.principal or '-', 20):<20} {_cut(run.job or '-', 28):<28} {run.statements:>5} {run.divergent:>4}  "
-            f"{_cut(','.join(sorted(run.database_users)) or '-', 12):<12} {run.first or '-'}"
+            f"  {run.run_id:<36}  {_cut(run.principal or '-', 20):<20} {_cut(run.job or '-', 28):<28} {run.statements:>5} {run.divergent:>4} "
+            f"{run.control:>4} {run.catalog_lookups:>4}  {_cut(','.join(sorted(run.database_users)) or '-', 12):<12} {run.first or '-'}"
         )
+        if run.catalog_by_time:
+            lines.append(f"      {run.catalog_by_time} catalog lookup(s) attributed by time (same database user and database, no session of the run)")
         for missing in run.not_in_log:
             lines.append(f"      recorded but not in this log: {_cut(missing['sql'] or missing['fingerprint'], 90)}")
     lines += ["", f"UNATTRIBUTED ({len(report.unattributed)}): in the database log, explained by no governed run"]

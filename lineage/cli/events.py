@@ -1,4 +1,4 @@
-"""``lineage events validate FILE.jsonl``, ``status``, ``flush`` and ``requeue``.
+"""``lineage events validate FILE.jsonl``, ``status``, ``flush``, ``requeue`` and ``serve``.
 
 Exit codes: ``validate`` 0 all valid, 1 any invalid event (line number and reason on stdout),
 2 unreadable file; ``status`` 0, or 1 when events were rejected, dropped or held, or a damaged
@@ -27,6 +27,14 @@ def register(subparsers) -> None:
     validate.add_argument("file", help="JSONL file, or - for stdin")
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(handler=run_validate)
+
+    serve = commands.add_parser(
+        "serve", help="run a small server speaking Marquez's POST /api/v1/lineage contract (try events without Docker; Ctrl-C stops)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5000, help="port (default 5000, Marquez's API port)")
+    serve.add_argument("--no-validate", action="store_true", help="accept any JSON event")
+    serve.set_defaults(handler=run_serve)
 
     for name, helptext, handler in (
         ("status", "pending, delivered, rejected and dropped events of the spool, and the last error", run_status),
@@ -68,6 +76,15 @@ def run_validate(args: argparse.Namespace) -> int:
             print(f"{args.file}:{number}: {problem}")
         print(f"{args.file}: {count} event(s), {len(bad_lines)} invalid" if problems else f"{args.file}: {count} event(s), all valid")
     return 1 if problems else 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from lineage.events.marquez.server import serve
+
+    try:
+        return serve(args.host, args.port, not args.no_validate)
+    except OSError as error:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
 
 
 def _spool(args: argparse.Namespace):

@@ -4,8 +4,11 @@
         --policy policy.yaml --sql "select email from crm.customers limit 3"
 
 The governed counterpart of ``psql -c``: each statement is decided by the policy, stamped
-with the run-identity comment and recorded in the ledger (``--ledger``, default
-``$LINEAGE_LEDGER_URL``, else ``.lineage/ledger.db``). Rows are printed as a table or JSON.
+with the run-identity comment, recorded in the ledger (``--ledger``, default
+``$LINEAGE_LEDGER_URL``, else ``.lineage/ledger.db``) and reported as an OpenLineage run, a
+child of the invocation's run (``LINEAGE_EVENTS_FILE``, and openlineage-python's configuration:
+``OPENLINEAGE_URL``, ``OPENLINEAGE__TRANSPORT__*``, ``openlineage.yml``, through the spool).
+Rows are printed as a table or JSON.
 Exit 0 when everything ran, 1 when a statement was blocked or failed, 3 when one needs
 approval (the request goes to the approvals store, ``--approvals``; once approved, run again with
 ``--approval ID``), 2 on bad input. Statements before a refused one have run.
@@ -56,18 +59,24 @@ def run_exec(args: argparse.Namespace) -> int:
         catalog = Catalog.from_json_file(args.catalog, dialect=dialect) if args.catalog else None
     except CatalogError as error:
         raise UsageError(str(error)) from None
+    events = _events()
     try:
         ledger = open_ledger(args.ledger or default_url())
         approvals, identity = open_approvals(policy, args, ledger, identity)
-        governed = govern(connection, policy=policy, identity=identity, ledger=ledger, approvals=approvals, dialect=dialect, catalog=catalog)
+        governed = govern(connection, policy=policy, identity=identity, ledger=ledger, approvals=approvals, dialect=dialect, catalog=catalog, events=events)
     except LedgerError as error:
         connection.close()
         raise UsageError(str(error)) from None
     except UsageError:
         connection.close()
         raise
+    if events is not None:
+        events.engine = governed.governor.engine  # schemas and classifications for the datasets
+        events.job_started(identity, JOB_TYPE)
     results: list[dict[str, Any]] = []
     code = EXIT_OK
+    failure = None
+    failed_run = None  # for the invocation's FAIL event: refusals are shown without literals, database errors by kind only
     try:
         cursor = governed.cursor()
         try:
@@ -75,20 +84,25 @@ def run_exec(args: argparse.Namespace) -> int:
                 cursor.execute(statement.sql)
                 results.append(_result(cursor))
         except StatementBlocked as error:
-            print(f"lineage: {error}", file=sys.stderr)
+            failure = failed_run = f"lineage: {error}"
             code = EXIT_BLOCKED
         except ApprovalRequired as error:
-            print(f"lineage: {error}", file=sys.stderr)
-            print(held_hint(error.request_id), file=sys.stderr)
+            failure = f"lineage: {error}\n{held_hint(error.request_id)}"
+            failed_run = f"lineage: {error}"
             code = EXIT_APPROVAL
         except OutcomeUnknown as error:  # it may have run: say so, and how to settle it
-            print(f"lineage: {error}", file=sys.stderr)
+            failure = failed_run = f"lineage: {error}"
             code = EXIT_BLOCKED
         except Exception as error:  # the database refused it; the ledger has the failure
-            print(f"lineage: the database reported: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}", file=sys.stderr)
+            failure = f"lineage: the database reported: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+            failed_run = f"a statement failed in the database ({type(error).__name__}); see its run"
             code = EXIT_BLOCKED
+        if failure:
+            print(failure, file=sys.stderr)
     finally:
         connection.close()
+        if events is not None:
+            _finish_events(events, identity, failed_run)
     if args.format == "json":
         json.dump({"run_id": identity.run_id, "principal": identity.principal, "results": results}, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -97,6 +111,29 @@ def run_exec(args: argparse.Namespace) -> int:
             print(_table(result))
         print(f"run {identity.run_id} ({identity.principal})", file=sys.stderr)
     return code
+
+
+JOB_TYPE = "JOB"
+
+
+def _events():
+    """The governor's events collaborator from the environment, or None when nothing is configured."""
+    from lineage.events.emit import emitter_from_environment
+    from lineage.events.governance import GovernanceEvents
+
+    emitter = emitter_from_environment()
+    return GovernanceEvents(emitter) if emitter.sinks else None
+
+
+def _finish_events(events, identity, failure: str | None) -> None:
+    """The invocation's run ends; the spool gets its usual time to deliver before the process exits."""
+    import os
+
+    if failure is None:
+        events.job_completed(identity, JOB_TYPE)
+    else:
+        events.job_failed(identity, JOB_TYPE, error=failure)
+    events.emitter.close(timeout=float(os.environ.get("LINEAGE_EVENTS_EXIT_WAIT", "2")))
 
 
 def _connect(dsn: str) -> tuple[Any, str]:

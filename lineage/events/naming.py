@@ -1,18 +1,21 @@
 """Dataset namespaces and names, per OpenLineage's naming spec and what Marquez accepts.
 
     >>> postgres_namespace("127.0.0.1", 5432)
-    'postgres://localhost:5432'
+    'postgres://127.0.0.1:5432'
     >>> duckdb_namespace("/data/my warehouse.duckdb")
     'duckdb:///data/my_warehouse.duckdb'
     >>> dataset_name("crm.customers", database="analytics", dialect="postgres")
     'analytics.crm.customers'
 
 Adapters call these with their connection details and pass the namespace and database to
-``ExecutionContext``; everything else (the events, the demo) then agrees on one string per
-data source. Loopback hosts (``localhost``, ``127.0.0.1``, ``::1``, a Unix socket directory)
-all become ``localhost``: three spellings would give Marquez three disconnected graphs.
-More aliases (a service name and its DNS name) come from ``LINEAGE_HOST_ALIASES``
-(``pg=db.internal,127.0.0.2=localhost``).
+``ExecutionContext``. A host is named as the connection names it (lower case), exactly as the
+other OpenLineage producers name the same connection (the Airflow provider's
+``postgres://{host}:{port}`` from the Airflow connection, openlineage-dbt's from the profile):
+renaming ``127.0.0.1`` to ``localhost`` here would give Marquez two disconnected copies of
+every dataset the provider also reports. Only a connection without a host (a Unix socket)
+becomes ``localhost``. Aliases for one server reached under several names (a service name and
+its DNS name) come from ``LINEAGE_HOST_ALIASES`` (``pg=db.internal,127.0.0.1=localhost``);
+the Airflow plugin does not apply them where the provider names the connection itself.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ _JOB_NAMESPACE_FORBIDDEN = re.compile(r"[^a-zA-Z0-9:/_\-.@+]")
 # Marquez splits node ids on ':' (and '#' marks fragments): keep both out of names
 NAME_FORBIDDEN = (":", "#")
 
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", "localhost.localdomain", "ip6-localhost"}
 DEFAULT_PORTS = {"postgres": 5432, "redshift": 5439}
 DEFAULT_SCHEMAS = {"postgres": "public", "duckdb": "main", "redshift": "public"}
 
@@ -50,12 +52,12 @@ def host_aliases(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def normalize_host(host: str | None, env: dict[str, str] | None = None) -> str:
-    """One spelling per host: lower case, loopback and socket directories -> ``localhost``."""
-    value = (host or "").strip().lower().rstrip(".")
-    if not value or value.startswith("/") or value in LOOPBACK_HOSTS:
+    """The host as the connection names it, lower case (as URLs compare hosts); no host or a
+    Unix socket directory -> ``localhost``; then ``LINEAGE_HOST_ALIASES``."""
+    value = (host or "").strip().lower()
+    if not value or value.startswith("/"):
         value = "localhost"
-    value = host_aliases(env).get(value, value)
-    return "localhost" if value in LOOPBACK_HOSTS else value
+    return host_aliases(env).get(value, value)
 
 
 def postgres_namespace(host: str | None, port: int | str | None = None) -> str:

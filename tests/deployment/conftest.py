@@ -5,7 +5,7 @@ copy of one migrated template, so ``airflow db migrate`` runs once per session),
 approvals store (one database, as the README's Deploy section says), and the warehouse the DAGs
 write (the example DAGs' ``warehouse`` connection). One Marquez-contract server is the lineage
 backend of every process. The plugin is configured only through ``plugin_environment`` and
-``worker_environment`` (lineage.testing.airflow_deployment), which are what the README's Deploy
+``worker_environment`` (testkit.airflow_deployment), which are what the README's Deploy
 section shows. Nothing here imports Airflow: the test process only talks to the deployment
 (REST API, the plugin's API, the databases), as a user or a CI system would.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 
 from .deployment_helpers import Deployed, create_database, metadata_url
-from lineage.testing.airflow_deployment import AirflowDeployment
+from testkit.airflow_deployment import AirflowDeployment
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -35,7 +35,7 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def deployment_postgres():
     """The deployments' own PostgreSQL (no statement log: Airflow's metadata traffic is heavy)."""
-    from lineage.testing.postgres import ThrowawayPostgres
+    from testkit.postgres import ThrowawayPostgres
 
     server = ThrowawayPostgres(settings={"max_connections": "500"}).start()
     try:
@@ -48,7 +48,7 @@ def deployment_postgres():
 def lineage_backend():
     """The lineage backend of every process. It accepts what real Marquez accepts; the plugin's
     own events are held to the full contract by ``contract_problems``."""
-    from lineage.testing.marquez import MarquezServer
+    from lineage.events.marquez.server import MarquezServer
 
     server = MarquezServer(validate=False).start()
     try:

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from lineage.testing.airflow_deployment import AirflowApi, AirflowDeployment, User, plugin_environment
+from testkit.airflow_deployment import AirflowApi, AirflowDeployment, User, plugin_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "dags_examples"
@@ -167,7 +167,7 @@ def statement_events(events: list[dict[str, Any]], parent_run_id: str) -> list[d
 def contract_problems(events: list[dict[str, Any]]) -> list[tuple[int, list[str]]]:
     """What the full Marquez contract (spec, facet schemas, Marquez's rules, per-run order) says
     about these events, in their order: the same checks the strict server makes."""
-    from lineage.testing.marquez import MarquezServer
+    from lineage.events.marquez.server import MarquezServer
 
     strict = MarquezServer()
     answers = [strict.receive(json.dumps(event).encode()) for event in events]

@@ -29,7 +29,7 @@ insert into raw.customers values
 
 @pytest.fixture(scope="module")
 def redis():
-    from lineage.testing.redis import ThrowawayRedis
+    from testkit.redis import ThrowawayRedis
 
     with ThrowawayRedis() as server:
         yield server

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from lineage.testing.airflow_deployment import plugin_environment, worker_environment
+from testkit.airflow_deployment import plugin_environment, worker_environment
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from lineage.testing.postgres import free_port
+from testkit.postgres import free_port
 
 FACETS_FUNCTION = "airflow_plugin.facets.run_facets"
 FINISHED_RUN = ("success", "failed")

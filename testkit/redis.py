@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lineage.testing.postgres import free_port
+from testkit.postgres import free_port
 
 
 class RedisUnavailable(RuntimeError):

@@ -1,4 +1,7 @@
-"""A small real HTTP server speaking Marquez's ``POST /api/v1/lineage`` contract, for tests and the demo.
+"""A small real HTTP server speaking Marquez's ``POST /api/v1/lineage`` contract: a backend to try
+the events against without Docker, and the tests' Marquez.
+
+    lineage events serve --port 5000           # or: python -m lineage.events.marquez.server --port 5000
 
     server = MarquezServer().start()           # http://127.0.0.1:<port>
     OPENLINEAGE_URL=server.url ...             # openlineage-python's http transport posts here
@@ -7,16 +10,17 @@
 
 Answers like Marquez 0.51: **201** for an accepted event, **400** for a body that is not JSON or
 a dataset namespace outside Marquez's pattern, **422** when the event breaks the OpenLineage
-spec, a facet schema or a MARQUEZ.md rule (body: ``{"errors": [...]}``). It is stricter than
-Marquez (which stores facets it does not check), so what passes here Marquez takes as meant.
+spec, a standard facet's schema or a rule Marquez refuses events for (body: ``{"errors": [...]}``).
+Events this project produced are held to every MARQUEZ.md rule and our facets to their schemas
+(stricter than Marquez, so what passes here Marquez takes as meant); other producers' events
+(the Airflow provider's ``airflow*`` facets, column lineage without descriptions) pass as they
+pass Marquez.
 A second copy of an event is accepted, as Marquez does, and counted in ``duplicates``.
 Also serves ``GET /api/v1/events/lineage`` and ``GET /api/v1/jobs/runs/{runId}/facets?type=run|job``.
 ``fail_next(n, status)`` makes the next ``n`` POSTs fail (503 by default) to exercise retries;
 ``fail_run(run_id, status)`` fails every POST of one run's events; ``slow_down(seconds, run_id)``
 answers slowly (after taking the event, as a slow Marquez does), for every event or one run's.
 ``copies(event)`` counts how often an event arrived.
-
-    python -m lineage.testing.marquez --port 5000
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from lineage.events.marquez import EVENT_CHECKS, STREAM_CHECKS, RunHistory
+from lineage.events.marquez import RunHistory, event_checks, stream_checks
 from lineage.events.marquez.dataset_namespaces import dataset_namespaces
 from lineage.events.marquez.history import identity_of
 
@@ -170,9 +174,9 @@ class MarquezServer:
 
             self._validator = Validator()
         problems = [*self._validator.spec_problems(event), *self._validator.facet_problems(event)]
-        for check in EVENT_CHECKS.values():
+        for check in event_checks(event).values():
             problems.extend(check(event))
-        for name, check in STREAM_CHECKS.items():
+        for name, check in stream_checks(event).items():
             if name != "emitted_once":  # Marquez accepts a second copy; counted in duplicates instead
                 problems.extend(check(event, history))
         return problems
@@ -245,20 +249,29 @@ def _handler(owner: MarquezServer):
     return Handler
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lineage.testing.marquez", description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5000)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000, help="port (default 5000, Marquez's API port)")
     parser.add_argument("--no-validate", action="store_true", help="accept any JSON event (for benchmarks: the backend costs little)")
-    args = parser.parse_args(argv)
-    server = MarquezServer(args.port, args.host, validate=not args.no_validate).start()
-    print(f"Marquez test server on {server.url}/api/v1/lineage (Ctrl-C stops)", flush=True)
+
+
+def serve(host: str = "127.0.0.1", port: int = 5000, validate: bool = True) -> int:
+    """Run until interrupted (Ctrl-C)."""
+    server = MarquezServer(port, host, validate=validate).start()
+    print(f"Marquez-contract server on {server.url}/api/v1/lineage (Ctrl-C stops)", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lineage.events.marquez.server", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return serve(args.host, args.port, not args.no_validate)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""Approver and server keys in a folder, and a copy of a policy that trusts them (tests, the demo).
+"""Approver and server keys in a folder, and a copy of a policy that trusts them (the demo, tests).
 
     keys = ApproverKeys(tmp_path / "keys")
     keys.path("olga@corp")                       -> tmp_path/keys/olga@corp.key (made on first use)

@@ -1,4 +1,4 @@
-"""A throwaway Airflow 3 home for tests, benchmarks and demos.
+"""A throwaway Airflow 3 home for tests and benchmarks.
 
     home = AirflowHome.create(tmp, dags=[Path("dags_examples/governed_pipeline.py")],
                               settings={"policy_file": "policy.yaml", "environment": "prod"})

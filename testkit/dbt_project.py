@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lineage.dbt import macros_path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "dags_examples" / "dbt_project"
 IGNORED = ("target", "logs", "dbt_packages", "*.duckdb", "*.duckdb.wal", ".user.yml", "package-lock.yml")
 

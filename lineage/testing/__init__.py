@@ -1,1 +1,0 @@
-"""Helpers for tests, benchmarks and the demo (a throwaway PostgreSQL server)."""

@@ -31,6 +31,7 @@ from lineage.rules.rename import rename
 from lineage.rules.select_star_on_classified import select_star_on_classified
 from lineage.rules.truncate import truncate
 from lineage.rules.unparseable import unparseable
+from lineage.rules.unsafe_text import unsafe_text
 from lineage.rules.update_without_where import update_without_where
 
 RuleFunction = Callable[[StatementFacts, RuleContext], Iterator[Finding]]
@@ -62,6 +63,8 @@ RULES: dict[str, Rule] = {
         Rule("copy_out", copy_out, Action.BLOCK, "COPY ... TO, EXPORT DATA, UNLOAD"),
         Rule("opaque_statement", opaque_statement, Action.BLOCK, "SQL whose effect cannot be analysed (DO, PREPARE/EXECUTE, cursors, SQL in strings)"),
         Rule("unparseable", unparseable, Action.BLOCK, "SQL the parser cannot read"),
+        Rule("unsafe_text", unsafe_text, Action.BLOCK, "text the database would read differently from the analysis (NUL, control characters, U&\"...\" escapes)",
+             floor=Action.BLOCK),
         Rule("select_star_on_classified", select_star_on_classified, Action.WARN, "SELECT * over a table with classified columns"),
         Rule("pii_to_unapproved_zone", pii_to_unapproved_zone, Action.BLOCK, "raw classified values written outside their tag's zones"),
         Rule("masking_refused", masking_refused, Action.BLOCK, "masking cannot prove the statement safe for this identity (whole rows, opaque SQL, deny columns, ...)",

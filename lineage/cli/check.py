@@ -41,10 +41,14 @@ def read_sql(args: argparse.Namespace) -> str:
         if sys.stdin.isatty():
             raise UsageError("no SQL given: use --sql, FILE arguments or stdin")
         parts.append(_stdin())
-    text = ";\n".join(part.strip().rstrip(";") for part in parts if part.strip())
+    # ASCII white space only: str.strip() would also drop control characters the check must see
+    text = ";\n".join(part.strip(WHITESPACE).rstrip(";") for part in parts if part.strip(WHITESPACE))
     if not text.strip():
         raise UsageError("no SQL given (the input is empty)")
     return text
+
+
+WHITESPACE = " \t\n\r"
 
 
 def _decode(data: bytes) -> str:

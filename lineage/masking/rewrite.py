@@ -702,7 +702,8 @@ class _Rewrite:
                     return self._masked(mask, mask.masked[lowered].column, types.get(lowered), node.copy())
             return node
 
-        swapped = item.transform(swap, copy=True)
+        # in place: a read inside the item (a subquery) is still replaced by its masked derived table later
+        swapped = item.transform(swap, copy=False)
         if output and swapped is not item and not isinstance(swapped, exp.Column):
             return exp.Alias(this=swapped, alias=exp.to_identifier(output))
         return swapped

@@ -8,7 +8,9 @@
       -> ledger record (rows, duration, error), START/COMPLETE|FAIL events
 
 The adapters only translate their world into ``(sql, identity, run)`` and carry out the
-outcome; all judgement lives in the engine. The ledger, events and approvals are optional
+outcome; all judgement lives in the engine. A database error of an identity that reads
+classified data masked is raised scrubbed (its first line, values as ``?``), as is what the
+ledger and the events get. The ledger, events and approvals are optional
 collaborators so each can be used (and tested) alone.
 """
 

@@ -8,16 +8,20 @@ Every reference to a protected physical table (classified columns this identity 
 see raw) becomes a derived table that projects the table's full column list from the
 catalog, the classified columns replaced by their masks, under the original alias or name.
 Everything the query does afterwards (WHERE, JOIN, GROUP BY, ORDER BY, windows, aggregates,
-subqueries, CTEs, UNION arms, LATERAL, the read side of INSERT/CTAS/MERGE) sees masked
-values only. The rewrite starts from the statement as parsed, so the SQL that runs keeps its
-own names and output columns; only protected table references change.
+subqueries, CTEs, UNION arms, LATERAL, whole rows, the read side of INSERT/CTAS/MERGE/COPY)
+sees masked values only. The rewrite starts from the statement as parsed, so the SQL that runs
+keeps its own names and output columns; only protected table references change.
 
-What it cannot prove covered is refused with a ``masking_refused`` finding naming the reason:
-unknown column lists, whole-row references, opaque or unparseable SQL, value-exposing
-statistics, COPY of a protected table, ``deny`` columns, DML whose WHERE/SET/ON reads a
-classified column of its protected target (the row count would be an oracle), schema changes
-touching classified columns, a missing hash key, and any table reference in a place the
-rewrite does not know.
+For an identity that reads anything masked, every statement must be positively understood
+(the doctrine, see the README's threat model): calls and system relations are checked against
+``lineage.allowlist``, EXPLAIN options against a list, and the clauses of DML and DDL around a
+protected table against lists of the parts that may read its raw rows. What it cannot prove
+covered is refused with a ``masking_refused`` finding naming the reason: unknown column lists,
+functions and system relations off the allowlist, whole rows of a DML target, opaque or
+unparseable SQL, value-exposing statistics, ``deny`` columns, DML reading a classified column
+of its protected target (the row count would be an oracle), DDL evaluating classified columns
+or anything that is no known column over stored rows, key material a plan or view would show,
+a missing hash key, and any table reference in a place the rewrite does not know.
 """
 
 from __future__ import annotations

@@ -180,6 +180,8 @@ FUNCTIONS = [
     "SELECT public.lower(email) FROM crm.customers",
     "SELECT c.leak FROM crm.customers c",
     "SELECT (c).leak FROM crm.customers c",
+    "SELECT o.leak FROM crm.orders o",  # attribute notation on any relation: leak(o)
+    "SELECT (o).leak FROM crm.orders o",
     "SELECT pg_read_file('postgresql.conf')",
     "SELECT set_config('search_path', 'crm', false)",
 ]

@@ -42,6 +42,7 @@ REFUSED = {
     "capital non-ASCII letter unquoted": "select ÄMAIL from crm.customers",
     "Kelvin sign": "select \u212aey from crm.customers",
     "non-ASCII digit outside quotes": "select id from crm.customers limit \u0661",
+    "name PostgreSQL would cut": "select id from crm.customers" + "x" * 60,
 }
 
 ACCEPTED = {

@@ -95,7 +95,7 @@ def split_statements(sql: str, dialect: str) -> list[ParsedStatement]:
         tokens = engine.tokenize(sql)
     except TokenError as error:
         return [ParsedStatement(0, sql.strip(), None, f"cannot tokenize: {error}")]
-    refused = unsafe_tokens(sql, tokens)
+    refused = unsafe_tokens(sql, tokens, dialect)
     if refused:
         return [ParsedStatement(0, sql, None, refused, unsafe=True)]
     chunks: list[list] = [[]]

@@ -12,7 +12,8 @@ the analysis provably reads it as the server does; anything else is refused befo
 
 Accepted: printable ASCII, tab, newline and carriage return anywhere; other characters
 (except control characters and unpaired surrogates, refused everywhere) inside string literals,
-quoted names and comments; in unquoted names, non-ASCII letters that are already lower case.
+quoted names and comments; in unquoted names, non-ASCII letters that are already lower case;
+on PostgreSQL, names of at most 63 bytes (it cuts longer ones, the analysis would not).
 """
 
 from __future__ import annotations
@@ -37,12 +38,14 @@ QUOTED = frozenset(
     }
 )
 _LINE_ENDS = "\t\n\r"
+MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
+TRUNCATING = ("postgres", "redshift")
 _DROP_LINE_ENDS = str.maketrans("", "", _LINE_ENDS)
 
 
-def unsafe_text(sql: str, tokens: Sequence[Token] | None = None) -> str | None:
+def unsafe_text(sql: str, tokens: Sequence[Token] | None = None, dialect: str = "postgres") -> str | None:
     """Why the driver or the database may read ``sql`` differently from the analysis, or None."""
-    return unsafe_characters(sql) or (unsafe_tokens(sql, tokens) if tokens is not None else None)
+    return unsafe_characters(sql) or (unsafe_tokens(sql, tokens, dialect) if tokens is not None else None)
 
 
 def unsafe_characters(sql: str) -> str | None:
@@ -64,13 +67,29 @@ def unsafe_characters(sql: str) -> str | None:
     return _at(offset, char, f"text that is not valid UTF-8{byte}", "an undecodable byte cannot be sent to the database as the analysis read it")
 
 
-def unsafe_tokens(sql: str, tokens: Sequence[Token]) -> str | None:
-    """Unicode escapes, and non-ASCII characters outside quotes that the server reads differently."""
+def unsafe_tokens(sql: str, tokens: Sequence[Token], dialect: str = "postgres") -> str | None:
+    """Unicode escapes, names PostgreSQL would truncate, and non-ASCII characters outside quotes
+    that the server reads differently."""
     if "&" in sql:
         found = _unicode_escapes(sql, tokens)
         if found:
             return found
+    if dialect in TRUNCATING and len(sql) > MAX_NAME_BYTES and max(map(len, sql.encode().split())) > MAX_NAME_BYTES:
+        found = _long_names(tokens)
+        if found:
+            return found
     return None if sql.isascii() else _outside_quotes(sql, tokens)
+
+
+def _long_names(tokens: Sequence[Token]) -> str | None:
+    """PostgreSQL cuts a name to 63 bytes (``customers_<58 more>`` may be another table's name)."""
+    for token in tokens:
+        if token.token_type in (TokenType.VAR, TokenType.IDENTIFIER) and len(token.text.encode()) > MAX_NAME_BYTES:
+            return (
+                f"a name of {len(token.text.encode())} bytes at offset {token.start}: PostgreSQL cuts names to "
+                f"{MAX_NAME_BYTES} bytes, the analysis does not; shorten it"
+            )
+    return None
 
 
 def _unicode_escapes(sql: str, tokens: Sequence[Token]) -> str | None:

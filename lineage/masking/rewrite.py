@@ -180,6 +180,34 @@ class _Rewrite:
         for call in refused_calls(self.facts.calls, self.dialect, allowed):
             if call.name.rsplit(".", 1)[-1] not in VALUE_STATISTIC_FUNCTIONS:
                 self.refuse("function", self._unknown_call(call))
+        if self.dialect == "postgres":
+            self._check_attribute_calls(source, allowed)
+
+    def _check_attribute_calls(self, source: exp.Expression, allowed) -> None:
+        """``o.f`` where no source aliased ``o`` has a column ``f``: PostgreSQL calls ``f(o)``.
+        (Protected tables' own whole rows are judged in ``_check_whole_rows``.)"""
+        columns: dict[str, set[str] | None] = {}
+        for scope in source.find_all(*SCOPES):
+            for alias, _, names in self._scope_sources(scope):
+                known = columns.get(alias, set())
+                columns[alias] = None if names is None or known is None else known | names
+        fields = []  # (the whole row's name, the field, the node written)
+        for column in source.find_all(exp.Column):
+            qualifier = column.args.get("table")
+            if qualifier is not None and not isinstance(column.this, exp.Star) and column.args.get("db") is None:
+                fields.append((qualifier, column.this, column))
+        for dot in source.find_all(exp.Dot):  # (c).f
+            row = dot.this.this if isinstance(dot.this, exp.Paren) else None
+            if isinstance(row, exp.Column) and row.args.get("table") is None and isinstance(dot.expression, exp.Identifier):
+                fields.append((row.this, dot.expression, dot))
+        for qualifier, field, node in fields:
+            names = columns.get(_normalized(qualifier, self.dialect))
+            if names is None or field.name.lower() in names:
+                continue
+            quoted = isinstance(field, exp.Identifier) and bool(field.args.get("quoted"))
+            call = Call(field.name if quoted else field.name.lower(), quoted=quoted)
+            if not function_known(call, self.dialect, allowed):
+                self.refuse("function", f"{node.sql(self.dialect)} is no column of {qualifier.name}, so PostgreSQL calls it: " + self._unknown_call(call))
 
     def _unknown_call(self, call: Call) -> str:
         if call.syntax:
@@ -347,8 +375,8 @@ class _Rewrite:
             self.refuse("whole_row", f"{node.sql(self.dialect)} is no column of {table}: PostgreSQL reads it as {call.name}() of the whole raw row", table)
         elif reference.mask.denied:
             self._whole_row(reference, node, "")
-        elif not function_known(call, self.dialect, self.planner.policy.allowlist.functions):
-            self.refuse("function", f"{node.sql(self.dialect)} is no column of {table}, so PostgreSQL calls it: " + self._unknown_call(call), table)
+        else:  # a call of a known function (_check_attribute_calls refused the others) on the masked row
+            self.whole_rows.add(table)
 
     def _may_be_column_of(self, column: exp.Column, name: str, table: exp.Table) -> bool:
         """Whether ``column`` may read ``name`` of ``table`` (unknown sources count as maybe)."""

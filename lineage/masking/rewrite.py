@@ -172,13 +172,12 @@ class _Rewrite:
     def _check_calls(self, source: exp.Expression) -> None:
         """Only known value functions: any other may read tables, files or statement texts (the
         key in a masked statement's own text, with ``current_query()``) that masking never sees."""
-        for node in source.find_all(exp.Func):
-            name = _function_name(node)
-            if name in VALUE_STATISTIC_FUNCTIONS:
-                self.refuse("statistics", f"{name}() exposes stored column values (min/max statistics)")
         allowed = self.planner.policy.allowlist.functions
         for call in refused_calls(self.facts.calls, self.dialect, allowed):
-            if call.name.rsplit(".", 1)[-1] not in VALUE_STATISTIC_FUNCTIONS:
+            name = call.name.rsplit(".", 1)[-1].lower()
+            if name in VALUE_STATISTIC_FUNCTIONS:
+                self.refuse("statistics", f"{name}() exposes stored column values (min/max statistics)")
+            else:
                 self.refuse("function", self._unknown_call(call))
         if self.dialect == "postgres":
             self._check_attribute_calls(source, allowed)
@@ -222,11 +221,11 @@ class _Rewrite:
         """System relations: only those describing the schema (pg_stat_activity shows statement texts)."""
         allowed = self.planner.policy.allowlist.relations
         for table in source.find_all(exp.Table):
-            if not isinstance(table.this, exp.Identifier) or _is_cte_reference(table, self.dialect):
+            if not isinstance(table.this, exp.Identifier):
                 continue
             parts = tuple(part.name for part in (table.args.get("catalog"), table.args.get("db"), table.this) if part is not None and part.name)
             name = refused_relation(parts, self.dialect, allowed)
-            if name is not None and name.rsplit(".", 1)[-1] not in VALUE_STATISTICS:
+            if name is not None and name.rsplit(".", 1)[-1] not in VALUE_STATISTICS and not _is_cte_reference(table, self.dialect):
                 self.refuse(
                     "system_relation",
                     f"{name} is a system relation not known to describe the schema only (it may show statement texts, settings "
@@ -325,6 +324,10 @@ class _Rewrite:
         """
         protected = {id(reference.table): reference for reference in references}
         aliases = {reference.alias for reference in references}
+        columns: dict[str, set[str]] = {}  # per alias: the names every protected source of that alias has
+        for reference in references:
+            visible = self._visible_columns(reference)
+            columns[reference.alias] = columns[reference.alias] & visible if reference.alias in columns else visible
         for column in tree.find_all(exp.Column):
             qualifier = column.args.get("table")
             if isinstance(column.this, exp.Star):
@@ -335,7 +338,10 @@ class _Rewrite:
                     self._whole_row(reference, column, "passes whole rows of {table} to an expression")
                 continue
             if qualifier is not None:
-                reference = protected.get(id(self._resolve_alias(column, _normalized(qualifier, self.dialect))))
+                alias = _normalized(qualifier, self.dialect)
+                if alias not in aliases or column.name.lower() in columns[alias]:
+                    continue  # a column of whichever protected source it names (the common case: no lookup)
+                reference = protected.get(id(self._resolve_alias(column, alias)))
                 if reference is not None and reference.mask.columns is not None and column.name.lower() not in self._visible_columns(reference):
                     self._attribute_call(reference, column, column.this)
                 continue
@@ -912,12 +918,6 @@ def _columns_read(facts: StatementFacts, table: str) -> set[str]:
         if name.lower() == lowered:
             return set(columns)
     return set()
-
-
-def _function_name(node: exp.Expression) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.this).lower()
-    return (node.sql_name() or type(node).__name__).lower()
 
 
 @functools.lru_cache(maxsize=65536)

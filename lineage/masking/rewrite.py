@@ -219,6 +219,10 @@ class _Rewrite:
 
     def _check_relations(self, source: exp.Expression) -> None:
         """System relations: only those describing the schema (pg_stat_activity shows statement texts)."""
+        facts = self.facts
+        names = (*facts.system_reads, *facts.reads, *facts.writes)
+        if not any(name.rsplit(".", 1)[-1].lower().startswith("pg_") or "information_schema" in name.lower() for name in names):
+            return  # no system relation among the statement's tables (unqualified pg_* names too): no walk
         allowed = self.planner.policy.allowlist.relations
         for table in source.find_all(exp.Table):
             if not isinstance(table.this, exp.Identifier):

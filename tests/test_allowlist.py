@@ -129,8 +129,12 @@ def test_every_duckdb_macro_calls_only_listed_functions():
 
 def test_duckdb_table_functions_and_aliases():
     found = _duck_functions()
-    for name in DUCK["table"]:
+    for name in DUCK["table"] + DUCK["catalog"]:
         assert any(kind == "table" for kind, *_ in found.get(name, [])), name
+    with duckdb.connect() as connection:
+        connection.execute("CREATE TABLE secret_values (ssn VARCHAR CHECK (ssn <> '123-45-6789')); INSERT INTO secret_values VALUES ('987-65-4321')")
+        described = repr([connection.execute(f"SELECT * FROM {name}()").fetchall() for name in DUCK["catalog"]])
+        assert "987-65-4321" not in described  # the schema, never a stored value
     with duckdb.connect() as connection:
         for alias, target in DUCK["aliases"].items():
             assert target in DUCK["consistent"] and alias not in found

@@ -62,7 +62,7 @@ def builtins(dialect: str) -> Builtins:
     data = _data()
     section = data.get(dialect) or {}
     names: set[str] = set()
-    for key in ("immutable", "reviewed", "consistent", "macros", "table", "aliases"):
+    for key in ("immutable", "reviewed", "consistent", "macros", "table", "catalog", "aliases"):
         names.update(name.lower() for name in section.get(key) or ())
     return Builtins(
         frozenset(names),

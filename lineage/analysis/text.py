@@ -63,8 +63,8 @@ def unsafe_characters(sql: str) -> str | None:
     if unicodedata.category(char) == "Cc":
         return _at(offset, char, "a control character", "the database and the analysis may split the text differently around it")
     code = ord(char)
-    byte = f" (the byte 0x{code - 0xDC00:02X})" if 0xDC80 <= code <= 0xDCFF else ""
-    return _at(offset, char, f"text that is not valid UTF-8{byte}", "an undecodable byte cannot be sent to the database as the analysis read it")
+    shown = f"the byte 0x{code - 0xDC00:02X}" if 0xDC80 <= code <= 0xDCFF else None
+    return _at(offset, char, "text that is not valid UTF-8", "an undecodable byte cannot be sent to the database as the analysis read it", shown)
 
 
 def unsafe_tokens(sql: str, tokens: Sequence[Token], dialect: str = "postgres") -> str | None:
@@ -163,5 +163,5 @@ def _gap(sql: str, start: int, end: int) -> str | None:
     return None
 
 
-def _at(offset: int, char: str, what: str, why: str) -> str:
-    return f"{what} (U+{ord(char):04X}) at offset {offset}: {why}"
+def _at(offset: int, char: str, what: str, why: str, shown: str | None = None) -> str:
+    return f"{what} ({shown or f'U+{ord(char):04X}'}) at offset {offset}: {why}"

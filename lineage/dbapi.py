@@ -308,7 +308,8 @@ def _query_text(query: Any, raw: Any) -> str:
     if isinstance(query, str):
         return query
     if isinstance(query, bytes):
-        return query.decode()
+        # undecodable bytes stay visible (as lone surrogates) so the analysis refuses them by offset
+        return query.decode("utf-8", "surrogateescape")
     as_string = getattr(query, "as_string", None)  # psycopg.sql.Composable
     if as_string is not None:
         connection = getattr(raw, "connection", raw)

@@ -38,7 +38,7 @@ def shown_findings(decision: Decision) -> tuple[Finding, ...]:
     shown = []
     for finding in decision.findings:
         message = scrub_literals(finding.message, literals)
-        if unparsed:
+        if unparsed and finding.rule != "unsafe_text":  # that one names offsets and code points, never values
             message = scrub_values(message, names)
         detail = scrub_tree(finding.detail, literals) if finding.detail and literals else finding.detail
         shown.append(replace(finding, message=message, detail=detail))

@@ -180,7 +180,8 @@ class Engine:
         action = Action.strictest(finding.action for finding in findings)
         if (masked or rewritten is not None) and action.rank < Action.MASK.rank:
             action = Action.MASK  # the SQL that runs is rewritten, even if it reads no masked column
-        audit = self.policy.mode == "audit"
+        # audit mode runs what it records; text the database reads differently is never run
+        audit = self.policy.mode == "audit" and not facts.unsafe_text
         # the masked SQL whenever there is one: a statement held for approval runs it after approval
         final_sql = rewritten if rewritten is not None else facts.sql
         return Decision(

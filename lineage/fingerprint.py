@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import unicodedata
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
 from lineage.analysis.statements import get_dialect
+from lineage.analysis.text import unsafe_characters
 
 _LITERAL_TOKENS = {TokenType.STRING, TokenType.NUMBER, TokenType.NATIONAL_STRING, TokenType.BIT_STRING, TokenType.HEX_STRING, TokenType.BYTE_STRING, TokenType.RAW_STRING, TokenType.HEREDOC_STRING, TokenType.UNICODE_STRING}
 _VALUE_NODES = (exp.Literal, exp.Heredoc, exp.RawString, exp.HexString, exp.ByteString, exp.BitString, exp.National, exp.Placeholder)
@@ -49,6 +51,10 @@ def literal_values(sql: str, dialect: str) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=8192)
 def _analyse(sql: str, dialect: str) -> tuple[str, str, frozenset[str]]:
+    # text refused as unsafe (lineage.analysis.text) is still recorded: its control characters
+    # and undecodable bytes become U+FFFD, which every store and log can hold
+    if unsafe_characters(sql):
+        sql = "".join("\ufffd" if unicodedata.category(char) in ("Cc", "Cs") and char not in "\t\n\r" else char for char in sql)
     parsed = _normalize_parsed(sql, dialect)
     text, literals = parsed if parsed is not None else _normalize_tokens(sql, dialect)
     return text, "fp:" + hashlib.sha256(text.encode()).hexdigest()[:32], literals

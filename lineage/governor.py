@@ -8,7 +8,9 @@
       -> ledger record (rows, duration, error), START/COMPLETE|FAIL events
 
 The adapters only translate their world into ``(sql, identity, run)`` and carry out the
-outcome; all judgement lives in the engine. The ledger, events and approvals are optional
+outcome; all judgement lives in the engine. A database error of an identity that reads
+classified data masked is raised scrubbed (its first line, values as ``?``), as is what the
+ledger and the events get. The ledger, events and approvals are optional
 collaborators so each can be used (and tested) alone.
 """
 
@@ -19,7 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from lineage.comment import identity_comment, stamp
-from lineage.disclosure import shown_findings, shown_statement
+from lineage.disclosure import shown_findings, shown_statement, statement_names
+from lineage.fingerprint import literal_values
+from lineage.masking.plan import masks_for
+from lineage.redact import scrub_literals, scrub_values
 from lineage.engine import Engine
 from lineage.identity import RunIdentity
 from lineage.model import Action, Decision
@@ -208,16 +213,22 @@ class Governor:
         if self.events is not None:
             self.events.statement_started(identity, decision, context)
         started = time.perf_counter()
+        failure = None
         try:
             outcome.result = run(final_sql)
         except Exception as error:
             outcome.duration_ms = (time.perf_counter() - started) * 1000
-            outcome.error = f"{type(error).__name__}: {error}"
+            failure = self._scrubbed(error, decision, identity, context)
+            shown = failure if failure is not None else error
+            outcome.error = f"{type(shown).__name__}: {shown}"
             if connection_lost(error):
                 outcome.error = f"outcome unknown: the connection was lost while the statement ran ({outcome.error})"
-                self._record_end(identity, outcome, context, "unknown", seq, cause=error)
+                self._record_end(identity, outcome, context, "unknown", seq, cause=shown)
             self._record_end(identity, outcome, context, "failed", seq)
-            raise
+            if failure is None:
+                raise
+        if failure is not None:
+            raise failure  # outside the handler: the raw error is not chained to it
         outcome.duration_ms = (time.perf_counter() - started) * 1000
         if rowcount is not None:
             try:
@@ -266,6 +277,24 @@ class Governor:
                    f"again blind: check the target (its rows; the database's log, where it carries run_id '{identity.run_id}'), "
                    f"then settle it with {settle}.")
         raise OutcomeUnknown(message, outcome.decision, seq) from (cause or problem)
+
+    def _scrubbed(self, error: Exception, decision: Decision, identity: RunIdentity, context: ExecutionContext) -> Exception | None:
+        """For an identity that reads classified data masked, the database's error without the
+        values it echoes (``DETAIL: Failing row contains (...)`` holds the raw row; the message
+        quotes values; its ``LINE`` context quotes the SQL, key material included): the first line,
+        quoted texts and numbers as ``?``, as an exception of the same type. None for others."""
+        if not masks_for(self.engine.context(identity), context.dialect):
+            return None
+        dialect = decision.facts.dialect
+        literals = literal_values(decision.original_sql, dialect) | literal_values(decision.sql, dialect)
+        message = scrub_values(scrub_literals(str(error), literals), statement_names(decision)) or type(error).__name__
+        message += " (the database's details are withheld: this identity reads classified data masked)"
+        try:
+            scrubbed = type(error)(message)
+        except Exception:
+            scrubbed = Exception.__new__(type(error))
+            Exception.__init__(scrubbed, message)
+        return scrubbed
 
     def _next_number(self, identity: RunIdentity) -> int:
         number = self._statement_numbers.get(identity.run_id, 0) + 1

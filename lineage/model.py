@@ -170,7 +170,9 @@ class StatementFacts:
     privileges: tuple[dict[str, Any], ...] = ()
     copy_out: tuple[str, ...] = ()
     returning: tuple[str, ...] = ()
+    calls: tuple[Any, ...] = ()  # lineage.allowlist.Call: every function call, as the database resolves its name
     parse_error: str | None = None
+    unsafe_text: str | None = None  # why the database would read the text differently (never run)
     lineage_complete: bool = True
     lineage_note: str | None = None
     expression: Any = field(default=None, repr=False, compare=False)

@@ -79,6 +79,11 @@ SHAPES = {
     "intersect": "SELECT id FROM crm.customers INTERSECT SELECT id FROM crm.customers WHERE ssn > '5'",
     "quantified comparison": "SELECT id FROM crm.customers WHERE ssn > ALL (SELECT ssn FROM crm.customers WHERE id > 20)",
     "table statement": "TABLE crm.customers",
+    # a whole row of a read is the masked derived table's row
+    "whole row": "SELECT CAST(c AS TEXT) FROM crm.customers c ORDER BY c.id",
+    "whole row of the unaliased table": "SELECT CAST(customers AS TEXT) FROM crm.customers ORDER BY id",
+    "whole row in a function": "SELECT to_json(c) FROM crm.customers c ORDER BY c.id",
+    "qualified star in a function": "SELECT count(c.*), count(DISTINCT c.*) FROM crm.customers c",
 }
 
 # statements that read no classified value: masked or not, the result is the raw query's
@@ -135,6 +140,7 @@ def test_non_classified_results_are_unchanged(warehouse, name):
 
 
 POSTGRES_SHAPES = [
+    "SELECT row_to_json(c), (c).ssn, c.to_jsonb, (c).to_json FROM crm.customers c ORDER BY c.id",
     "SELECT id, ssn::text, (email)::varchar FROM crm.customers ORDER BY id",
     "SELECT DISTINCT ON (ssn) id FROM crm.customers ORDER BY ssn, id",
     "SELECT ARRAY(SELECT ssn FROM crm.customers ORDER BY id)",
@@ -145,6 +151,7 @@ POSTGRES_SHAPES = [
     "SELECT c.ssn FROM ROWS FROM (generate_series(1, 2)) g, crm.customers c WHERE c.id = g",
 ]
 DUCKDB_SHAPES = [
+    "SELECT COLUMNS(c.*) FROM crm.customers c ORDER BY c.id",
     "SELECT list(ssn ORDER BY id), max(email) FILTER (WHERE id > 2), COLUMNS('s.*') FROM crm.customers GROUP BY ALL",
     "SELECT c.* EXCLUDE (email) FROM crm.customers c",
     "FROM crm.customers SELECT ssn",
@@ -194,15 +201,10 @@ def test_unqualified_name_on_the_search_path_is_masked(warehouse):
 
 # (sql, reason) refused for the masked identity on both databases
 REFUSED = {
-    "whole row": ("SELECT c FROM crm.customers c", "whole_row"),
-    "whole row of the unaliased table": ("SELECT customers FROM crm.customers", "whole_row"),
-    "whole row in a function": ("SELECT to_json(c) FROM crm.customers c", "whole_row"),
-    "qualified star in a function": ("SELECT count(c.*) FROM crm.customers c", "whole_row"),
     "deny column": ("SELECT card_number FROM crm.payments", "deny"),
     "deny column in a predicate": ("SELECT id FROM crm.payments WHERE card_number LIKE '4111%'", "deny"),
     "deny column by star": ("SELECT * FROM crm.payments", "deny"),
     "deny column in a join": ("SELECT c.id FROM crm.customers c JOIN crm.payments p ON p.card_number = c.ssn", "deny"),
-    "copy out": ("COPY crm.customers TO STDOUT", "copy_out"),
     "update predicate oracle": (f"UPDATE crm.customers SET segment = segment WHERE ssn = '{CUSTOMERS[0][3]}'", "dml_oracle"),
     "delete predicate oracle": (f"DELETE FROM crm.customers WHERE email = '{CUSTOMERS[0][2]}'", "dml_oracle"),
     "update set reads classified": ("UPDATE crm.customers SET city = ssn WHERE id = 1", "dml_oracle"),
@@ -220,15 +222,12 @@ REFUSED = {
 }
 
 REFUSED_POSTGRES = {
-    "row_to_json": ("SELECT row_to_json(c) FROM crm.customers c", "whole_row"),
-    "field of a whole row": ("SELECT (c).ssn FROM crm.customers c", "whole_row"),
     "mcv list": ("SELECT * FROM pg_statistic_ext_data d, pg_mcv_list_items(d.stxdmcv) m", "statistics"),
-    "query_to_xml": ("SELECT query_to_xml('select ssn from crm.customers', true, true, '')", "opaque"),
-    "table_to_xml": ("SELECT table_to_xml('crm.customers', true, true, '')", "opaque"),
-    "query_to_xml from a column": ("SELECT query_to_xml(q, true, true, ns) FROM (VALUES ('select ssn from crm.customers', '')) t(q, ns)", "opaque"),
+    "query_to_xml": ("SELECT query_to_xml('select ssn from crm.customers', true, true, '')", "function"),
+    "table_to_xml": ("SELECT table_to_xml('crm.customers', true, true, '')", "function"),
+    "query_to_xml from a column": ("SELECT query_to_xml(q, true, true, ns) FROM (VALUES ('select ssn from crm.customers', '')) t(q, ns)", "function"),
     "pg_stats": ("SELECT most_common_vals FROM pg_stats WHERE tablename = 'customers'", "statistics"),
     "do block": ("DO $$ BEGIN PERFORM ssn FROM crm.customers; END $$", "opaque"),
-    "copy with a column list": ("COPY crm.customers (ssn) TO STDOUT", "copy_out"),
 }
 
 REFUSED_DUCKDB = {
@@ -236,7 +235,6 @@ REFUSED_DUCKDB = {
     "storage info": ("SELECT * FROM pragma_storage_info('crm.customers')", "statistics"),
     "pivot statement": ("PIVOT crm.customers ON segment USING max(ssn)", "unparseable"),
     "pivot in a subquery": ("SELECT * FROM (PIVOT crm.customers ON segment USING max(ssn))", "not_understood"),
-    "columns of a whole row": ("SELECT COLUMNS(c.*) FROM crm.customers c", "whole_row"),
 }
 
 
@@ -397,14 +395,14 @@ def test_audit_mode_records_and_passes_the_original(warehouse, tmp_path):
     assert decision.action == Action.MASK and decision.effective_action == Action.ALLOW
     assert decision.sql == sql and decision.would_be_sql and "*****@" in decision.would_be_sql
     assert "email" in [c.column for c in decision.masked_columns]
-    refused = warehouse.decide("SELECT c FROM crm.customers c", ALICE, audit)
+    refused = warehouse.decide("SELECT card_number FROM crm.payments", ALICE, audit)
     assert refused.action == Action.BLOCK and refused.effective_action == Action.ALLOW
     assert any(f.rule == "masking_refused" for f in refused.findings)
 
 
 def test_masking_refused_cannot_be_lowered_by_environment_entries(duck, catalog):
     policy = load_policy_text(POLICY_PATH.read_text() + "guardrails:\n  - {rule: masking_refused, action: block, environments: [prod]}\n")
-    decision = Engine(policy, duck.catalog, dialect="duckdb").check("SELECT c FROM crm.customers c", ALICE)[0]
+    decision = Engine(policy, duck.catalog, dialect="duckdb").check("SELECT card_number FROM crm.payments", ALICE)[0]
     assert ALICE.environment == "dev" and decision.action == Action.BLOCK
 
 
@@ -464,7 +462,7 @@ def test_check_json_shows_mask_sql_and_masked_columns(cli, tmp_path, monkeypatch
     assert masked["crm.customers.ssn"]["strategy"] == "show_last" and masked["crm.customers.ssn"]["tags"] == ["pii.ssn"]
     assert set(masked) == {"crm.customers." + name for name in ("email", "ssn", "salary")}  # the masked columns it reads
     refused = cli("check", "--policy", str(POLICY_PATH), "--catalog", str(catalog), "--principal", "alice@corp",
-                  "--format", "json", "--sql", "SELECT c FROM crm.customers c")
+                  "--format", "json", "--sql", "SELECT to_json(c) FROM crm.customers c WHERE query_to_xml('select 1', true, true, '') IS NOT NULL")
     assert refused.code == 1
     assert refused.json()["statements"][0]["findings"][-1]["rule"] == "masking_refused"
     rules = cli("policy", "rules")
@@ -532,7 +530,7 @@ def test_governor_runs_the_masked_sql_and_records_what_it_masked(duck):
     assert phase == "started" and action == Action.MASK and "memory.crm.customers.ssn" in masked
     assert "run_id=" in executed and "*****@" in executed
     with pytest.raises(StatementBlocked, match="masking_refused"):
-        governor.execute("SELECT c FROM crm.customers c", ALICE, duck.execute, ExecutionContext("duckdb"))
+        governor.execute("SELECT ssn, card_number FROM crm.customers, crm.payments", ALICE, duck.execute, ExecutionContext("duckdb"))
     assert records[-1][0] == "refused"
 
 

@@ -81,7 +81,7 @@ CASES = [
     ("CREATE VIEW crm.cols AS SELECT table_name FROM information_schema.columns", DEV, "catalog_view", Action.BLOCK),
     ("INSERT INTO lineage_jit.roles VALUES ('reporting', 'r', 'j', 'p', now(), now(), 'ended', NULL)", DEV, "jit_registry", Action.BLOCK),
     ("UPDATE lineage_jit.roles SET status = 'ended' WHERE role_name = 'x'", DEV, "jit_registry", Action.BLOCK),
-    ("COPY (SELECT * FROM crm.orders) TO STDOUT", DEV, "copy_out", Action.BLOCK),
+    ("COPY (SELECT * FROM crm.orders) TO '/tmp/orders.csv'", DEV, "copy_out", Action.BLOCK),
     ("DO $$ BEGIN EXECUTE 'drop table crm.orders'; END $$", DEV, "opaque_statement", Action.BLOCK),
     ("PREPARE q AS SELECT * FROM crm.orders WHERE id = $1", DEV, "opaque_statement", Action.BLOCK),
     ("EXECUTE q(1)", DEV, "opaque_statement", Action.BLOCK),
@@ -94,7 +94,13 @@ CASES = [
     ("SELECT * FROM crm.customers", DPO, "select_star_on_classified", Action.WARN),
     ("INSERT INTO mart.contacts SELECT id, email FROM crm.customers", DPO, "pii_to_unapproved_zone", Action.BLOCK),
     ("CREATE VIEW mart.contacts_v AS SELECT id, lower(email) AS email FROM crm.customers", DPO, "pii_to_unapproved_zone", Action.BLOCK),
-    ("SELECT row_to_json(c) FROM crm.customers c", DEV, "masking_refused", Action.BLOCK),
+    ("SELECT crosstab('select 1')", DPO, "opaque_statement", Action.BLOCK),
+    ("SELECT crm.normalize(name) FROM crm.orders", DPO, "opaque_statement", Action.BLOCK),
+    ("SELECT id, current_query() FROM crm.customers", DEV, "masking_refused", Action.BLOCK),
+    ("SELECT c.leak FROM crm.customers c", DEV, "masking_refused", Action.BLOCK),
+    ("UPDATE crm.customers c SET age = age WHERE id = 1 RETURNING c.to_json", DEV, "masking_refused", Action.BLOCK),
+    ("DELETE FROM crm.orders\x00 WHERE id = 1", DEV, "unsafe_text", Action.BLOCK),
+    ('SELECT U&"\\0065mail" FROM crm.customers', DPO, "unsafe_text", Action.BLOCK),
     ("ALTER TABLE crm.customers RENAME COLUMN email TO contact", DEV, "masking_refused", Action.BLOCK),
 ]
 

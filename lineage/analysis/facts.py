@@ -19,8 +19,8 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from lineage.analysis.column_lineage import IDENTITY, LineageBudgetExceeded, Tracer
 from lineage.analysis.commands import classify_command
+from lineage.analysis.calls import statement_calls
 from lineage.analysis.drops import KNOWN_KINDS, OWNED, RELATION_KINDS, ROLE_KINDS, SAFETY_KINDS, DropInfo, drop_of_command, kind_of
-from lineage.analysis.opaque import find_opaque_parts
 from lineage.analysis.row_changes import row_changes
 from lineage.analysis.session_settings import settings_in_tree, settings_of_alter, settings_of_pragma, settings_of_set
 from lineage.analysis.statements import ParsedStatement, get_dialect, split_statements
@@ -51,7 +51,8 @@ def analyze(sql: str, dialect: str, catalog: Catalog | None = None, budget: floa
 
 def analyze_statement(parsed: ParsedStatement, dialect: str, catalog: Catalog, budget: float = DEFAULT_BUDGET_SECONDS) -> StatementFacts:
     if parsed.expression is None:
-        return StatementFacts(parsed.index, parsed.sql, dialect, "unparseable", parse_error=parsed.error, lineage_complete=False)
+        unsafe = parsed.error if parsed.unsafe else None
+        return StatementFacts(parsed.index, parsed.sql, dialect, "unparseable", parse_error=parsed.error, unsafe_text=unsafe, lineage_complete=False)
     return _Analyzer(parsed, dialect, catalog, budget).run()
 
 
@@ -85,8 +86,9 @@ class _Analyzer:
         self._row_changes(_dml_nodes(qualified))
         handler = self._handler(qualified)
         handler(qualified)
-        self.opaque.extend(find_opaque_parts(qualified, self.dialect))
         self.settings.extend(settings_in_tree(qualified))
+        parsed = self.parsed
+        self.facts.calls = statement_calls(expression, parsed.sql, parsed.offset, self.dialect, parsed.keyword_calls)
         return self._finish(qualified)
 
     def _handler(self, node: exp.Expression):
@@ -646,18 +648,25 @@ class _Analyzer:
                     self._physical_reads(source)
             return
         self.facts.kind = "copy_out"
-        destination = ", ".join(item.sql(self.dialect) for item in tree.args.get("files") or []) or "STDOUT"
+        files = tree.args.get("files") or []
+        destination = ", ".join(item.sql(self.dialect) for item in files) or "STDOUT"
+        # TO STDOUT hands the rows to the client, as a SELECT does; files and programs are copy_out
+        to_client = destination.upper() == "STDOUT"
+        if isinstance(target, exp.Schema):
+            target = target.this
         if isinstance(target, exp.Table):
             name = self.table_name(target)
             if name:
                 self._record_read(name)
-                self.facts.copy_out = (name,)
+                if not to_client:
+                    self.facts.copy_out = (name,)
                 known = self.catalog.columns(name)
                 self.columns_read.setdefault(name, set()).update(known or {"*"})
         else:
             self._physical_reads(target)
             self._qualify_columns(target)
-            self.facts.copy_out = tuple(_unique(self.reads)) or ("(query)",)
+            if not to_client:
+                self.facts.copy_out = tuple(_unique(self.reads)) or ("(query)",)
         self.notes.append(f"copies data out to {destination}")
 
     def _export(self, tree: exp.Export) -> None:

@@ -2,18 +2,24 @@
 
 Splitting on the tokenizer's semicolons (never on characters) keeps ``'a;b'`` and
 ``$$ ... ; ... $$`` intact, and parsing each statement alone means one bad statement
-is reported as unparseable without hiding the others.
+is reported as unparseable without hiding the others. Text the database would read
+differently from the analysis (a NUL byte, ``U&"..."`` escapes, see ``lineage.analysis.text``)
+is one unsafe statement, never split or parsed.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
+
+from lineage.allowlist import Call
+from lineage.analysis.calls import keyword_call
+from lineage.analysis.text import unsafe_characters, unsafe_tokens
 
 DIALECTS = ("postgres", "duckdb", "snowflake", "bigquery", "redshift", "mysql", "trino", "spark", "databricks", "sqlite", "tsql", "oracle")
 
@@ -57,6 +63,9 @@ class ParsedStatement:
     sql: str
     expression: exp.Expression | None
     error: str | None = None
+    unsafe: bool = False  # the error says why the database would read the text differently (never run)
+    offset: int = 0  # where ``sql`` starts in the whole text (sqlglot's node positions count from there)
+    keyword_calls: tuple[Call, ...] = ()  # calls sqlglot parses as syntax (CAST(, TRIM(), by name as written
 
 
 class _DropFallbackWarning(logging.Filter):
@@ -79,22 +88,37 @@ def get_dialect(name: str) -> Dialect:
 def split_statements(sql: str, dialect: str) -> list[ParsedStatement]:
     """Parse every statement of ``sql``; an unparseable one keeps its text and the error."""
     engine = get_dialect(dialect)
+    refused = unsafe_characters(sql)  # before anything reads it: a NUL ends the text for libpq
+    if refused:
+        return [ParsedStatement(0, sql, None, refused, unsafe=True)]
     try:
         tokens = engine.tokenize(sql)
     except TokenError as error:
         return [ParsedStatement(0, sql.strip(), None, f"cannot tokenize: {error}")]
+    refused = unsafe_tokens(sql, tokens, dialect)
+    if refused:
+        return [ParsedStatement(0, sql, None, refused, unsafe=True)]
     chunks: list[list] = [[]]
+    calls: list[list[Call]] = [[]]
+    previous = None
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
             chunks.append([])
+            calls.append([])
         else:
+            if token.token_type == TokenType.L_PAREN and previous is not None:
+                call = keyword_call(previous, dialect)
+                if call is not None:
+                    calls[-1].append(call)
             chunks[-1].append(token)
+        previous = token
     statements: list[ParsedStatement] = []
-    for chunk in chunks:
+    for chunk, named in zip(chunks, calls):
         if not chunk:
             continue
         text = sql[chunk[0].start : chunk[-1].end + 1]
-        statements.append(_parse_chunk(len(statements), text, chunk, engine))
+        parsed = _parse_chunk(len(statements), text, chunk, engine)
+        statements.append(replace(parsed, keyword_calls=tuple(named)) if named else parsed)
     return statements
 
 
@@ -117,7 +141,7 @@ def _parse_chunk(index: int, text: str, tokens: list, engine: Dialect) -> Parsed
     expression = parsed[0]
     if not isinstance(expression, STATEMENT_TYPES):
         return ParsedStatement(index, text, None, f"not a SQL statement (parsed as {type(expression).__name__})")
-    return ParsedStatement(index, text, expression)
+    return ParsedStatement(index, text, expression, offset=tokens[0].start)
 
 
 def _first_line(error: Exception) -> str:

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "lineage.cli.execute",
     "lineage.cli.events",
     "lineage.cli.dbt",
+    "lineage.cli.masking",
 ]
 
 

@@ -33,7 +33,8 @@ def read_sql(args: argparse.Namespace) -> str:
     parts: list[str] = list(args.sql or [])
     for name in args.files:
         try:
-            parts.append(Path(name).read_text(encoding="utf-8") if name != "-" else sys.stdin.read())
+            # undecodable bytes stay visible (as lone surrogates) so the analysis refuses them by offset
+            parts.append(_decode(Path(name).read_bytes()) if name != "-" else _stdin())
         except OSError as error:
             raise UsageError(f"{name}: cannot read: {error.strerror or error}") from None
         except UnicodeDecodeError as error:
@@ -41,11 +42,24 @@ def read_sql(args: argparse.Namespace) -> str:
     if not parts:
         if sys.stdin.isatty():
             raise UsageError("no SQL given: use --sql, FILE arguments or stdin")
-        parts.append(sys.stdin.read())
-    text = ";\n".join(part.strip().rstrip(";") for part in parts if part.strip())
+        parts.append(_stdin())
+    # ASCII white space only: str.strip() would also drop control characters the check must see
+    text = ";\n".join(part.strip(WHITESPACE).rstrip(";") for part in parts if part.strip(WHITESPACE))
     if not text.strip():
         raise UsageError("no SQL given (the input is empty)")
     return text
+
+
+WHITESPACE = " \t\n\r"
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8-sig", "surrogateescape")
+
+
+def _stdin() -> str:
+    buffer = getattr(sys.stdin, "buffer", None)
+    return _decode(buffer.read()) if buffer is not None else sys.stdin.read()
 
 
 def decide(args: argparse.Namespace) -> tuple[Engine, tuple[Decision, ...]]:

@@ -237,7 +237,7 @@ class Preflight:
         if not node.sql or not node.sql.strip():
             return None
         if kind in ("model", "snapshot") and node.relation:
-            body = node.sql.strip().rstrip(";")
+            body = node.sql.strip(" \t\n\r").rstrip(";")  # not str.strip(): control characters stay to be refused
             if kind == "snapshot" or (node.materialized == "incremental" and self._exists(node) and not node.full_refresh):
                 # appends to what is there: lineage by name, no replacement of its columns
                 return f"CREATE TABLE {self._name(node.relation)} AS {body}" if not self._exists(node) else f"INSERT INTO {self._name(node.relation)} {body}"

@@ -20,6 +20,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from lineage.masking.install import KeyFunction
 from lineage.masking.keys import KeyUnavailable, derive_key, load_key
 from lineage.masking.strategies import KEYED, MaskError, mask_expression
 from lineage.names import glob_match, split_name, table_matches, tag_matches
@@ -42,6 +43,11 @@ class TableMask:
     columns: tuple[tuple[str, exp.DataType | None], ...] | None
     masked: dict[str, ColumnMask]  # lower-cased column name -> mask
     _built: dict[str, exp.Expression] = field(default_factory=dict, repr=False)
+
+    @property
+    def keyed(self) -> bool:
+        """Whether some column's mask needs the key (its derived table then carries key material)."""
+        return any(mask.strategy in KEYED for mask in self.masked.values())
 
     @property
     def denied(self) -> set[str]:
@@ -68,6 +74,8 @@ class MaskPlanner:
         self._master: bytes | None = None
         self._key_error: str | None = None
         self._lock = threading.Lock()
+        # keys from the environment or a file stand in the SQL (as HMAC pads); installed keys do not
+        self.keys_in_sql = self.masking.hash_key is None or getattr(self.masking.hash_key, "database", None) is None
         self.masks_anything = any(
             not self.sees_raw(tag) for entry in self.classifier.entries for tag in entry.tags
         )
@@ -167,7 +175,10 @@ class MaskPlanner:
 
     def derived_key(self, mask: ColumnMask) -> bytes:
         """The derived key of a keyed mask (raises KeyUnavailable); the master key stays here."""
-        return self._key(mask)
+        key = self._key(mask)
+        if isinstance(key, KeyFunction):
+            raise KeyUnavailable("the key is installed in the database (masking.hash_key.database), so there is no key to hand out")
+        return key
 
     def _column_mask(self, column: str, tags: tuple[str, ...]) -> ColumnMask | None:
         hidden = tuple(tag for tag in tags if not self.sees_raw(tag))
@@ -197,7 +208,15 @@ class MaskPlanner:
             lambda node: reference.copy() if isinstance(node, exp.Column) and node.name == "__lineage_value__" else node, copy=False
         )
 
-    def _key(self, mask: ColumnMask) -> bytes:
+    def _key(self, mask: ColumnMask) -> bytes | KeyFunction:
+        source = self.masking.hash_key
+        if source is not None and source.database is not None:
+            if self.dialect != "postgres":
+                raise KeyUnavailable(
+                    f"masking.hash_key.database keeps the key in PostgreSQL; {self.dialect} has no roles or SECURITY DEFINER "
+                    "functions to keep it from the session, so use masking.hash_key env or file there"
+                )
+            return KeyFunction(source.database, mask.strategy, mask.key_tag)
         if self._master is None:
             if self._key_error is not None:
                 raise KeyUnavailable(self._key_error)
@@ -241,6 +260,11 @@ _PLANNERS_LOCK = threading.Lock()
 _PER_CLASSIFIER = 256
 
 
+def masks_for(context, dialect: str) -> bool:
+    """Whether the identity of ``context`` reads some classified data masked."""
+    return planner_for(context, dialect).masks_anything
+
+
 def planner_for(context, dialect: str) -> MaskPlanner:
     policy_dir = getattr(context, "policy_dir", None)
     identity = context.identity
@@ -258,4 +282,4 @@ def planner_for(context, dialect: str) -> MaskPlanner:
     return planner
 
 
-__all__ = ["ColumnMask", "KeyUnavailable", "MaskError", "MaskPlanner", "TableMask", "planner_for"]
+__all__ = ["ColumnMask", "KeyUnavailable", "MaskError", "MaskPlanner", "TableMask", "masks_for", "planner_for"]

@@ -8,16 +8,20 @@ Every reference to a protected physical table (classified columns this identity 
 see raw) becomes a derived table that projects the table's full column list from the
 catalog, the classified columns replaced by their masks, under the original alias or name.
 Everything the query does afterwards (WHERE, JOIN, GROUP BY, ORDER BY, windows, aggregates,
-subqueries, CTEs, UNION arms, LATERAL, the read side of INSERT/CTAS/MERGE) sees masked
-values only. The rewrite starts from the statement as parsed, so the SQL that runs keeps its
-own names and output columns; only protected table references change.
+subqueries, CTEs, UNION arms, LATERAL, whole rows, the read side of INSERT/CTAS/MERGE/COPY)
+sees masked values only. The rewrite starts from the statement as parsed, so the SQL that runs
+keeps its own names and output columns; only protected table references change.
 
-What it cannot prove covered is refused with a ``masking_refused`` finding naming the reason:
-unknown column lists, whole-row references, opaque or unparseable SQL, value-exposing
-statistics, COPY of a protected table, ``deny`` columns, DML whose WHERE/SET/ON reads a
-classified column of its protected target (the row count would be an oracle), schema changes
-touching classified columns, a missing hash key, and any table reference in a place the
-rewrite does not know.
+For an identity that reads anything masked, every statement must be positively understood
+(the doctrine, see the README's threat model): calls and system relations are checked against
+``lineage.allowlist``, EXPLAIN options against a list, and the clauses of DML and DDL around a
+protected table against lists of the parts that may read its raw rows. What it cannot prove
+covered is refused with a ``masking_refused`` finding naming the reason: unknown column lists,
+functions and system relations off the allowlist, whole rows of a DML target, opaque or
+unparseable SQL, value-exposing statistics, ``deny`` columns, DML reading a classified column
+of its protected target (the row count would be an oracle), DDL evaluating classified columns
+or anything that is no known column over stored rows, key material a plan or view would show,
+a missing hash key, and any table reference in a place the rewrite does not know.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from lineage.analysis.opaque import SQL_STRING_FUNCTIONS
+from lineage.allowlist import FUNCTIONS_KEY, RELATIONS_KEY, Call, builtins, function_known, refused_calls, refused_relation
+from lineage.analysis.statements import get_dialect
 from lineage.masking.plan import KeyUnavailable, MaskError, MaskPlanner, TableMask, planner_for
+from lineage.masking.strategies import KEYED
 from lineage.model import Action, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.names import is_dbt_intermediate
 
@@ -44,6 +50,20 @@ VALUE_STATISTIC_FUNCTIONS = {"pg_mcv_list_items", "storage_info", "pragma_storag
 
 # Table arguments the derived table keeps on its inner FROM (sampling, ONLY, time travel, hints)
 INNER_ARGS = {"this", "db", "catalog", "alias", "pivots", "sample", "only", "version", "system_time", "when", "changes", "hints", "partition"}
+
+# EXPLAIN options that show no more than the plan's shape and timings
+EXPLAIN_OPTIONS = {"EXPLAIN", "ANALYZE", "ANALYSE", "COSTS", "BUFFERS", "TIMING", "SUMMARY", "FORMAT", "SETTINGS", "WAL",
+                   "TEXT", "JSON", "YAML", "XML", "TRUE", "FALSE", "ON", "OFF", "0", "1"}
+
+# the parts of each DML statement that may read its target's raw row (RETURNING is masked instead)
+TARGET_READS = {
+    exp.Update: ("expressions", "from_", "where", "order", "limit"),
+    exp.Delete: ("using", "where", "order", "limit"),
+    exp.Merge: ("on", "using", "using_cond", "whens"),
+}
+NOT_TARGET_READS = ("with_", "this", "returning")  # CTEs are scopes of their own; the target; masked
+# what an INSERT into a protected table may carry (the rows it inserts cannot read the target's)
+INSERT_PARTS = {"with_", "this", "expression", "conflict", "returning", "overwrite", "exists", "ignore", "by_name", "default", "is_function"}
 
 READ, INSERT_TARGET, DML_TARGET, CREATE_TARGET, COPY, ALTER, INDEX, REFERENCE, STATISTICS, HARMLESS, UNKNOWN = (
     "read", "insert_target", "dml_target", "create_target", "copy", "alter", "index", "reference", "statistics", "harmless", "unknown",
@@ -74,6 +94,8 @@ class _Rewrite:
     masked: dict[tuple[str, str], MaskedColumn] = field(default_factory=dict)
     returned: set[tuple[str, str]] = field(default_factory=set)  # masked in RETURNING
     tables: list[TableMask] = field(default_factory=list)  # protected tables the SQL reads through masks
+    whole_rows: set[str] = field(default_factory=set)  # protected tables read as whole rows (every column)
+    key_material: bool = False  # the rewritten SQL carries a keyed mask's HMAC pads
     changed: bool = False
 
     @property
@@ -98,7 +120,7 @@ class _Rewrite:
         out = []
         for (table, column), masked in self.masked.items():
             columns = read.get(table.lower())
-            unsure = columns is None or "*" in columns or not columns <= known.get(table, set())
+            unsure = columns is None or "*" in columns or not columns <= known.get(table, set()) or table in self.whole_rows
             if unsure or column.lower() in columns or (table, column) in self.returned:
                 out.append(masked)
         return tuple(out)
@@ -118,17 +140,10 @@ class _Rewrite:
         source = self._statement()
         if source is None:
             return self.result(None)
-        for node in source.find_all(exp.Func):
-            name = _function_name(node)
-            if name in VALUE_STATISTIC_FUNCTIONS:
-                self.refuse("statistics", f"{name}() exposes stored column values (min/max statistics)")
-            elif name in SQL_STRING_FUNCTIONS and not any(f"{name}()" in part.detail for part in facts.opaque):
-                # whatever its arguments (a column or a parameter can hold the SQL text too)
-                self.refuse("opaque", f"{name}() runs SQL or reads a table named at run time: masking cannot see which tables it reads")
-        if not self._references(source):  # nothing protected: no copy, no rewrite
-            return self.result(None)
+        self._check_calls(source)
+        self._check_relations(source)
         prefix = self._prefix()
-        if prefix is None:
+        if prefix is None or not self._references(source):  # nothing protected: no copy, no rewrite
             return self.result(None)
         tree = source.copy()
         references = self._references(tree)
@@ -141,12 +156,86 @@ class _Rewrite:
         reads = [reference for reference in references if reference.role == READ]
         for reference in reads:
             self._replace(reference, tree)
-        if self.refusals:  # a mask that could not be built (no key, wrong type)
+        for reference in references:
+            if reference.role == COPY:
+                self._copy_query(reference)
+        self._check_stored_keys(prefix)
+        if self.refusals:  # a mask that could not be built (no key, wrong type), or keys it would store
             return self.result(None)
         if not self.changed:  # protected tables only written, altered or dropped: nothing to rewrite
             return self.result(None)
         self._unqualify_columns(tree, [reference for reference in reads if reference.table.args.get("alias") is None])
         return self.result(prefix + tree.sql(dialect=self.dialect))
+
+    # -- what the statement may call and read (lineage.allowlist) -----------------------------------
+
+    def _check_calls(self, source: exp.Expression) -> None:
+        """Only known value functions: any other may read tables, files or statement texts (the
+        key in a masked statement's own text, with ``current_query()``) that masking never sees."""
+        allowed = self.planner.policy.allowlist.functions
+        for call in refused_calls(self.facts.calls, self.dialect, allowed):
+            name = call.name.rsplit(".", 1)[-1].lower()
+            if name in VALUE_STATISTIC_FUNCTIONS:
+                self.refuse("statistics", f"{name}() exposes stored column values (min/max statistics)")
+            else:
+                self.refuse("function", self._unknown_call(call))
+        if self.dialect == "postgres":
+            self._check_attribute_calls(source, allowed)
+
+    def _check_attribute_calls(self, source: exp.Expression, allowed) -> None:
+        """``o.f`` where no source aliased ``o`` has a column ``f``: PostgreSQL calls ``f(o)``.
+        (Protected tables' own whole rows are judged in ``_check_whole_rows``.)"""
+        columns: dict[str, set[str] | None] = {}
+        for scope in source.find_all(*SCOPES):
+            for alias, _, names in self._scope_sources(scope):
+                known = columns.get(alias, set())
+                columns[alias] = None if names is None or known is None else known | names
+        fields = []  # (the whole row's name, the field, the node written)
+        for column in source.find_all(exp.Column):
+            qualifier = column.args.get("table")
+            if qualifier is not None and not isinstance(column.this, exp.Star) and column.args.get("db") is None:
+                fields.append((qualifier, column.this, column))
+        for dot in source.find_all(exp.Dot):  # (c).f
+            row = dot.this.this if isinstance(dot.this, exp.Paren) else None
+            if isinstance(row, exp.Column) and row.args.get("table") is None and isinstance(dot.expression, exp.Identifier):
+                fields.append((row.this, dot.expression, dot))
+        for qualifier, field, node in fields:
+            names = columns.get(_normalized(qualifier, self.dialect))
+            if names is None or field.name.lower() in names:
+                continue
+            quoted = isinstance(field, exp.Identifier) and bool(field.args.get("quoted"))
+            call = Call(field.name if quoted else field.name.lower(), quoted=quoted)
+            if not function_known(call, self.dialect, allowed):
+                self.refuse("function", f"{node.sql(self.dialect)} is no column of {qualifier.name}, so PostgreSQL calls it: " + self._unknown_call(call))
+
+    def _unknown_call(self, call: Call) -> str:
+        if call.syntax:
+            return f"{call.name} is SQL syntax the masking rewrite does not know, so it cannot prove what it reads"
+        known = "" if builtins(self.dialect).known_dialect else f" (there is no list of built-in value functions for {self.dialect})"
+        return (
+            f"{call.shown()} is not a known value function{known}: it may read tables or statement texts the masking "
+            f"rewrite never sees; if it only computes a value from its arguments, list {call.name!r} under {FUNCTIONS_KEY} in the policy"
+        )
+
+    def _check_relations(self, source: exp.Expression) -> None:
+        """System relations: only those describing the schema (pg_stat_activity shows statement texts)."""
+        facts = self.facts
+        names = (*facts.system_reads, *facts.reads, *facts.writes)
+        if not any(name.rsplit(".", 1)[-1].lower().startswith("pg_") or "information_schema" in name.lower() for name in names):
+            return  # no system relation among the statement's tables (unqualified pg_* names too): no walk
+        allowed = self.planner.policy.allowlist.relations
+        for table in source.find_all(exp.Table):
+            if not isinstance(table.this, exp.Identifier):
+                continue
+            parts = tuple(part.name for part in (table.args.get("catalog"), table.args.get("db"), table.this) if part is not None and part.name)
+            name = refused_relation(parts, self.dialect, allowed)
+            if name is not None and name.rsplit(".", 1)[-1] not in VALUE_STATISTICS and not _is_cte_reference(table, self.dialect):
+                self.refuse(
+                    "system_relation",
+                    f"{name} is a system relation not known to describe the schema only (it may show statement texts, settings "
+                    f"or stored values); list it under {RELATIONS_KEY} in the policy if it does not",
+                    name,
+                )
 
     def _statement(self) -> exp.Expression | None:
         """The statement as parsed (shared with the facts: never mutated; the rewrite copies it)."""
@@ -163,20 +252,51 @@ class _Rewrite:
         return source
 
     def _prefix(self) -> str | None:
-        """What precedes the rewritten statement: ``EXPLAIN ANALYZE `` for an EXPLAIN, else nothing."""
+        """What precedes the rewritten statement: ``EXPLAIN ANALYZE `` for an EXPLAIN, else nothing.
+        EXPLAIN options are allow-listed: VERBOSE shows the expressions a statement computes."""
         if self.facts.kind != "explain":
             return ""
         prefix = _explain_prefix(self.facts.sql, self.facts.dialect)
         if prefix is None:
             self.refuse("not_understood", "EXPLAIN whose inner statement the rewrite cannot locate")
+            return None
+        head, _, options = prefix.strip().partition(" ")  # EXPLAIN, then its options
+        try:
+            words = [token.text.upper() for token in get_dialect(self.dialect).tokenize(options)] if options else []
+        except Exception:
+            words = [options]
+        for word in words:
+            if word in ("(", ")", ","):
+                continue
+            if word == "VERBOSE":
+                self.refuse("introspection", "EXPLAIN VERBOSE shows every expression the statement computes; this identity reads classified data masked")
+            elif word not in EXPLAIN_OPTIONS:
+                self.refuse("not_understood", f"EXPLAIN option {word} is not known to the masking rewrite")
         return prefix
+
+    def _check_stored_keys(self, prefix: str) -> None:
+        """With ``masking.hash_key`` from the environment or a file, the SQL carries the derived key's
+        HMAC pads: no plan (EXPLAIN shows expressions) and no view definition (readable later in the
+        catalog) may show them. Keys installed in the database (``lineage masking install``) are not in the SQL."""
+        if not self.key_material:
+            return
+        # a plan shows the expressions it evaluates (the optimizer drops the derived table's unused
+        # columns); a view keeps its whole definition
+        if prefix and any(column.strategy in KEYED for column in self._reported()):
+            self.refuse("hash_key", "EXPLAIN would show the masking key material the rewritten SQL carries; install the keyed masking functions in the database (lineage masking install) to explain such statements")
+        elif self.facts.kind == "create_view":
+            self.refuse("hash_key", "a view keeps its SQL, which would carry the masking key material, readable in the catalog; install the keyed masking functions in the database (lineage masking install) to create such views")
 
     # -- finding protected references ----------------------------------------------------------
 
     def _references(self, tree: exp.Expression) -> list[_Reference]:
         references = []
         for table in list(tree.find_all(exp.Table)):
-            if not isinstance(table.this, exp.Identifier) or _is_cte_reference(table, self.dialect):
+            if not isinstance(table.this, exp.Identifier):
+                continue
+            role = _role(table)
+            # a DML target is always a table: WITH customers AS (...) UPDATE customers updates the table
+            if role not in (INSERT_TARGET, DML_TARGET) and _is_cte_reference(table, self.dialect):
                 continue
             parts = tuple(part.name for part in (table.args.get("catalog"), table.args.get("db"), table.this) if part is not None and part.name)
             masks = {}
@@ -191,33 +311,82 @@ class _Rewrite:
                 self.refuse("ambiguous", f"{written} may be any of {', '.join(sorted(masks))} (the search path decides at run time); qualify it", written)
                 continue
             mask = next(iter(masks.values()))
-            references.append(_Reference(table, mask, _role(table), _normalized(table.args.get("alias").this if table.args.get("alias") else table.this, self.dialect)))
+            references.append(_Reference(table, mask, role, _normalized(table.args.get("alias").this if table.args.get("alias") else table.this, self.dialect)))
         return references
 
     # -- checks over the whole statement -----------------------------------------------------------
 
     def _check_whole_rows(self, tree: exp.Expression, references: list[_Reference]) -> None:
-        """``c``, ``row_to_json(c)``, ``count(c.*)``, ``(c).ssn``: a protected table's whole row as a value."""
+        """A protected table's whole row as a value: ``c``, ``to_json(c)``, ``count(c.*)``, ``(c).ssn``,
+        and PostgreSQL's attribute notation ``c.to_json`` (a name that is no column of ``c`` calls
+        ``to_json(c)``).
+
+        A read becomes the masked derived table, so its whole row is masked too (a deny column's
+        is refused, as with ``*``); an attribute-notation call is checked like any other call. The
+        target of UPDATE, DELETE, MERGE or INSERT ... ON CONFLICT is the raw table: its whole row
+        is refused.
+        """
         protected = {id(reference.table): reference for reference in references}
         aliases = {reference.alias for reference in references}
+        columns: dict[str, set[str]] = {}  # per alias: the names every protected source of that alias has
+        for reference in references:
+            visible = self._visible_columns(reference)
+            columns[reference.alias] = columns[reference.alias] & visible if reference.alias in columns else visible
         for column in tree.find_all(exp.Column):
+            qualifier = column.args.get("table")
             if isinstance(column.this, exp.Star):
-                qualifier = column.args.get("table")
                 if qualifier is None or isinstance(column.parent, (exp.Select, exp.Returning)):
                     continue  # SELECT c.* / RETURNING c.* are expanded to (masked) columns
-                source = self._resolve_alias(column, _normalized(qualifier, self.dialect))
-                reference = protected.get(id(source))
+                reference = protected.get(id(self._resolve_alias(column, _normalized(qualifier, self.dialect))))
                 if reference is not None:
-                    self.refuse("whole_row", f"{column.sql(self.dialect)} passes whole rows of {reference.mask.name} to an expression", reference.mask.name)
+                    self._whole_row(reference, column, "passes whole rows of {table} to an expression")
                 continue
-            if column.args.get("table") is not None:
+            if qualifier is not None:
+                alias = _normalized(qualifier, self.dialect)
+                if alias not in aliases or column.name.lower() in columns[alias]:
+                    continue  # a column of whichever protected source it names (the common case: no lookup)
+                reference = protected.get(id(self._resolve_alias(column, alias)))
+                if reference is not None and reference.mask.columns is not None and column.name.lower() not in self._visible_columns(reference):
+                    self._attribute_call(reference, column, column.this)
                 continue
             name = _normalized(column.this, self.dialect)
             if name not in aliases:
                 continue
             reference = protected.get(id(self._resolve_whole_row(column, name)))
             if reference is not None:
-                self.refuse("whole_row", f"{column.sql(self.dialect)} refers to whole rows of {reference.mask.name}", reference.mask.name)
+                self._whole_row(reference, column, "refers to whole rows of {table}")
+                field = column.parent.parent if isinstance(column.parent, exp.Paren) else None
+                if isinstance(field, exp.Dot) and field.this is column.parent and isinstance(field.expression, exp.Identifier):
+                    if reference.mask.columns is not None and field.expression.name.lower() not in self._visible_columns(reference):
+                        self._attribute_call(reference, field, field.expression)  # (c).to_json
+
+    def _visible_columns(self, reference: _Reference) -> set[str]:
+        """The column names a reference shows: ``crm.customers AS z(i, n)`` renames the first two."""
+        alias = reference.table.args.get("alias")
+        renamed = [_normalized(column, self.dialect) for column in alias.args.get("columns") or []] if alias is not None else []
+        names = [column.lower() for column, _ in reference.mask.columns or ()]
+        return set(renamed) | set(names[len(renamed):])
+
+    def _whole_row(self, reference: _Reference, node: exp.Expression, what: str) -> None:
+        table = reference.mask.name
+        if reference.role != READ:
+            self.refuse("whole_row", f"{node.sql(self.dialect)} {what.format(table=table)}, which this statement does not read masked", table)
+        elif reference.mask.denied:
+            self.refuse("deny", f"{node.sql(self.dialect)} includes {table}.{', '.join(sorted(reference.mask.denied))}, which may not be referenced (strategy deny)", table)
+        else:
+            self.whole_rows.add(table)
+
+    def _attribute_call(self, reference: _Reference, node: exp.Expression, name: exp.Identifier) -> None:
+        """``c.to_json`` where to_json is no column of c: PostgreSQL calls ``to_json(c)``."""
+        table = reference.mask.name
+        quoted = bool(name.args.get("quoted"))
+        call = Call(name.name if quoted and self.dialect != "duckdb" else name.name.lower(), quoted=quoted)
+        if reference.role != READ:
+            self.refuse("whole_row", f"{node.sql(self.dialect)} is no column of {table}: PostgreSQL reads it as {call.name}() of the whole raw row", table)
+        elif reference.mask.denied:
+            self._whole_row(reference, node, "")
+        else:  # a call of a known function (_check_attribute_calls refused the others) on the masked row
+            self.whole_rows.add(table)
 
     def _may_be_column_of(self, column: exp.Column, name: str, table: exp.Table) -> bool:
         """Whether ``column`` may read ``name`` of ``table`` (unknown sources count as maybe)."""
@@ -338,7 +507,28 @@ class _Rewrite:
         copy = reference.table.find_ancestor(exp.Copy)
         if copy is not None and copy.args.get("kind"):
             return  # COPY ... FROM loads into the table
-        self.refuse("copy_out", f"COPY of the protected table {reference.mask.name} out would export raw values; COPY (SELECT ...) is masked", reference.mask.name)
+        if reference.mask.columns is None:
+            self.refuse("unknown_columns", f"COPY of {reference.mask.name}, whose column list the catalog does not give", reference.mask.name)
+
+    def _copy_query(self, reference: _Reference) -> None:
+        """``COPY crm.customers [(cols)] TO ...`` copies ``(SELECT <masked cols> FROM crm.customers)``."""
+        table, mask = reference.table, reference.mask
+        copy = table.find_ancestor(exp.Copy)
+        if copy is None or copy.args.get("kind"):
+            return
+        holder = table.parent if isinstance(table.parent, exp.Schema) else table
+        listed = [node.name.lower() for node in holder.expressions] if isinstance(holder, exp.Schema) else None
+        types = dict((column.lower(), (column, dtype)) for column, dtype in mask.columns)
+        missing = sorted(set(listed or ()) - set(types))
+        if missing:
+            self.refuse("unknown_columns", f"COPY of {mask.name} names {', '.join(missing)}, which the catalog does not list", mask.name)
+            return
+        chosen = [types[name] for name in listed] if listed else list(mask.columns)
+        inner = table.copy()
+        projections = [self._masked_or_plain(mask, column, dtype, exp.Column(this=self.planner.identifier(column))) for column, dtype in chosen]
+        holder.replace(exp.Subquery(this=exp.Select(expressions=projections).from_(inner, copy=False)))
+        self.changed = True
+        self.tables.append(mask)
 
     def _unknown(self, reference: _Reference, references) -> None:
         parent = reference.table.parent
@@ -353,9 +543,11 @@ class _Rewrite:
 
     def _index(self, reference: _Reference, references) -> None:
         index = reference.table.parent
-        hits = sorted({column.name.lower() for column in index.find_all(exp.Column)} & set(reference.mask.masked))
+        named = {node.name.lower() for node in index.find_all(exp.Column, exp.Identifier) if node is not index.this}
+        hits = sorted(named & set(reference.mask.masked))
         if hits:
             self.refuse("schema_change", f"an index over {reference.mask.name}.{', '.join(hits)} evaluates classified values (errors and uniqueness show them)", reference.mask.name)
+        self._stored_row_expressions(reference, index.args.get("params"), "the index")
 
     def _alter(self, reference: _Reference, references) -> None:
         alter = reference.table.parent
@@ -378,47 +570,100 @@ class _Rewrite:
             hits = sorted(named & masked)
             if hits:
                 self.refuse("schema_change", f"ALTER of {name} touches classified column(s) {', '.join(hits)} (errors, renames and derived columns expose them)", name)
+            self._stored_row_expressions(reference, action, f"ALTER of {name}", own.name.lower() if own is not None else None)
+
+    def _stored_row_expressions(self, reference: _Reference, node: exp.Expression | None, what: str, new_column: str | None = None) -> None:
+        """CHECK, GENERATED, index and USING expressions run over every stored row, and their errors,
+        results and uniqueness show what they read: each column in them must be a known, unmasked
+        column of the table (a whole row or ``customers.to_jsonb`` is neither)."""
+        if node is None:
+            return
+        mask = reference.mask
+        table_names = self._target_names(reference) | {mask.name.rsplit(".", 1)[-1].lower()}
+        known = mask.column_names() | ({new_column} if new_column else set())
+        for column in node.find_all(exp.Column):
+            if column.find_ancestor(exp.Reference) is not None:
+                continue  # REFERENCES other (cols): the other table's columns, see _reference
+            qualifier = column.args.get("table")
+            name = column.name.lower()
+            if isinstance(column.this, exp.Star) or mask.columns is None or name not in known or (qualifier is not None and _normalized(qualifier, self.dialect) not in table_names):
+                self.refuse(
+                    "schema_change",
+                    f"{what} evaluates {column.sql(self.dialect)} over every row of {mask.name}, and it is no known column "
+                    "(PostgreSQL would read a whole row, or call a function of it)",
+                    mask.name,
+                )
 
     def _insert_target(self, reference: _Reference, references) -> None:
         insert = _statement_of(reference.table)
-        conflict = insert.args.get("conflict") if insert is not None else None
+        if not isinstance(insert, exp.Insert):
+            self._unknown(reference, references)
+            return
+        unknown = sorted(key for key, value in insert.args.items() if value and key not in INSERT_PARTS)
+        if unknown:
+            self.refuse("not_understood", f"INSERT into {reference.mask.name} with {', '.join(unknown)}, which the masking rewrite does not understand", reference.mask.name)
+        conflict = insert.args.get("conflict")
         if conflict is not None:
-            keys = [column.name.lower() for key in conflict.args.get("conflict_keys") or [] for column in key.find_all(exp.Column)]
-            if not keys and conflict.args.get("action") is not None:
+            keys = [column.name.lower() for key in conflict.args.get("conflict_keys") or [] for column in key.find_all(exp.Column, exp.Identifier)]
+            if not keys and (conflict.args.get("action") is not None or conflict.args.get("duplicate")):
                 self.refuse("dml_oracle", f"ON CONFLICT on {reference.mask.name} without conflict columns may hinge on a classified unique column (the row count would tell)", reference.mask.name)
             elif set(keys) & set(reference.mask.masked):
                 self.refuse("dml_oracle", f"ON CONFLICT ({', '.join(keys)}) on {reference.mask.name} compares classified values (the row count would tell)", reference.mask.name)
-            regions = [eq.expression for eq in conflict.args.get("expressions") or [] if isinstance(eq, exp.EQ)]
-            if conflict.args.get("where") is not None:
-                regions.append(conflict.args["where"])
+            regions = self._assigned_values(reference, conflict.args.get("expressions") or [], "ON CONFLICT")
+            regions += [conflict.args[key] for key in ("where", "index_predicate") if conflict.args.get(key) is not None]
             self._target_reads(reference, insert, regions, "ON CONFLICT")
         self._returning(reference, insert)
 
     def _dml_target(self, reference: _Reference, references) -> None:
+        """Every part of UPDATE / DELETE / MERGE that may read the target's raw row, positively listed;
+        a part the rewrite does not know is refused."""
         statement = _statement_of(reference.table)
-        if isinstance(statement, exp.Update):
-            regions = [eq.expression for eq in statement.expressions if isinstance(eq, exp.EQ)]
-            for key in ("where", "from_"):
-                if statement.args.get(key) is not None:
-                    regions.append(statement.args[key])
-            self._target_reads(reference, statement, regions, "UPDATE")
-        elif isinstance(statement, exp.Delete):
-            if statement.args.get("where") is not None:
-                self._target_reads(reference, statement, [statement.args["where"]], "DELETE")
-        elif isinstance(statement, exp.Merge):
-            regions = [statement.args["on"]] if statement.args.get("on") is not None else []
-            whens = statement.args.get("whens")
-            for when in whens.expressions if whens is not None else []:
-                if when.args.get("condition") is not None:
-                    regions.append(when.args["condition"])
-                then = when.args.get("then")
-                if isinstance(then, exp.Update):
-                    regions += [eq.expression for eq in then.expressions if isinstance(eq, exp.EQ)]
-            self._target_reads(reference, statement, regions, "MERGE")
-        else:
+        parts = TARGET_READS.get(type(statement))
+        if parts is None or statement.this is not reference.table:
             self._unknown(reference, references)
             return
+        verb = type(statement).__name__.upper()
+        unknown = sorted(key for key, value in statement.args.items() if value and key not in parts and key not in NOT_TARGET_READS)
+        if unknown:
+            self.refuse("not_understood", f"{verb} of {reference.mask.name} with {', '.join(unknown)}, which the masking rewrite does not understand", reference.mask.name)
+        regions: list[exp.Expression] = []
+        for key in parts:
+            value = statement.args.get(key)
+            if key == "expressions":
+                regions += self._assigned_values(reference, value or [], verb)
+            elif key == "whens" and value is not None:
+                regions += self._merge_branches(reference, value)
+            elif isinstance(value, list):
+                regions += [item for item in value if isinstance(item, exp.Expression)]
+            elif isinstance(value, exp.Expression):
+                regions.append(value)
+        self._target_reads(reference, statement, regions, verb)
         self._returning(reference, statement)
+
+    def _assigned_values(self, reference: _Reference, assignments: list[exp.Expression], verb: str) -> list[exp.Expression]:
+        """The values of ``SET a = ...`` (the assigned column itself is written, not read)."""
+        values = []
+        for assignment in assignments:
+            if isinstance(assignment, exp.EQ):
+                values.append(assignment.expression)
+            else:
+                self.refuse("not_understood", f"{verb} assignment {assignment.sql(self.dialect)} on {reference.mask.name} is not understood", reference.mask.name)
+        return values
+
+    def _merge_branches(self, reference: _Reference, whens: exp.Expression) -> list[exp.Expression]:
+        regions = []
+        for when in whens.expressions:
+            if when.args.get("condition") is not None:
+                regions.append(when.args["condition"])
+            then = when.args.get("then")
+            if isinstance(then, exp.Update):
+                regions += self._assigned_values(reference, then.expressions, "MERGE")
+            elif isinstance(then, exp.Insert):
+                if then.expression is not None:
+                    regions.append(then.expression)
+            elif not (isinstance(then, exp.Var) or then is None or type(then).__name__ == "Delete"):
+                self.refuse("not_understood", f"MERGE action {then.sql(self.dialect)} on {reference.mask.name} is not understood", reference.mask.name)
+        return regions
 
     def _target_reads(self, reference: _Reference, statement: exp.Expression, regions: list[exp.Expression], verb: str) -> None:
         """DML reading classified columns of its own protected target: the row count is an oracle."""
@@ -499,7 +744,8 @@ class _Rewrite:
                     return self._masked(mask, mask.masked[lowered].column, types.get(lowered), node.copy())
             return node
 
-        swapped = item.transform(swap, copy=True)
+        # in place: a read inside the item (a subquery) is still replaced by its masked derived table later
+        swapped = item.transform(swap, copy=False)
         if output and swapped is not item and not isinstance(swapped, exp.Column):
             return exp.Alias(this=swapped, alias=exp.to_identifier(output))
         return swapped
@@ -516,6 +762,7 @@ class _Rewrite:
             self.refuse("strategy", f"{mask.name}.{column}: {error}", mask.name)
             return exp.Null()
         entry = mask.masked[column.lower()]
+        self.key_material = self.key_material or (entry.strategy in KEYED and self.planner.keys_in_sql)
         self.masked.setdefault((mask.name, entry.column), MaskedColumn(mask.name, entry.column, entry.tags, entry.strategy))
         return expression
 
@@ -532,9 +779,11 @@ class _Rewrite:
         inner = table.copy()
         inner.set("alias", exp.TableAlias(this=inner_name.copy()))
         inner.set("pivots", None)
+        omit = self._unread_keyed(reference, tree)
         projections = [
             self._masked_or_plain(mask, column, dtype, exp.Column(this=self.planner.identifier(column), table=inner_name.copy()))
             for column, dtype in mask.columns
+            if column.lower() not in omit
         ]
         derived = exp.Subquery(this=exp.Select(expressions=projections).from_(inner, copy=False), alias=outer)
         if table.args.get("pivots"):
@@ -542,6 +791,21 @@ class _Rewrite:
         table.replace(derived)
         self.changed = True
         self.tables.append(mask)
+
+    def _unread_keyed(self, reference: _Reference, tree: exp.Expression) -> set[str]:
+        """Keyed columns a view cannot read, left out of its derived table: a view keeps its SQL, and
+        with the key in the SQL (``masking.hash_key`` env/file) the masks would keep key material."""
+        if self.facts.kind != "create_view" or not self.planner.keys_in_sql or not reference.mask.keyed:
+            return set()
+        alias = reference.table.args.get("alias")
+        if (alias is not None and alias.args.get("columns")) or reference.mask.name in self.whole_rows:
+            return set()  # positions or the whole row count
+        if any(isinstance(node, exp.Star) or (isinstance(node, exp.Column) and isinstance(node.this, exp.Star)) for node in tree.find_all(exp.Star, exp.Column)):
+            return set()
+        if any(join.args.get("using") or join.args.get("method") for join in tree.find_all(exp.Join)):
+            return set()  # USING / NATURAL compare columns by name
+        named = {column.name.lower() for column in tree.find_all(exp.Column)}
+        return {name for name, mask in reference.mask.masked.items() if mask.strategy in KEYED and name not in named}
 
     def _unqualify_columns(self, tree: exp.Expression, unaliased: list[_Reference]) -> None:
         """``crm.customers.email`` becomes ``customers.email`` once crm.customers is a derived table."""
@@ -644,7 +908,7 @@ def _scope_source_nodes(scope: exp.Expression) -> list[exp.Expression]:
     sources += [join.this for join in scope.args.get("joins") or []]
     using = scope.args.get("using")
     sources += using if isinstance(using, list) else ([using] if using is not None else [])
-    return sources
+    return [source for source in sources if isinstance(source, exp.Expression)]
 
 
 def _excludes(star: exp.Star, names: set[str]) -> bool:
@@ -658,12 +922,6 @@ def _columns_read(facts: StatementFacts, table: str) -> set[str]:
         if name.lower() == lowered:
             return set(columns)
     return set()
-
-
-def _function_name(node: exp.Expression) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.this).lower()
-    return (node.sql_name() or type(node).__name__).lower()
 
 
 @functools.lru_cache(maxsize=65536)

@@ -114,12 +114,24 @@ class KeySource(Strict):
 
     env: str | None = Field(default=None, description="name of an environment variable holding the key")
     file: str | None = Field(default=None, description="path of a file holding the key (relative to the policy)")
+    database: str | None = Field(
+        default=None,
+        description="PostgreSQL: the schema where `lineage masking install` put the key and its SECURITY DEFINER "
+        "function; the SQL then calls the function and carries no key material",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "KeySource":
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of env or file")
+        if sum(value is not None for value in (self.env, self.file, self.database)) != 1:
+            raise ValueError("give exactly one of env, file or database")
         return self
+
+    @field_validator("database")
+    @classmethod
+    def _schema(cls, value: str | None) -> str | None:
+        if value is not None and not (value and value[0].isalpha() and all(c.islower() or c.isdigit() or c == "_" for c in value)):
+            raise ValueError(f"{value!r}: a schema name of lowercase letters, digits and _")
+        return value
 
 
 class Masking(Strict):
@@ -162,8 +174,33 @@ class Masking(Strict):
     def _keyed_need_a_key(self) -> "Masking":
         keyed = [rule.strategy for rule in self.rules if rule.strategy in KEYED]
         if keyed and self.hash_key is None:
-            raise ValueError(f"strategy {keyed[0]} needs masking.hash_key ({{env: VAR}} or {{file: path}}); the key never goes in the policy")
+            raise ValueError(f"strategy {keyed[0]} needs masking.hash_key ({{env: VAR}}, {{file: path}} or {{database: schema}}); the key never goes in the policy")
         return self
+
+
+class Allowlist(Strict):
+    """What the policy knows to be safe beyond the built-in lists (lineage/allowlist/builtins.yaml)."""
+
+    functions: list[str] = Field(
+        default_factory=list,
+        description="functions that compute a value from their arguments only (never read tables, files or "
+        "statement texts), by the name the database resolves: lower case unless created quoted, schema.name when "
+        "called qualified, e.g. crm.normalize_phone; others are opaque, and refused for identities that read "
+        "classified data masked",
+    )
+    relations: list[str] = Field(
+        default_factory=list,
+        description="system relations (pg_catalog.*, information_schema.*; globs allowed) an identity that reads "
+        "classified data masked may read besides the built-in list, e.g. pg_catalog.pg_stat_user_tables",
+    )
+
+    @field_validator("functions", "relations")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name or name.strip() != name or name.endswith("()"):
+                raise ValueError(f"{name!r} is not a name (write crm.normalize_phone, without parentheses)")
+        return value
 
 
 class Guardrail(Strict):
@@ -389,3 +426,14 @@ class Policy(Strict):
     approvals: Approvals = Field(default_factory=Approvals)
     identity: Identity = Field(default_factory=Identity)
     jit: Jit = Field(default_factory=Jit)
+    allowlist: Allowlist = Field(default_factory=Allowlist)
+
+    @model_validator(mode="after")
+    def _key_functions_stay_closed(self) -> "Policy":
+        source = self.masking.hash_key
+        if source is not None and source.database is not None:
+            prefix = f"{source.database}."
+            opened = [name for name in self.allowlist.functions if name.lower().startswith(prefix)]
+            if opened:
+                raise ValueError(f"allowlist.functions: {opened[0]} would let a masked identity compute masks of values of its choice (the key's functions stay closed)")
+        return self

@@ -3,7 +3,7 @@
 Each rule's action comes from the policy (``guardrails``), optionally per environment and
 table glob; without an entry the default below applies. A finding may carry its own
 stricter default (``privilege_change`` TO PUBLIC blocks, a widening type change only warns).
-A rule with a ``floor`` cannot be set below it (``masking_refused``, ``lexing_setting``, ``jit_registry``: block). A rule
+A rule with a ``floor`` cannot be set below it (``masking_refused``, ``unsafe_text``, ``lexing_setting``, ``jit_registry``, ``check_limits``: block). A rule
 ``reported_by_masker`` gets its findings from the engine's masking step, which runs once per
 statement, so the engine does not run its function again.
 """
@@ -38,6 +38,7 @@ from lineage.rules.select_star_on_classified import select_star_on_classified
 from lineage.rules.session_setting import session_setting
 from lineage.rules.truncate import truncate
 from lineage.rules.unparseable import unparseable
+from lineage.rules.unsafe_text import unsafe_text
 from lineage.rules.update_without_where import update_without_where
 
 RuleFunction = Callable[[StatementFacts, RuleContext], Iterator[Finding]]
@@ -73,12 +74,14 @@ RULES: dict[str, Rule] = {
              floor=Action.BLOCK),
         Rule("catalog_view", catalog_view, Action.BLOCK, "CREATE VIEW over system catalogs (pg_authid, ...): the view reads them with its owner's rights"),
         Rule("jit_registry", jit_registry, Action.BLOCK, "a statement reads or writes the JIT registry (lineage_jit)", floor=Action.BLOCK),
-        Rule("copy_out", copy_out, Action.BLOCK, "COPY ... TO, EXPORT DATA, UNLOAD"),
-        Rule("opaque_statement", opaque_statement, Action.BLOCK, "SQL whose effect cannot be analysed (DO, PREPARE/EXECUTE, cursors, SQL in strings)"),
+        Rule("copy_out", copy_out, Action.BLOCK, "COPY ... TO a file or program, EXPORT DATA, UNLOAD"),
+        Rule("opaque_statement", opaque_statement, Action.BLOCK, "SQL whose effect cannot be analysed (DO, PREPARE/EXECUTE, cursors, functions off the allowlist)"),
         Rule("unparseable", unparseable, Action.BLOCK, "SQL the parser cannot read"),
+        Rule("unsafe_text", unsafe_text, Action.BLOCK, "text the database would read differently from the analysis (NUL, control characters, U&\"...\" escapes)",
+             floor=Action.BLOCK),
         Rule("select_star_on_classified", select_star_on_classified, Action.WARN, "SELECT * over a table with classified columns"),
         Rule("pii_to_unapproved_zone", pii_to_unapproved_zone, Action.BLOCK, "raw classified values written outside their tag's zones"),
-        Rule("masking_refused", masking_refused, Action.BLOCK, "masking cannot prove the statement safe for this identity (whole rows, opaque SQL, deny columns, ...)",
+        Rule("masking_refused", masking_refused, Action.BLOCK, "masking cannot prove the statement safe for this identity (functions off the allowlist, opaque SQL, deny columns, ...)",
              floor=Action.BLOCK, reported_by_masker=True),
         Rule("lineage_incomplete", lineage_incomplete, Action.ALLOW, "column lineage incomplete (time budget, unknown columns); recorded only"),
         Rule("check_limits", check_limits, Action.BLOCK, "SQL over the policy's size limit, or whose check ran out of time (policy limits)",

@@ -1,7 +1,10 @@
-"""copy_out: data leaving the database (COPY ... TO, EXPORT DATA, UNLOAD).
+"""copy_out: data leaving the database to a file or a program (COPY ... TO, EXPORT DATA, UNLOAD).
 
     COPY crm.customers TO '/tmp/customers.csv'
     -> copy_out (block): copies crm.customers out of the database
+
+``COPY ... TO STDOUT`` hands the rows to the client as a SELECT does: it is not a finding here,
+and an identity that reads classified data masked gets them masked.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """masking_refused: a statement the masking rewrite cannot prove safe for this identity.
 
-    SELECT row_to_json(c) FROM crm.customers c          (alice: email, ssn masked for her)
-    -> masking_refused (block): row_to_json(c) ... refers to whole rows of analytics.crm.customers
+    UPDATE crm.customers c SET city = city WHERE id = 1 RETURNING c.to_json     (alice: email, ssn masked for her)
+    -> masking_refused (block): c.to_json is no column of analytics.crm.customers: PostgreSQL reads it as to_json() of the whole raw row
 
-Reasons (``detail.reason``): unknown_columns, whole_row, opaque, unparseable, statistics,
-copy_out, deny, dml_oracle, schema_change, ambiguous, hash_key, strategy, not_understood, not_masked.
+Reasons (``detail.reason``): unknown_columns, function, system_relation, introspection, whole_row,
+opaque, unparseable, statistics, deny, dml_oracle, schema_change, ambiguous, hash_key, strategy,
+not_understood, not_masked.
 The findings come from the masking step (``lineage.masking.rewrite``), which the engine runs
 once per statement; this function is the same check for callers using the rules alone, and
 since such a caller does not run the rewritten SQL, a statement that needs masking is

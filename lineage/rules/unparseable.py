@@ -13,5 +13,5 @@ from lineage.rules.context import RuleContext
 
 
 def unparseable(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
-    if facts.kind == "unparseable":
+    if facts.kind == "unparseable" and not facts.unsafe_text:  # unsafe_text reports those
         yield Finding("unparseable", f"cannot parse the statement: {facts.parse_error}", None)

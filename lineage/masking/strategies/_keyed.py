@@ -4,7 +4,8 @@
 
 The two padded keys are computed here and appear in the SQL as hex literals; from them the
 (derived, per-tag) key can be recovered, so the SQL is as secret as that derived key. The
-master key never appears (see ``lineage.masking.keys``).
+master key never appears (see ``lineage.masking.keys``). With the key installed in PostgreSQL
+(``lineage.masking.install``) the SQL calls the installed function instead and carries no key.
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ def _template(dialect: str) -> exp.Expression:
     return sqlglot.parse_one(TEMPLATES[dialect], read=dialect)
 
 
-def hmac_sha256_hex(text: exp.Expression, key: bytes, dialect: str) -> exp.Expression:
-    """Lower-case hex HMAC-SHA256 of the text expression under ``key``."""
+def hmac_sha256_hex(text: exp.Expression, key, dialect: str) -> exp.Expression:
+    """Lower-case hex HMAC-SHA256 of the text expression under ``key``: the derived key's bytes
+    (its pads go into the SQL), or a ``lineage.masking.install.KeyFunction`` (the installed
+    function computes it; the SQL carries no key material)."""
+    if not isinstance(key, bytes):
+        return key.call(text)
     inner, outer = padded_keys(key)
     values = {"i": exp.Literal.string(inner), "o": exp.Literal.string(outer), "v": text}
 

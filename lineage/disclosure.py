@@ -15,9 +15,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sqlglot import exp
+
 from lineage.fingerprint import literal_values, normalize
 from lineage.redact import scrub_literals, scrub_tree, scrub_values
 from lineage.model import Decision, Finding
+
+
+def shown_sql(expression: exp.Expression, dialect: str) -> str:
+    """SQL of a part of a statement with every literal as ``?``, for messages that quote it.
+
+    >>> from sqlglot import parse_one
+    >>> shown_sql(parse_one("ssn = '431-29-7468' and id > 3"), "postgres")
+    'ssn = ? AND id > ?'
+    """
+    hidden = expression.transform(lambda node: exp.var("?") if isinstance(node, exp.Literal) else node)
+    return hidden.sql(dialect)
 
 
 def shown_statement(decision: Decision) -> str:

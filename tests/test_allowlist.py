@@ -61,6 +61,18 @@ def test_every_reviewed_postgres_entry_exists_and_is_no_security_definer(pg):
 
 
 @pytest.mark.postgres
+def test_every_postgres_function_of_known_effect_exists_is_no_security_definer_and_no_value_function(pg):
+    found = _pg_overloads(pg, PG["effects"])
+    assert set(found) == set(PG["effects"]), sorted(set(PG["effects"]) - set(found))
+    for name, overloads in found.items():
+        assert all(kind == "f" and not definer for _, kind, definer in overloads), (name, overloads)
+        assert PG["effects"][name], f"{name} needs the reason its effect is known"
+    calls = [Call(name) for name in PG["effects"]]
+    assert refused_calls(calls, "postgres") == calls  # no value functions: refused for masked identities
+    assert refused_calls(calls, "postgres", values_only=False) == []  # known to everyone else
+
+
+@pytest.mark.postgres
 def test_postgres_keywords_can_never_name_a_users_function(pg):
     rows = dict(pg.execute("SELECT word, catcode FROM pg_get_keywords() WHERE word = ANY(%s)", (PG["keywords"],)).fetchall())
     # reserved (R) and column-name (C) keywords cannot be function names unless quoted; quoted calls are checked as names

@@ -268,11 +268,19 @@ def test_lexing_settings_are_refused_in_every_spelling(governed, dsn, setup):
     assert raw.execute("select current_setting('standard_conforming_strings'), current_setting('client_encoding')").fetchone() == ("on", "UTF8")
 
 
-def test_a_session_whose_server_reads_backslashes_as_escapes_runs_nothing(governed, dsn):
-    # set_config inside a function the analysis cannot see into: the server reports the change
-    governed.execute("select raw.flip()")
-    with pytest.raises(StatementBlocked, match="standard_conforming_strings = off"):
-        governed.execute(SPLIT)
+def test_a_session_whose_server_reads_backslashes_as_escapes_runs_nothing(dsn):
+    # set_config inside a function the analysis cannot see into, which the policy lists as a value
+    # function by mistake: the server reports the change, and the session runs nothing more
+    from lineage.policy import load_policy_text
+
+    raw = psycopg.connect(dsn, autocommit=True)
+    try:
+        governed = govern(raw, policy=load_policy_text("allowlist: {functions: [raw.flip]}\n"), identity=MALLORY, ledger=False)
+        governed.execute("select raw.flip()")
+        with pytest.raises(StatementBlocked, match="standard_conforming_strings = off"):
+            governed.execute(SPLIT)
+    finally:
+        raw.close()
     assert state(dsn)["victim"] == 5
 
 
@@ -332,7 +340,7 @@ def test_in_audit_mode_too_a_session_read_differently_runs_nothing(dsn):
 
     raw = psycopg.connect(dsn, autocommit=True)
     try:
-        connection = govern(raw, policy=load_policy_text("mode: audit\n"), identity=MALLORY, ledger=False)
+        connection = govern(raw, policy=load_policy_text("mode: audit\nallowlist: {functions: [raw.flip]}\n"), identity=MALLORY, ledger=False)
         connection.execute("select raw.flip()")
         with pytest.raises(StatementBlocked, match="standard_conforming_strings = off"):
             connection.execute(SPLIT)

@@ -66,7 +66,7 @@ CASES = [
     ("SET session_replication_role = replica", DEV, "disable_safety", Action.BLOCK),
     ("SELECT set_config('row_security', 'of', false)", DEV, "disable_safety", Action.BLOCK),
     ("SET log_statement = 'none'", DEV, "disable_safety", Action.BLOCK),
-    ("SELECT set_config('role', 'admin', false)", DEV, "privilege_change", Action.REQUIRE_APPROVAL),
+    ("SELECT set_config('role', 'admin', false)", DPO, "privilege_change", Action.REQUIRE_APPROVAL),  # DEV reads masked: set_config is no value function
     ("SET jit_provider = 'llvmjit'", DEV, "session_setting", Action.BLOCK),
     ("SET standard_conforming_strings = off", DEV, "lexing_setting", Action.BLOCK),
     ("SELECT set_config(lower('ROLE'), 'admin', false)", DEV, "lexing_setting", Action.BLOCK),

@@ -45,7 +45,8 @@ class Call(NamedTuple):
 
 @dataclass(frozen=True)
 class Builtins:
-    functions: frozenset[str]  # names of functions, lower case
+    functions: frozenset[str]  # names of value functions, lower case
+    effects: frozenset[str]  # known functions that are no value functions (set_config, pg_sleep), lower case
     keywords: frozenset[str]  # SQL syntax written like a call (CAST(...)), lower case
     syntax: frozenset[str]  # sqlglot expression class names
     relations: tuple[str, ...]  # schema.name globs, lower case
@@ -66,6 +67,7 @@ def builtins(dialect: str) -> Builtins:
         names.update(name.lower() for name in section.get(key) or ())
     return Builtins(
         frozenset(names),
+        frozenset(name.lower() for name in section.get("effects") or ()),
         frozenset(name.lower() for name in section.get("keywords") or ()),
         frozenset(data.get("syntax") or ()),
         tuple(glob.lower() for glob in section.get("relations") or ()),
@@ -73,21 +75,26 @@ def builtins(dialect: str) -> Builtins:
     )
 
 
-def function_known(call: Call, dialect: str, allowed: Iterable[str] = ()) -> bool:
+def function_known(call: Call, dialect: str, allowed: Iterable[str] = (), values_only: bool = True) -> bool:
     """Whether a named call (``lower``, ``pg_catalog.lower``, ``crm.normalize``) is a known value
     function: built in (unqualified, or in pg_catalog on PostgreSQL) or listed by the policy
-    (by the name the database resolves: lower case unless created quoted)."""
+    (by the name the database resolves: lower case unless created quoted). With ``values_only``
+    False, built-in functions whose effect is known but that are no value functions count too
+    (``set_config``: the settings rules judge it)."""
     if call.name in allowed:
         return True
     schema, _, bare = call.name.rpartition(".")
     if schema and not (schema == "pg_catalog" and dialect == "postgres"):
         return False
     known = builtins(dialect)
+    if not values_only and bare in known.effects:
+        return True
     return bare in known.functions or (not call.quoted and not schema and bare in known.keywords)
 
 
-def refused_calls(calls: Iterable[Call], dialect: str, allowed: Iterable[str] = ()) -> list[Call]:
-    """The calls that are neither built-in value functions nor allowed by the policy."""
+def refused_calls(calls: Iterable[Call], dialect: str, allowed: Iterable[str] = (), values_only: bool = True) -> list[Call]:
+    """The calls that are neither built-in value functions nor allowed by the policy (with
+    ``values_only`` False: nor built-in functions of known effect)."""
     known = builtins(dialect)
     extra = frozenset(allowed)
     out = []
@@ -95,7 +102,7 @@ def refused_calls(calls: Iterable[Call], dialect: str, allowed: Iterable[str] = 
         if call.syntax:
             if call.name not in known.syntax:
                 out.append(call)
-        elif not function_known(call, dialect, extra):
+        elif not function_known(call, dialect, extra, values_only):
             out.append(call)
     return out
 

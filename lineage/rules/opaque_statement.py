@@ -25,7 +25,7 @@ def opaque_statement(facts: StatementFacts, context: RuleContext) -> Iterator[Fi
         yield Finding("opaque_statement", part.detail, target, detail={"reason": part.reason})
     if not facts.calls or not builtins(facts.dialect).known_dialect:
         return  # without a list for the dialect, only masked identities are held to one (masking_refused)
-    for call in refused_calls(facts.calls, facts.dialect, context.policy.allowlist.functions):
+    for call in refused_calls(facts.calls, facts.dialect, context.policy.allowlist.functions, values_only=False):
         yield Finding("opaque_statement", unknown_call_message(call), target, detail={"reason": "unknown_function", "function": call.name})
 
 

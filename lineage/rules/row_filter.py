@@ -31,6 +31,7 @@ from typing import Callable
 from sqlglot import exp
 from sqlglot.optimizer.simplify import simplify
 
+from lineage.disclosure import shown_sql
 from lineage.model import RowChange
 
 ColumnsOf = Callable[[str], "dict[str, str] | None"]
@@ -87,7 +88,7 @@ def unfiltered_reason(change: RowChange, columns_of: ColumnsOf, default_schema: 
             filters = False
     if filters:
         return None
-    written = change.condition.sql(dialect)
+    written = shown_sql(change.condition, dialect)  # literals as ?: messages reach logs and events
     shown = written if len(written) <= 200 else written[:197] + "..."
     if isinstance(simplified, exp.Boolean):
         return f"{clause} {shown} is always true"

@@ -5,7 +5,7 @@
     preload.py     the governance core loaded once in the scheduler, for the task processes it forks
     start.py       the guard around ``pre_execute``: a bad policy fails the task; SQL operators pre-checked
     intercept.py   DbApiHook interception (_run_command, get_conn, SQLAlchemy engines, application_name)
-    rawconn.py     raw ``hook.get_conn()`` connections through ``lineage.dbapi``
+    rawconn.py     raw ``hook.get_conn()`` connections through ``lineage.adapters.dbapi``
     runtime.py     settings + policy + engines + governors for the running task
     connections.py a hook's connection as dialect, dataset namespace and database
     identity.py    RunIdentity from the task context, with the OpenLineage provider's run id

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import logging
 
-from lineage.approvals import APPROVED, DENIED, EXPIRED, PENDING, Approvals, ApprovalRequest, ApprovalStore, now_utc
+from lineage.approve.approvals import APPROVED, DENIED, EXPIRED, PENDING, Approvals, ApprovalRequest, ApprovalStore, now_utc
 from lineage.disclosure import shown_statement
 from lineage.fingerprint import normalize
-from lineage.identity import RunIdentity
+from lineage.identity.run_identity import RunIdentity
 from lineage.model import Decision
-from lineage.notify import notifier_from_policy, slack_notifier, webhook_notifier
+from lineage.approve.notify import notifier_from_policy, slack_notifier, webhook_notifier
 
 log = logging.getLogger("airflow.task.lineage_governance")
 
@@ -132,7 +132,7 @@ def approvals_url(settings) -> str:
         from pathlib import Path
 
         return "sqlite:///" + str(Path(ledger[len("sqlite:///"):]).with_name("approvals.db"))
-    from lineage.approvals import default_url
+    from lineage.approve.approvals import default_url
 
     return default_url()
 

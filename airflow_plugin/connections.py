@@ -7,7 +7,7 @@ Namespace and database are the OpenLineage provider's own for the connection (th
 ``get_openlineage_database_info``: ``postgres://{host}:{port}`` as the Airflow connection spells
 the host), so a statement's datasets and the provider's task datasets are one node in Marquez.
 Hooks the provider does not name (DuckDB, or the provider not installed) get the same formula
-(``DbApiHook.get_openlineage_authority_part``) or ``lineage.events.naming``'s.
+(``DbApiHook.get_openlineage_authority_part``) or ``lineage.deliver.naming``'s.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def describe(hook) -> Target:
     if conn_type == "postgres" and connection.extra_dejson.get("redshift"):
         conn_type = "redshift"
     dialect = DIALECTS.get(conn_type) or _sqlglot_dialect(conn_type)
-    from lineage.events import naming
+    from lineage.deliver import naming
 
     host = (connection.host or "").strip() or None
     provider = provider_naming(hook, connection)
@@ -106,7 +106,7 @@ def _authority(connection, default_port: int | None) -> str:
     ``localhost`` (a Unix socket)."""
     from urllib.parse import urlparse
 
-    from lineage.events import naming
+    from lineage.deliver import naming
 
     try:
         parsed = urlparse(connection.get_uri())

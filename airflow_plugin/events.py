@@ -28,7 +28,7 @@ def _job_events():
         return None, None  # the task fails at start with the policy error
     if current is None or current.emitter is None:
         return None, None
-    from lineage.events.governance import GovernanceEvents
+    from lineage.deliver.governance import GovernanceEvents
 
     return current, GovernanceEvents(current.emitter)
 

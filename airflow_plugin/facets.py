@@ -28,7 +28,7 @@ log = logging.getLogger("airflow.task.lineage_governance")
 
 def run_facets(task_instance: Any, ti_state: Any) -> dict:
     try:
-        from lineage.events.build import identity_facet
+        from lineage.deliver.build import identity_facet
 
         from airflow_plugin.identity import task_instance_identity
         from airflow_plugin.runtime import governance_of, runtime
@@ -50,7 +50,7 @@ def run_facets(task_instance: Any, ti_state: Any) -> dict:
 def task_decision_facet(decisions: Iterable, outcome: str | None = None):
     """One decision facet for a whole task: the strictest of its statements' decisions."""
     from lineage.disclosure import shown_findings
-    from lineage.events.facets import PRODUCER, GovernanceFinding, LineageGovernanceDecisionRunFacet
+    from lineage.deliver.facets import PRODUCER, GovernanceFinding, LineageGovernanceDecisionRunFacet
     from lineage.model import Action
 
     decisions = list(decisions)

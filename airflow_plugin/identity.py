@@ -22,8 +22,8 @@ import os
 from datetime import datetime
 from typing import Any, Mapping
 
-from lineage.identity import RunIdentity
-from lineage.principal import accountable_principal, groups_of
+from lineage.identity.run_identity import RunIdentity
+from lineage.identity.principal import accountable_principal, groups_of
 
 
 def ol_namespace() -> str:
@@ -47,7 +47,7 @@ def ol_task_run_id(dag_id: str, task_id: str, try_number: int, logical_date: dat
 
 def earlier_task_runs(identity: Any) -> list[str]:
     """The run ids of the earlier tries of the task try ``identity`` names (for
-    ``lineage.outcomes.RetryGuard``: a retry must not run blind what an earlier try left unsettled)."""
+    ``lineage.record.outcomes.RetryGuard``: a retry must not run blind what an earlier try left unsettled)."""
     attributes = identity.attributes or {}
     try:
         try_number = int(attributes["try_number"])

@@ -14,7 +14,7 @@ DbApiHook subclass):
 - ``_run_command``: the statement is decided and run through the governor (check, mask rewrite,
   identity comment, ledger, events); ``run`` marks its scope so its own ``get_conn`` is raw.
 - ``get_conn``: outside ``run`` (user code, get_df over pandas, insert_rows, chunked reads) the
-  connection is wrapped by ``lineage.dbapi`` so every ``execute`` is governed the same way.
+  connection is wrapped by ``lineage.adapters.dbapi`` so every ``execute`` is governed the same way.
 - ``get_sqlalchemy_engine``: the engine's DBAPI executes go through the governor (SQLAlchemy's
   ``do_execute`` events): PostgresHook.get_df, the inspector, user code with the engine.
 - ``_create_connection`` (PostgresHook): the session's ``application_name`` names the run.
@@ -127,7 +127,7 @@ def _wrap_get_sqlalchemy_engine(original: Callable) -> Callable:
             return original(self, engine_kwargs, *args, **kwargs)
         role = None
         if governance.binding(self).target.is_postgres:
-            from lineage.comment import application_name
+            from lineage.identity.comment import application_name
 
             from airflow_plugin.jit import credentials
 
@@ -215,7 +215,7 @@ def _wrap_create_connection(original: Callable) -> Callable:
     def _create_connection(self, conn_args, *args, **kwargs):
         governance = _governance()
         if governance is not None:
-            from lineage.comment import application_name
+            from lineage.identity.comment import application_name
 
             from airflow_plugin.jit import STANDING_CREDENTIALS, credentials
 
@@ -271,7 +271,7 @@ METHODS: dict[str, Callable[[Callable], Callable]] = {
 
 
 def wrap_connection(governance, hook, connection):
-    """A raw connection from ``hook.get_conn()`` in user code: every execute governed (lineage.dbapi)."""
+    """A raw connection from ``hook.get_conn()`` in user code: every execute governed (lineage.adapters.dbapi)."""
     from airflow_plugin.rawconn import governed_connection
 
     return governed_connection(governance, hook, connection)

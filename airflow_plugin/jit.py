@@ -38,7 +38,7 @@ def applies(governance, target) -> bool:
 
 def grant(governance, hook, binding, decisions) -> None:
     """Create the task's role for this connection from its decided statements."""
-    from lineage.jit import JitError, JitManager
+    from lineage.jit.manager import JitError, JitManager
 
     from airflow_plugin.runtime import _fail
 
@@ -80,7 +80,7 @@ def check_session(governance, hook, connection) -> None:
     granted = governance.jit_roles.get(governance.connection_key(hook))
     if granted is None:
         return
-    from lineage.jit_dsn import DsnError, check_session_user
+    from lineage.jit.dsn import DsnError, check_session_user
 
     from airflow_plugin.runtime import _fail
 

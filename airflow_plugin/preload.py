@@ -31,14 +31,14 @@ def preload() -> bool:
     import airflow_plugin.intercept  # noqa: F401
     import airflow_plugin.rawconn  # noqa: F401
     import airflow_plugin.start  # noqa: F401
-    import lineage.events.governance  # noqa: F401
-    import lineage.events.spool  # noqa: F401
-    import lineage.events.transport  # noqa: F401
-    import lineage.ledger.postgres  # noqa: F401
+    import lineage.deliver.governance  # noqa: F401
+    import lineage.deliver.spool  # noqa: F401
+    import lineage.deliver.transport  # noqa: F401
+    import lineage.record.postgres  # noqa: F401
     from airflow_plugin.runtime import GovernanceConfigError, runtime
-    from lineage.catalog import Catalog
-    from lineage.engine import Engine
-    from lineage.identity import RunIdentity
+    from lineage.decide.catalog import Catalog
+    from lineage.decide.engine import Engine
+    from lineage.identity.run_identity import RunIdentity
 
     try:
         current = runtime()  # the policy, parsed once; a task process re-reads it only if the file changed

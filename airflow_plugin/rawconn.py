@@ -1,9 +1,9 @@
-"""Raw connections from ``hook.get_conn()`` in task code, governed through ``lineage.dbapi``.
+"""Raw connections from ``hook.get_conn()`` in task code, governed through ``lineage.adapters.dbapi``.
 
     conn = PostgresHook("warehouse").get_conn()                # inside a task
     conn.cursor().execute("select email from crm.customers")   # checked, masked, stamped, recorded
 
-The DB-API wrapper is ``lineage.dbapi``'s (one path for every DB-API connection: execute,
+The DB-API wrapper is ``lineage.adapters.dbapi``'s (one path for every DB-API connection: execute,
 executemany, DuckDB's sql/query, the driver methods that would bypass it refused); this module
 binds it to the task: its identity, the connection's engine, and the task's way of carrying
 out a refusal (AirflowFailException, or a reschedule while an approval is pending).
@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 
 class TaskGovernor:
-    """What ``lineage.dbapi`` asks of a Governor, answered by the running task's governance."""
+    """What ``lineage.adapters.dbapi`` asks of a Governor, answered by the running task's governance."""
 
     def __init__(self, governance, binding):
         self._governance = governance
@@ -37,7 +37,7 @@ class TaskGovernor:
 
 
 def governed_connection(governance, hook, connection):
-    from lineage.dbapi import GovernedConnection
+    from lineage.adapters.dbapi import GovernedConnection
 
     binding = governance.binding(hook)
     driver = type(connection).__module__.split(".")[0].lstrip("_")

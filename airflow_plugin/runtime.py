@@ -22,10 +22,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from lineage.catalog import Catalog, CatalogError
-from lineage.engine import Engine
+from lineage.decide.catalog import Catalog, CatalogError
+from lineage.decide.engine import Engine
 from lineage.governor import ApprovalRequired, ExecutionContext, Governor, Outcome, OutcomeUnknown, StatementBlocked
-from lineage.identity import RunIdentity
+from lineage.identity.run_identity import RunIdentity
 from lineage.model import Action, Decision
 from lineage.policy import LoadedPolicy, PolicyError, load_policy
 
@@ -77,7 +77,7 @@ class Runtime:
         emitter = self.emitter
         if emitter is None:
             return None
-        from lineage.events.governance import GovernanceEvents
+        from lineage.deliver.governance import GovernanceEvents
 
         return GovernanceEvents(emitter, engine)
 
@@ -108,7 +108,7 @@ _UNSET = _Unset()
 
 def open_ledger(settings: Settings):
     """The hash-chained ledger at ``ledger_url`` (default ``$LINEAGE_LEDGER_URL``, else ``.lineage/ledger.db``)."""
-    from lineage.ledger import LedgerError, open_ledger as open_
+    from lineage.record import LedgerError, open_ledger as open_
 
     try:
         return open_(settings.ledger_url)
@@ -120,9 +120,9 @@ def open_emitter(settings: Settings):
     """Sinks for the plugin's events: ``events_file`` and, when a backend is configured, the spool."""
     if not settings.events:
         return None
-    from lineage.events.emit import EventEmitter, JsonlSink
-    from lineage.events.spool import Spool
-    from lineage.events.transport import client_from_config, new_client, transport_configured
+    from lineage.deliver.emit import EventEmitter, JsonlSink
+    from lineage.deliver.spool import Spool
+    from lineage.deliver.transport import client_from_config, new_client, transport_configured
 
     sinks = []
     if settings.events_file:
@@ -399,7 +399,7 @@ def load_catalog(settings: Settings, hook, target: Target, reads: "CatalogReads 
 class CatalogReads:
     """The plugin's own catalog reads on a task's connection: stamped with the task's identity
     comment and recorded in the ledger as ``session`` events (purpose ``catalog``), as
-    ``lineage.dbapi`` does, so ``lineage correlate`` attributes them to the task's run."""
+    ``lineage.adapters.dbapi`` does, so ``lineage correlate`` attributes them to the task's run."""
 
     identity: RunIdentity
     policy_version: str
@@ -408,7 +408,7 @@ class CatalogReads:
     comment: bool = True
 
     def prepare(self, sql: str) -> str:
-        from lineage.comment import identity_comment
+        from lineage.identity.comment import identity_comment
         from lineage.fingerprint import normalize
 
         if self.ledger is not None and hasattr(self.ledger, "record_event"):
@@ -430,9 +430,9 @@ class _CursorExecutor:
 
 
 def retry_guard(ledger):
-    """Refuses what an earlier try of the task left with an unknown outcome (``lineage.outcomes``)."""
+    """Refuses what an earlier try of the task left with an unknown outcome (``lineage.record.outcomes``)."""
     from airflow_plugin.identity import earlier_task_runs
-    from lineage.outcomes import RetryGuard
+    from lineage.record.outcomes import RetryGuard
 
     return RetryGuard(ledger, earlier_task_runs) if ledger is not None else None
 

@@ -123,8 +123,8 @@ def user_name(user) -> str:
 
 def approver_identity(current, user):
     """The logged-in Airflow user as an approver: policy groups plus ``airflow:<role>``."""
-    from lineage.identity import RunIdentity
-    from lineage.principal import groups_of
+    from lineage.identity.run_identity import RunIdentity
+    from lineage.identity.principal import groups_of
 
     name = user_name(user)
     groups = set(groups_of(current.policy.policy.identity, name))
@@ -137,7 +137,7 @@ def approver_identity(current, user):
 
 
 def decide(current, request_id: str, user, verdict: str, note: str | None) -> dict[str, Any]:
-    from lineage.approvals import ApprovalError
+    from lineage.approve.approvals import ApprovalError
 
     approvals = current.approvals.approvals
     signer = ui_signer(current, approver_identity(current, user))
@@ -151,8 +151,8 @@ def decide(current, request_id: str, user, verdict: str, note: str | None) -> di
 
 def ui_signer(current, approver):
     """The UI's server key, signing for ``approver`` (the logged-in user)."""
-    from lineage.approval_keys import ApprovalKeyError, load_private
-    from lineage.approval_verify import Rejected, signer_for
+    from lineage.approve.keys import ApprovalKeyError, load_private
+    from lineage.approve.verify import Rejected, signer_for
 
     path = current.settings.approvals_signing_key
     if not path:
@@ -203,7 +203,7 @@ def ledger_records(current, dag_id=None, dag_run_id=None, task_id=None, run_id=N
     ledger = current.ledger
     if ledger is None:
         return []
-    from lineage.ledger import Filters
+    from lineage.record import Filters
 
     wanted = {key: value for key, value in (("dag_id", dag_id), ("dag_run_id", dag_run_id), ("task_id", task_id)) if value}
     out: list[dict[str, Any]] = []

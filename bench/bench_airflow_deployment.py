@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, check_target  # noqa: E402
 
 from testkit.airflow_deployment import AirflowDeployment, User, plugin_environment  # noqa: E402
-from lineage.events.marquez.server import MarquezServer  # noqa: E402
+from lineage.deliver.marquez.server import MarquezServer  # noqa: E402
 from testkit.postgres import ThrowawayPostgres  # noqa: E402
 
 POLICY = ROOT / "dags_examples" / "policy.yaml"
@@ -90,7 +90,7 @@ started = time.perf_counter()
 load_policy(sys.argv[1])
 timings["load the policy"] = time.perf_counter() - started
 import psycopg
-from lineage.catalog import Catalog
+from lineage.decide.catalog import Catalog
 started = time.perf_counter()
 with psycopg.connect(sys.argv[2]) as connection:
     Catalog.from_postgres(connection)

@@ -16,9 +16,9 @@ import openlineage_sql
 import sqlglot
 
 from common import check_target, each, jaffle_statements, print_table, summary, tpcds, tpch, tuva_models
-from lineage.catalog import Catalog
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
+from lineage.decide.catalog import Catalog
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
 
 IDENTITY = RunIdentity(principal="svc:bench", environment="prod")
 

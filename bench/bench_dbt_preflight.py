@@ -25,11 +25,11 @@ from sqlglot import exp
 
 from common import check_target, tuva_models
 
-from lineage.catalog import Catalog
-from lineage.dbt.node import Node
-from lineage.dbt.preflight import Preflight
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
+from lineage.decide.catalog import Catalog
+from lineage.adapters.dbt.node import Node
+from lineage.adapters.dbt.preflight import Preflight
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
 from lineage.model import Action
 from lineage.policy import load_policy_text
 

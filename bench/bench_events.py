@@ -1,7 +1,7 @@
 """Benchmark of OpenLineage event delivery (issue: OpenLineage events).
 
 Side by side in one run, against the same local Marquez-contract HTTP server
-(``python -m lineage.events.marquez.server --no-validate`` in its own process, as a real backend would
+(``python -m lineage.deliver.marquez.server --no-validate`` in its own process, as a real backend would
 be, and cheap so that the client side is what is measured):
 
 - openlineage-python's direct synchronous HTTP emit (``OpenLineageClient.emit``): the baseline;
@@ -29,15 +29,15 @@ import requests
 import duckdb
 
 from common import check_target, print_table, summary
-from lineage.catalog import Catalog
-from lineage.engine import Engine
-from lineage.events.emit import EventEmitter, serialize
-from lineage.events.governance import GovernanceEvents
-from lineage.events.naming import duckdb_namespace
-from lineage.events.spool import Spool
-from lineage.events.transport import client_from_config
+from lineage.decide.catalog import Catalog
+from lineage.decide.engine import Engine
+from lineage.deliver.emit import EventEmitter, serialize
+from lineage.deliver.governance import GovernanceEvents
+from lineage.deliver.naming import duckdb_namespace
+from lineage.deliver.spool import Spool
+from lineage.deliver.transport import client_from_config
 from lineage.governor import ExecutionContext, Outcome
-from lineage.identity import RunIdentity
+from lineage.identity.run_identity import RunIdentity
 from lineage.policy import load_policy
 from testkit.postgres import free_port
 
@@ -84,7 +84,7 @@ class ServerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "ServerProcess":
-        self.process = subprocess.Popen([sys.executable, "-m", "lineage.events.marquez.server", "--port", str(self.port), "--no-validate"],
+        self.process = subprocess.Popen([sys.executable, "-m", "lineage.deliver.marquez.server", "--port", str(self.port), "--no-validate"],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         self.process.stdout.readline()  # "Marquez test server on ..."
         return self
@@ -136,7 +136,7 @@ def main() -> int:
     ok = True
     engine, identity, decision = statement_setup()
     events = sample_events(count, engine, identity, decision)
-    from lineage.events.transport import revive
+    from lineage.deliver.transport import revive
 
     def objects():  # fresh event_v2 objects per phase: the client adds facets to what it emits
         return [revive(json.dumps(event)) for event in events]

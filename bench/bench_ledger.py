@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 
 from common import check_target
-from lineage.catalog import Catalog
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
-from lineage.ledger import canonical_json, open_ledger
-from lineage.ledger.chain import derived_columns
-from lineage.ledger.record import statement_record
+from lineage.decide.catalog import Catalog
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
+from lineage.record import canonical_json, open_ledger
+from lineage.record.chain import derived_columns
+from lineage.record.record import statement_record
 from lineage.policy import load_policy
 from testkit.postgres import ThrowawayPostgres
 
@@ -84,7 +84,7 @@ def plain(url: str, rows) -> None:
                     (text, columns["time"], columns["kind"], columns["run_id"], columns["principal"], columns["action"]),
                 )
         return
-    from lineage.ledger.sqlite import _retry  # the same fair retry the ledger uses, so only the chain differs
+    from lineage.record.sqlite import _retry  # the same fair retry the ledger uses, so only the chain differs
 
     connection = sqlite3.connect(url, timeout=0, isolation_level=None)
     _retry(lambda: connection.execute("PRAGMA journal_mode=WAL"))

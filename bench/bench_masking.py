@@ -18,10 +18,10 @@ import os
 import openlineage_sql
 
 from common import check_target, each, print_table, summary, tpcds
-from lineage.catalog import Catalog
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
-from lineage.masking.rewrite import mask_statement
+from lineage.decide.catalog import Catalog
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
+from lineage.mask.rewrite import mask_statement
 from lineage.model import Action
 from lineage.policy import load_policy_text
 

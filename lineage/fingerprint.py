@@ -23,8 +23,8 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
-from lineage.analysis.statements import get_dialect
-from lineage.analysis.text import unsafe_characters
+from lineage.decide.analysis.statements import get_dialect
+from lineage.decide.analysis.text import unsafe_characters
 
 _LITERAL_TOKENS = {TokenType.STRING, TokenType.NUMBER, TokenType.NATIONAL_STRING, TokenType.BIT_STRING, TokenType.HEX_STRING, TokenType.BYTE_STRING, TokenType.RAW_STRING, TokenType.HEREDOC_STRING, TokenType.UNICODE_STRING}
 _VALUE_NODES = (exp.Literal, exp.Heredoc, exp.RawString, exp.HexString, exp.ByteString, exp.BitString, exp.National, exp.Placeholder)
@@ -51,7 +51,7 @@ def literal_values(sql: str, dialect: str) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=8192)
 def _analyse(sql: str, dialect: str) -> tuple[str, str, frozenset[str]]:
-    # text refused as unsafe (lineage.analysis.text) is still recorded: its control characters
+    # text refused as unsafe (lineage.decide.analysis.text) is still recorded: its control characters
     # and undecodable bytes become U+FFFD, which every store and log can hold
     if unsafe_characters(sql):
         sql = "".join("\ufffd" if unicodedata.category(char) in ("Cc", "Cs") and char not in "\t\n\r" else char for char in sql)

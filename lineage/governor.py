@@ -20,15 +20,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from lineage.comment import identity_comment, stamp
+from lineage.identity.comment import identity_comment, stamp
 from lineage.disclosure import shown_findings, shown_statement, statement_names
 from lineage.fingerprint import literal_values
-from lineage.masking.plan import masks_for
+from lineage.mask.plan import masks_for
 from lineage.redact import scrub_literals, scrub_values
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
 from lineage.model import Action, Decision
-from lineage.outcomes import OutcomeUnsettled, connection_lost
+from lineage.record.outcomes import OutcomeUnsettled, connection_lost
 
 
 class GovernanceError(Exception):
@@ -137,7 +137,7 @@ class Governor:
         statement_numbers: dict[str, int] | None = None,
         retry_guard: Any = None,
     ):
-        """``retry_guard`` (``lineage.outcomes.RetryGuard``): refuses a statement an earlier try of
+        """``retry_guard`` (``lineage.record.outcomes.RetryGuard``): refuses a statement an earlier try of
         the same work left with an unknown outcome (raises ``OutcomeUnknown``)."""
         self.engine = engine
         self.retry_guard = retry_guard

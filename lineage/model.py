@@ -97,7 +97,7 @@ class RowChange:
     columns as the statement spelled them. ``relations`` are the other relations the condition
     may read by name (``USING``, ``FROM``, MERGE's source): alias -> Table or derived table;
     ``ctes`` the WITH queries its names may refer to.
-    Whether the condition filters anything is the rules' judgement (``lineage.rules.row_filter``).
+    Whether the condition filters anything is the rules' judgement (``lineage.decide.rules.row_filter``).
     """
 
     kind: str
@@ -170,7 +170,7 @@ class StatementFacts:
     privileges: tuple[dict[str, Any], ...] = ()
     copy_out: tuple[str, ...] = ()
     returning: tuple[str, ...] = ()
-    calls: tuple[Any, ...] = ()  # lineage.allowlist.Call: every function call, as the database resolves its name
+    calls: tuple[Any, ...] = ()  # lineage.decide.allowlist.Call: every function call, as the database resolves its name
     parse_error: str | None = None
     unsafe_text: str | None = None  # why the database would read the text differently (never run)
     lineage_complete: bool = True

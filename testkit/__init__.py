@@ -6,5 +6,5 @@
     testkit.browser       headless Chromium over the DevTools protocol (the report test)
 
 Importable from the checkout's virtualenv (the editable install puts the repository on the path).
-The Marquez-contract server users run is shipped: ``lineage events serve`` (lineage.events.marquez.server).
+The Marquez-contract server users run is shipped: ``lineage events serve`` (lineage.deliver.marquez.server).
 """

@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-from lineage.dbt import macros_path
+from lineage.adapters.dbt import macros_path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "dags_examples" / "dbt_project"

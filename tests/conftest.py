@@ -42,21 +42,21 @@ def loaded_policy(policy_path):
 
 @pytest.fixture(scope="session")
 def catalog(catalog_path):
-    from lineage.catalog import Catalog
+    from lineage.decide.catalog import Catalog
 
     return Catalog.from_json_file(catalog_path, dialect="postgres")
 
 
 @pytest.fixture
 def engine(loaded_policy, catalog):
-    from lineage.engine import Engine
+    from lineage.decide.engine import Engine
 
     return Engine(loaded_policy, catalog, dialect="postgres")
 
 
 @pytest.fixture
 def identity():
-    from lineage.identity import RunIdentity
+    from lineage.identity.run_identity import RunIdentity
 
     return RunIdentity(principal="alice@corp", groups=("analysts",), environment="dev")
 
@@ -109,7 +109,7 @@ def airflow_home(tmp_path_factory):
     """One Airflow 3 home for the session (SQLite metadata DB, tests/airflow_dags, the plugin
     configured through [lineage_governance]); tests run DAGs with ``airflow_home.test(dag_id)``."""
     from testkit.airflow_home import AirflowHome
-    from lineage.approver_keys import ApproverKeys
+    from lineage.approve.approver_keys import ApproverKeys
 
     root = tmp_path_factory.mktemp("airflow")
     # approvers sign with keys this session makes; the UI signs with its server key

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lineage.dbt import macros_path
-from lineage.dbt.runner import scoped_environ as environment
+from lineage.adapters.dbt import macros_path
+from lineage.adapters.dbt.runner import scoped_environ as environment
 
 
 def run_dbt(args: list[str], env: dict[str, str | None], callbacks=()):
     """Plain dbt (no lineage), in-process; returns dbtRunner's result. dbt's chdir is undone."""
     from dbt.cli.main import dbtRunner
 
-    from lineage.dbt.runner import release_duckdb
+    from lineage.adapters.dbt.runner import release_duckdb
 
     cwd = os.getcwd()
     try:

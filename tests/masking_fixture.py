@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import pytest
 
-from lineage.catalog import Catalog
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
+from lineage.decide.catalog import Catalog
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
 from lineage.model import Action, Decision
 from lineage.policy import load_policy
 

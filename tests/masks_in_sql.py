@@ -1,6 +1,6 @@
 """The masks in SQL that ran, found by their shape alone: the truth the record is checked against.
 
-Written for the tests, apart from ``lineage.dbt.masks`` (which reads the markers' contents):
+Written for the tests, apart from ``lineage.adapters.dbt.masks`` (which reads the markers' contents):
 
 - a derived table (a subquery in FROM, not a CTE) that only projects one table, whose projection
   ``<expr> AS c`` is not a bare column, masks ``c`` (the core's scan-time rewrite and the governed ``source()``/``ref()`` both look

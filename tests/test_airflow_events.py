@@ -79,7 +79,7 @@ def test_statement_runs_are_children_of_the_providers_task_runs(airflow_home, ma
 def test_every_event_validates(airflow_home, masked_run):
     """Ours in full (spec, facet schemas, every Marquez rule); the provider's as the spec and
     Marquez check them, with our facets in them held to their schemas."""
-    from lineage.events.validate import validate_events
+    from lineage.deliver.validate import validate_events
 
     run, run_ids = masked_run
     ours = of_run(airflow_home.plugin_events(), "lg_mask", set(run_ids.values()))
@@ -118,7 +118,7 @@ def test_blocked_statement_is_a_failed_run_and_the_task_event_says_why(airflow_h
 @pytest.mark.timeout(300)
 def test_without_the_provider_the_plugin_emits_the_task_runs(airflow_home, tmp_path):
     """``airflow dags test`` (the CLI the demo uses) in a subprocess, the provider disabled."""
-    from lineage.events.validate import validate_events
+    from lineage.deliver.validate import validate_events
 
     from airflow_plugin.identity import ol_dag_run_id
 

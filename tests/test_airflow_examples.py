@@ -34,7 +34,7 @@ def example_warehouse(airflow_home, example_policy, tmp_path, monkeypatch):
 
 @pytest.mark.timeout(180)
 def test_example_pipeline_masks_the_mart_and_waits_for_the_demo_approver(airflow_home, example_warehouse, example_policy):
-    from lineage.approvals import ApprovalStore
+    from lineage.approve.approvals import ApprovalStore
     from lineage.cli import main
 
     url = airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"]

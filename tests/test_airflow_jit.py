@@ -63,9 +63,9 @@ def test_operator_statements_run_as_a_role_dropped_at_task_end(airflow_home, jit
     from datetime import datetime, timedelta, timezone
 
     import airflow_plugin.jit
-    from lineage.engine import Engine
-    from lineage.identity import RunIdentity
-    from lineage.jit import JitManager
+    from lineage.decide.engine import Engine
+    from lineage.identity.run_identity import RunIdentity
+    from lineage.jit.manager import JitManager
     from lineage.policy import load_policy_text
 
     jit_policy = load_policy_text(JIT_SECTION)
@@ -98,7 +98,7 @@ def test_operator_statements_run_as_a_role_dropped_at_task_end(airflow_home, jit
     # the admin DSN's password never reaches the log
     assert not any(ADMIN_PASSWORD in "".join(row) for row in rows)
 
-    from lineage.ledger import open_ledger
+    from lineage.record import open_ledger
 
     entries = [entry.body for entry in open_ledger(airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"]).entries()]
     mine = [body for body in entries if (body.get("identity") or {}).get("attributes", {}).get("dag_id") == "lg_jit"]

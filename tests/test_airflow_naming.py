@@ -67,8 +67,8 @@ def test_the_providers_stock_events_validate_and_the_marquez_server_takes_them(a
     import json
     import urllib.request
 
-    from lineage.events.validate import validate_events
-    from lineage.events.marquez.server import MarquezServer
+    from lineage.deliver.validate import validate_events
+    from lineage.deliver.marquez.server import MarquezServer
 
     run = naming_run
     run_ids = {task_run_id(run, task) for task in ("on_postgres", "on_duckdb")}

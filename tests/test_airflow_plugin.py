@@ -58,7 +58,7 @@ def policy_for_airflow(airflow_home) -> Path:
 def ledger_bodies(home, dag_id: str | None = None, dag_run_id: str | None = None, sessions: bool = False) -> list[dict]:
     """The ledger the tasks wrote, oldest first (optionally one DAG run's records); the plugin's
     own catalog reads (``session`` records) only with ``sessions=True``."""
-    from lineage.ledger import open_ledger
+    from lineage.record import open_ledger
 
     bodies = [entry.body for entry in open_ledger(home.env["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"]).entries()]
     out = []
@@ -90,7 +90,7 @@ def warehouse(airflow_home):
 
 @pytest.fixture
 def approvals_store(airflow_home):
-    from lineage.approvals import ApprovalStore
+    from lineage.approve.approvals import ApprovalStore
 
     return ApprovalStore(airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"])
 
@@ -300,7 +300,7 @@ def test_masked_read_writes_only_masked_values_into_the_target(airflow_home, war
     import json
 
     assert not [value for value in RAW_VALUES if value in json.dumps(records)]
-    # a raw connection from hook.get_conn() and get_df over it: masked by lineage.dbapi's wrapper
+    # a raw connection from hook.get_conn() and get_df over it: masked by lineage.adapters.dbapi's wrapper
     assert airflow_home.xcom(run, "read_raw_connection") == {
         "ssn": ["*******6789", "*******4321"], "names": ["Xxx Xxxxxxxx", "Xxxx Xxxxxx"], "wrapper": "GovernedConnection"}
 

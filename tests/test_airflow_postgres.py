@@ -44,7 +44,7 @@ def csvlog_rows(postgres) -> list[list[str]]:
 
 
 def test_identity_reaches_postgres_and_provider_lookups_pass_untouched(airflow_home, pg_warehouse):
-    from lineage.comment import parse_comment
+    from lineage.identity.comment import parse_comment
 
     run = airflow_home.test("lg_postgres")
     assert airflow_home.task_states(run) == {"transform": "success", "read_with_hook": "success"}

@@ -18,7 +18,7 @@ PROBE = """
 import json, sys
 from airflow_plugin import listener
 listener.on_starting(component=type("Job", (), {"job_type": sys.argv[1]})())
-loaded = [name for name in ("lineage.engine", "lineage.ledger.postgres", "lineage.events.spool", "airflow_plugin.intercept") if name in sys.modules]
+loaded = [name for name in ("lineage.decide.engine", "lineage.record.postgres", "lineage.deliver.spool", "airflow_plugin.intercept") if name in sys.modules]
 runtime = sys.modules.get("airflow_plugin.runtime")
 print(json.dumps({"loaded": loaded, "policy_cached": runtime is not None and runtime._runtime is not None}))
 """
@@ -36,7 +36,7 @@ def probe(tmp_path, job_type: str, **settings: str) -> dict:
 
 def test_the_scheduler_loads_the_core_and_the_policy_once(tmp_path):
     assert probe(tmp_path, "SchedulerJob") == {
-        "loaded": ["lineage.engine", "lineage.ledger.postgres", "lineage.events.spool", "airflow_plugin.intercept"],
+        "loaded": ["lineage.decide.engine", "lineage.record.postgres", "lineage.deliver.spool", "airflow_plugin.intercept"],
         "policy_cached": True,
     }
 

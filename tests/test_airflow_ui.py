@@ -45,9 +45,9 @@ def as_user(name: str) -> dict[str, str]:
 def pending_request(airflow_home):
     """A real request, as a task asks it: the engine's decision, the task's identity."""
     from airflow_plugin.runtime import runtime
-    from lineage.catalog import Catalog
-    from lineage.engine import Engine
-    from lineage.identity import RunIdentity
+    from lineage.decide.catalog import Catalog
+    from lineage.decide.engine import Engine
+    from lineage.identity.run_identity import RunIdentity
 
     current = runtime()
     engine = Engine(current.policy, Catalog(dialect="duckdb"), dialect="duckdb")
@@ -76,9 +76,9 @@ def test_policy_in_force_with_its_version(api, airflow_home):
 def carols_request(airflow_home):
     """A request carol's own manual run asked (carol is in data-owners)."""
     from airflow_plugin.runtime import runtime
-    from lineage.catalog import Catalog
-    from lineage.engine import Engine
-    from lineage.identity import RunIdentity
+    from lineage.decide.catalog import Catalog
+    from lineage.decide.engine import Engine
+    from lineage.identity.run_identity import RunIdentity
 
     current = runtime()
     identity = RunIdentity(principal="carol", environment="prod", source="airflow", job_namespace="airflow-test", job_name="ui_fixture.carol")
@@ -94,7 +94,7 @@ def test_the_requester_under_another_spelling_cannot_approve(api, carols_request
 
 
 def test_a_cross_site_form_post_with_the_session_cookie_is_refused(api, pending_request):
-    from lineage.approvals import ApprovalStore
+    from lineage.approve.approvals import ApprovalStore
     import os
 
     cookie = {"_token": token("carol")}
@@ -142,7 +142,7 @@ def test_page_shows_pending_requests_and_the_policy(api, pending_request):
 @pytest.mark.timeout(120)
 def test_a_waiting_task_continues_when_approved_through_the_ui(api, airflow_home):
     seed(airflow_home.warehouse)
-    from lineage.approvals import ApprovalStore
+    from lineage.approve.approvals import ApprovalStore
 
     store = ApprovalStore(airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_URL"])
     decided: list = []

@@ -49,7 +49,7 @@ def test_unsafe_text_and_raw_error_rows_stay_out_of_the_airflow_path(airflow_hom
     assert "unsafe_text" in log and "NUL" in log
     assert "withheld" in log and "violates not-null constraint" in log
     assert not [value for value in RAW if value in log]
-    from lineage.ledger import open_ledger
+    from lineage.record import open_ledger
 
     records = [entry.body for entry in open_ledger(airflow_home.env["AIRFLOW__LINEAGE_GOVERNANCE__LEDGER_URL"]).entries()
                if ((entry.body.get("identity") or {}).get("attributes") or {}).get("dag_id") == "lg_unsafe"]

@@ -1,6 +1,6 @@
 """The allowlist's data, entry by entry, on the real databases; and how the analysis names calls.
 
-Every function in ``lineage/allowlist/builtins.yaml`` must be what its section says on
+Every function in ``lineage/decide/allowlist/builtins.yaml`` must be what its section says on
 PostgreSQL 15 (pg_proc: IMMUTABLE, not SECURITY DEFINER, a plain/aggregate/window function) and
 DuckDB (duckdb_functions: CONSISTENT, no side effects); keywords must be keywords the server
 never resolves to a user's function; relations must exist in the catalog schemas.
@@ -14,9 +14,9 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from lineage.allowlist import DATA, Call, builtins, function_known, refused_calls, refused_relation
-from lineage.analysis.calls import statement_calls
-from lineage.analysis.statements import split_statements
+from lineage.decide.allowlist import DATA, Call, builtins, function_known, refused_calls, refused_relation
+from lineage.decide.analysis.calls import statement_calls
+from lineage.decide.analysis.statements import split_statements
 
 DATA_ = yaml.safe_load(DATA.read_text())
 PG = DATA_["postgres"]

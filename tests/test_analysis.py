@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from lineage.analysis import analyze
-from lineage.catalog import Catalog
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
+from lineage.decide.analysis import analyze
+from lineage.decide.catalog import Catalog
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
 from lineage.model import Action
 
 from conftest import CORPUS

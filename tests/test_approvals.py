@@ -11,14 +11,14 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import duckdb
 import pytest
 
-from lineage.approval_verify import signer_for
-from lineage.approvals import APPROVED, DENIED, EXPIRED, PENDING, ApprovalError, Approvals, ApprovalStore
-from lineage.engine import Engine
+from lineage.approve.verify import signer_for
+from lineage.approve.approvals import APPROVED, DENIED, EXPIRED, PENDING, ApprovalError, Approvals, ApprovalStore
+from lineage.decide.engine import Engine
 from lineage.governor import ApprovalRequired, ExecutionContext, Governor
-from lineage.identity import RunIdentity
-from lineage.notify import notifier_from_policy
+from lineage.identity.run_identity import RunIdentity
+from lineage.approve.notify import notifier_from_policy
 from lineage.policy import load_policy_text
-from lineage.approver_keys import ApproverKeys
+from lineage.approve.approver_keys import ApproverKeys
 
 POLICY_TEXT = """
 approvals:

@@ -14,14 +14,14 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 import pytest
 
-from lineage.approval_keys import generate, public_text, sign
-from lineage.approval_verify import Rejected, signed_payload, signed_record, signer_for
-from lineage.approvals import ApprovalError, Approvals, ApprovalStore
-from lineage.engine import Engine
+from lineage.approve.keys import generate, public_text, sign
+from lineage.approve.verify import Rejected, signed_payload, signed_record, signer_for
+from lineage.approve.approvals import ApprovalError, Approvals, ApprovalStore
+from lineage.decide.engine import Engine
 from lineage.governor import ApprovalRequired, ExecutionContext, Governor
-from lineage.identity import RunIdentity
+from lineage.identity.run_identity import RunIdentity
 from lineage.policy import load_policy_text
-from lineage.approver_keys import ApproverKeys
+from lineage.approve.approver_keys import ApproverKeys
 
 POLICY_TEXT = """
 approvals:
@@ -162,7 +162,7 @@ def test_self_approval_by_case_or_look_alike_is_refused_by_the_tool_and_by_the_w
 
 
 def test_group_and_principal_names_compare_canonically(policy, keys):
-    from lineage.approval_verify import may_approve
+    from lineage.approve.verify import may_approve
 
     may_approve(policy.policy, "OLGA@corp", (), "svc:etl")  # identity.groups gives OLGA data-owners too
     strict = keyed(keys, "approvals: {approvers: [{group: Data-Owners}]}\n")

@@ -8,14 +8,14 @@ import re
 import psycopg
 import pytest
 
-from lineage.approval_verify import signer_for
-from lineage.approvals import Approvals, ApprovalStore
-from lineage.dbapi import govern
+from lineage.approve.verify import signer_for
+from lineage.approve.approvals import Approvals, ApprovalStore
+from lineage.adapters.dbapi import govern
 from lineage.governor import ApprovalRequired
-from lineage.identity import RunIdentity
-from lineage.ledger import open_ledger
+from lineage.identity.run_identity import RunIdentity
+from lineage.record import open_ledger
 from lineage.policy import load_policy_text
-from lineage.approver_keys import ApproverKeys
+from lineage.approve.approver_keys import ApproverKeys
 
 POLICY_TEXT = """
 approvals:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lineage.catalog_lookup import is_catalog_lookup
-from lineage.correlate import comparable_fingerprint, comparable_fingerprints
+from lineage.evidence.catalog_lookup import is_catalog_lookup
+from lineage.evidence.correlate import comparable_fingerprint, comparable_fingerprints
 
 CATALOG = [
     "SELECT CURRENT_SCHEMA;",  # the OpenLineage provider's default schema

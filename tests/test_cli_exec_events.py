@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from lineage.events.validate import validate_events
-from lineage.events.marquez.server import MarquezServer
+from lineage.deliver.validate import validate_events
+from lineage.deliver.marquez.server import MarquezServer
 
 pytestmark = pytest.mark.postgres
 LINEAGE = str(Path(sys.executable).parent / "lineage")

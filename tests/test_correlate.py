@@ -11,12 +11,12 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from lineage.comment import identity_comment, parse_comment
-from lineage.csvlog import read_statements
-from lineage.dbapi import govern
+from lineage.identity.comment import identity_comment, parse_comment
+from lineage.evidence.csvlog import read_statements
+from lineage.adapters.dbapi import govern
 from lineage.governor import StatementBlocked
-from lineage.identity import RunIdentity
-from lineage.ledger import open_ledger
+from lineage.identity.run_identity import RunIdentity
+from lineage.record import open_ledger
 
 pytestmark = pytest.mark.postgres
 SSN = "123-45-6789"

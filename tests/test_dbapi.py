@@ -1,4 +1,4 @@
-"""lineage.dbapi on real DuckDB and PostgreSQL: governed results, refusals, ledger records, application_name."""
+"""lineage.adapters.dbapi on real DuckDB and PostgreSQL: governed results, refusals, ledger records, application_name."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import duckdb
 import psycopg
 import pytest
 
-from lineage.dbapi import UngovernedMethod, govern
+from lineage.adapters.dbapi import UngovernedMethod, govern
 from lineage.governor import ApprovalRequired, StatementBlocked
-from lineage.identity import RunIdentity
-from lineage.ledger import open_ledger
+from lineage.identity.run_identity import RunIdentity
+from lineage.record import open_ledger
 
 
 @pytest.fixture

@@ -23,14 +23,14 @@ from pathlib import Path
 import pytest
 
 from dbt_helpers import environment, link_package
-from lineage.analysis import split_statements
-from lineage.approvals import Approvals, ApprovalStore
-from lineage.dbt.runner import Options, run_dbt
+from lineage.decide.analysis import split_statements
+from lineage.approve.approvals import Approvals, ApprovalStore
+from lineage.adapters.dbt.runner import Options, run_dbt
 from lineage.fingerprint import normalize
-from lineage.approval_verify import signer_for
-from lineage.ledger import open_ledger
+from lineage.approve.verify import signer_for
+from lineage.record import open_ledger
 from lineage.policy import load_policy
-from lineage.approver_keys import ApproverKeys
+from lineage.approve.approver_keys import ApproverKeys
 from masks_in_sql import masks_in
 
 pytestmark = [pytest.mark.dbt]
@@ -211,7 +211,7 @@ def test_a_second_governed_run_parses_partially_and_names_its_postgres_sessions(
     reasons = [e["data"].get("reason") for e in shop.log(second.invocation_id) if e["info"]["name"] == "UnableToPartialParse"]
     assert reasons == [] and "PartialParsingSkipParsing" in names, reasons
     if shop.kind == "postgres":
-        from lineage.csvlog import read_statements
+        from lineage.evidence.csvlog import read_statements
 
         logged = [s for s in read_statements(shop.postgres.csv_logs()) if s.database == shop.database and f"run_id='{second.identity['run_id']}'" in s.sql]
         assert logged and {s.application for s in logged} == {f"lg:{second.identity['run_id']}:svc:dbt"}

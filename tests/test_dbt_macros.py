@@ -1,8 +1,8 @@
 """The lineage_governance dbt macros against the core, on real PostgreSQL and DuckDB.
 
-- ``mask()`` gives the same values as lineage/masking/strategies for every strategy (keyed ones
+- ``mask()`` gives the same values as lineage/mask/strategies for every strategy (keyed ones
   with the derived key the core uses), each column type the strategy accepts;
-- ``identity_comment(node)`` is exactly lineage.comment's for the same identity;
+- ``identity_comment(node)`` is exactly lineage.identity.comment's for the same identity;
 - ``guard_schema_change()`` refuses a dropped column a downstream model uses, naming it, and
   lets an approved change through (plain dbt, without the runner).
 
@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from sqlglot import exp
 
-from lineage.comment import identity_comment, parse_comment
-from lineage.dbt.identity import dbt_identity
-from lineage.masking.keys import derive_key
-from lineage.masking.strategies import KEYED, mask_expression
-from lineage.masking.strategies._keyed import padded_keys
+from lineage.identity.comment import identity_comment, parse_comment
+from lineage.adapters.dbt.identity import dbt_identity
+from lineage.mask.keys import derive_key
+from lineage.mask.strategies import KEYED, mask_expression
+from lineage.mask.strategies._keyed import padded_keys
 from dbt_helpers import clean_env, link_package, run_dbt
 
 pytestmark = [pytest.mark.dbt]

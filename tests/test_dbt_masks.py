@@ -1,13 +1,13 @@
-"""lineage.dbt.masks on its own: which masks a statement dbt sent holds, read from the markers the
+"""lineage.adapters.dbt.masks on its own: which masks a statement dbt sent holds, read from the markers the
 macros render (the dbt runs in test_dbt_jaffle.py and test_demo.py check the same on real SQL)."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from lineage.catalog import Catalog
-from lineage.dbt.masks import marker_of, ran_masks
-from lineage.engine import Engine
+from lineage.decide.catalog import Catalog
+from lineage.adapters.dbt.masks import marker_of, ran_masks
+from lineage.decide.engine import Engine
 from lineage.policy import load_policy_text
 
 CATALOG = Catalog.from_mapping({"db": {

@@ -7,16 +7,16 @@ import json
 
 import pytest
 
-from lineage.catalog import Catalog
-from lineage.classify import ClassificationEntry
-from lineage.dbt.manifest import column_tags, meta_classifications, relation_name, topological
-from lineage.dbt.node import Node
-from lineage.dbt.plan import macro_plan
-from lineage.dbt.preflight import Preflight
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
-from lineage.masking.keys import derive_key
-from lineage.masking.strategies._keyed import padded_keys
+from lineage.decide.catalog import Catalog
+from lineage.decide.classify import ClassificationEntry
+from lineage.adapters.dbt.manifest import column_tags, meta_classifications, relation_name, topological
+from lineage.adapters.dbt.node import Node
+from lineage.adapters.dbt.plan import macro_plan
+from lineage.adapters.dbt.preflight import Preflight
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
+from lineage.mask.keys import derive_key
+from lineage.mask.strategies._keyed import padded_keys
 from lineage.model import Action
 from lineage.policy import load_policy_text
 
@@ -228,7 +228,7 @@ def test_topological_order_puts_parents_first():
 
 
 def test_keyed_masks_without_a_key_refuse_the_run(monkeypatch):
-    from lineage.dbt.plan import PlanError
+    from lineage.adapters.dbt.plan import PlanError
 
     monkeypatch.delenv("LINEAGE_TEST_MASKING_KEY", raising=False)
     pf = preflight()
@@ -238,7 +238,7 @@ def test_keyed_masks_without_a_key_refuse_the_run(monkeypatch):
 
 
 def test_dbt_identity_nests_under_the_airflow_task_from_openlineage_context():
-    from lineage.dbt.identity import comment_environment, dbt_identity
+    from lineage.adapters.dbt.identity import comment_environment, dbt_identity
 
     context = {"parent": {"run": {"runId": "01a22000-0000-7000-8000-0000000000aa"}, "job": {"namespace": "airflow", "name": "shop.dbt_build"},
                           "root": {"run": {"runId": "01a22000-0000-7000-8000-0000000000bb"}, "job": {"namespace": "airflow", "name": "shop"}}}}
@@ -256,7 +256,7 @@ def test_dbt_identity_nests_under_the_airflow_task_from_openlineage_context():
 
 
 def test_cli_prints_the_macros_path_and_refuses_bad_input(cli):
-    from lineage.dbt import macros_path
+    from lineage.adapters.dbt import macros_path
 
     result = cli("dbt", "macros-path")
     assert result.code == 0 and result.out.strip() == str(macros_path())
@@ -280,7 +280,7 @@ def test_audit_mode_masks_nothing_governed_and_blocks_nothing(monkeypatch):
 
 
 def test_the_policys_identity_section_names_the_principal_and_its_groups():
-    from lineage.dbt.identity import governed_identity
+    from lineage.adapters.dbt.identity import governed_identity
 
     policy = load_policy_text("""
 version: 1
@@ -338,7 +338,7 @@ def test_a_seed_outside_its_tags_zone_is_still_a_breach():
 def test_the_zone_check_lives_in_classify_and_the_rule_uses_it():
     from types import SimpleNamespace
 
-    from lineage.classify import zone_breach
+    from lineage.decide.classify import zone_breach
 
     zones = [SimpleNamespace(tags=["pii.*"], allowed=["raw.*"]), SimpleNamespace(tags=["pii.email"], allowed=["crm.*"])]
     breach = zone_breach(zones, "pii.email", "marts.contacts")

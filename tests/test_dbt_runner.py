@@ -21,18 +21,18 @@ from pathlib import Path
 import pytest
 
 from dbt_helpers import environment
-from lineage.analysis import split_statements
-from lineage.approval_verify import signer_for
-from lineage.approvals import Approvals, ApprovalStore
-from lineage.csvlog import read_statements
-from lineage.comment import parse_comment
-from lineage.dbt.runner import Options, run_dbt
-from lineage.events.validate import validate_lines
+from lineage.decide.analysis import split_statements
+from lineage.approve.verify import signer_for
+from lineage.approve.approvals import Approvals, ApprovalStore
+from lineage.evidence.csvlog import read_statements
+from lineage.identity.comment import parse_comment
+from lineage.adapters.dbt.runner import Options, run_dbt
+from lineage.deliver.validate import validate_lines
 from lineage.fingerprint import normalize
-from lineage.identity import RunIdentity
-from lineage.ledger import open_ledger
+from lineage.identity.run_identity import RunIdentity
+from lineage.record import open_ledger
 from lineage.policy import load_policy
-from lineage.approver_keys import ApproverKeys
+from lineage.approve.approver_keys import ApproverKeys
 from testkit.dbt_project import EXAMPLE, example_project, project_env
 
 pytestmark = [pytest.mark.dbt]
@@ -139,7 +139,7 @@ def built(request, tmp_path_factory):
     """The example project built once per database by `lineage dbt build`, as a service that
     may only read PII masked, under an Airflow task's OpenLineage run; events go through the
     spool to a Marquez-contract server as well as to a JSONL file."""
-    from lineage.events.marquez.server import MarquezServer
+    from lineage.deliver.marquez.server import MarquezServer
 
     root = tmp_path_factory.mktemp(f"shop-{request.param}")
     postgres = request.getfixturevalue("postgres") if request.param == "postgres" else None

@@ -12,7 +12,7 @@ RAW_EMAIL_FRAGMENTS = ("ada@", "alan@", "grace@")
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from lineage.demo import run_demo
+    from lineage.cli.demo_job import run_demo
 
     out = tmp_path_factory.mktemp("demo") / "demo-output"
     code = run_demo(out, quiet=True)
@@ -26,7 +26,7 @@ def test_demo_finishes_as_expected(demo):
 
 
 def test_ledger_verifies_and_holds_both_pipelines(demo):
-    from lineage.ledger import open_ledger
+    from lineage.record import open_ledger
 
     _, out = demo
     ledger = open_ledger(out / "ledger.db", create=False)
@@ -38,7 +38,7 @@ def test_ledger_verifies_and_holds_both_pipelines(demo):
 
 
 def test_masked_marts_hold_no_raw_pii_and_gx_agrees(demo):
-    from lineage.ledger import open_ledger
+    from lineage.record import open_ledger
 
     _, out = demo
     with duckdb.connect(str(out / "airflow_warehouse.duckdb"), read_only=True) as connection:
@@ -57,7 +57,7 @@ def test_the_blocked_drop_did_not_run(demo):
 
 
 def test_events_validate(demo):
-    from lineage.events.validate import validate_lines
+    from lineage.deliver.validate import validate_lines
 
     _, out = demo
     lines = (out / "events.jsonl").read_text().splitlines()
@@ -87,7 +87,7 @@ def test_ledger_and_events_name_exactly_the_masks_in_the_sql_that_ran(demo):
 
     from sqlglot.errors import ParseError
 
-    from lineage.ledger import open_ledger
+    from lineage.record import open_ledger
     from masks_in_sql import masks_in
 
     def truth(sql: str, dialect: str) -> set[str]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lineage.engine import Engine
-from lineage.identity import RunIdentity, from_environment, parse_parent
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity, from_environment, parse_parent
 
 import pytest
 

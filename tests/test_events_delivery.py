@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from lineage.events.build import job_event
-from lineage.events.emit import EventEmitter, JsonlSink, serialize
-from lineage.events.spool import Spool
-from lineage.events.transport import client_from_config
-from lineage.identity import RunIdentity
-from lineage.events.marquez.server import MarquezServer
+from lineage.deliver.build import job_event
+from lineage.deliver.emit import EventEmitter, JsonlSink, serialize
+from lineage.deliver.spool import Spool
+from lineage.deliver.transport import client_from_config
+from lineage.identity.run_identity import RunIdentity
+from lineage.deliver.marquez.server import MarquezServer
 from openlineage.client.event_v2 import RunState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,9 +60,9 @@ def wait_for(condition, timeout=20.0):
 
 EMITTER_PROCESS = r"""
 import json, os, statistics, sys, time
-from lineage.events.build import job_event
-from lineage.events.emit import emitter_from_environment
-from lineage.identity import RunIdentity
+from lineage.deliver.build import job_event
+from lineage.deliver.emit import emitter_from_environment
+from lineage.identity.run_identity import RunIdentity
 from openlineage.client.event_v2 import RunState
 
 emitter = emitter_from_environment()
@@ -264,7 +264,7 @@ def test_marquez_server_contract(tmp_path):
 
 
 def test_emitter_from_environment_picks_sinks(tmp_path, monkeypatch):
-    from lineage.events.emit import emitter_from_environment
+    from lineage.deliver.emit import emitter_from_environment
 
     monkeypatch.chdir(tmp_path)
     assert emitter_from_environment(env={}).sinks == []

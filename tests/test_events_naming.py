@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from lineage.catalog import Catalog
-from lineage.engine import Engine
-from lineage.events.build import statement_event, statement_job_facets, statement_run_facets
-from lineage.events.datasets import Where, statement_datasets
-from lineage.events.emit import serialize
-from lineage.events.naming import (
+from lineage.decide.catalog import Catalog
+from lineage.decide.engine import Engine
+from lineage.deliver.build import statement_event, statement_job_facets, statement_run_facets
+from lineage.deliver.datasets import Where, statement_datasets
+from lineage.deliver.emit import serialize
+from lineage.deliver.naming import (
     DATASET_NAMESPACE_PATTERN,
     bigquery_namespace,
     dataset_name,
@@ -24,8 +24,8 @@ from lineage.events.naming import (
     sanitize_name,
     snowflake_namespace,
 )
-from lineage.events.validate import validate_event
-from lineage.identity import RunIdentity, new_run_id
+from lineage.deliver.validate import validate_event
+from lineage.identity.run_identity import RunIdentity, new_run_id
 from openlineage.client.event_v2 import RunState
 
 

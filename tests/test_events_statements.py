@@ -12,14 +12,14 @@ import json
 import duckdb
 import pytest
 
-from lineage.catalog import Catalog
-from lineage.engine import Engine
-from lineage.events.emit import EventEmitter, JsonlSink
-from lineage.events.governance import GovernanceEvents
-from lineage.events.naming import duckdb_database, duckdb_namespace, postgres_context
-from lineage.events.validate import validate_lines
+from lineage.decide.catalog import Catalog
+from lineage.decide.engine import Engine
+from lineage.deliver.emit import EventEmitter, JsonlSink
+from lineage.deliver.governance import GovernanceEvents
+from lineage.deliver.naming import duckdb_database, duckdb_namespace, postgres_context
+from lineage.deliver.validate import validate_lines
 from lineage.governor import ApprovalRequired, ExecutionContext, Governor, StatementBlocked
-from lineage.identity import RunIdentity, new_run_id
+from lineage.identity.run_identity import RunIdentity, new_run_id
 
 SETUP = [
     "create schema crm",
@@ -268,9 +268,9 @@ def test_job_runs_for_dbt_and_an_unparented_job(tmp_path):
 def test_serialisation_matches_openlineage_python(loaded_policy, catalog):
     from openlineage.client.serde import Serde
 
-    from lineage.events.build import statement_event, statement_job_facets, statement_run_facets
-    from lineage.events.datasets import Where, statement_datasets
-    from lineage.events.emit import SharedParts, serialize
+    from lineage.deliver.build import statement_event, statement_job_facets, statement_run_facets
+    from lineage.deliver.datasets import Where, statement_datasets
+    from lineage.deliver.emit import SharedParts, serialize
     from openlineage.client.event_v2 import RunState
 
     engine = Engine(loaded_policy, catalog)

@@ -12,15 +12,15 @@ import json
 import duckdb
 import pytest
 
-from lineage.catalog import Catalog
-from lineage.engine import Engine
-from lineage.events import marquez
-from lineage.events.emit import EventEmitter, JsonlSink
-from lineage.events.governance import GovernanceEvents
-from lineage.events.naming import duckdb_namespace
-from lineage.events.validate import Validator, validate_event, validate_events
+from lineage.decide.catalog import Catalog
+from lineage.decide.engine import Engine
+from lineage.deliver import marquez
+from lineage.deliver.emit import EventEmitter, JsonlSink
+from lineage.deliver.governance import GovernanceEvents
+from lineage.deliver.naming import duckdb_namespace
+from lineage.deliver.validate import Validator, validate_event, validate_events
 from lineage.governor import ExecutionContext, Governor
-from lineage.identity import RunIdentity
+from lineage.identity.run_identity import RunIdentity
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_spec_and_facet_schemas(pair):
 
 
 def test_validation_works_from_the_package_alone():
-    from lineage.events.registry import SPEC_DIR, schema_set
+    from lineage.deliver.registry import SPEC_DIR, schema_set
 
     assert (SPEC_DIR / "LICENSE").is_file() and (SPEC_DIR / "SOURCE.md").is_file()
     assert ("run", "parent") in schema_set().facets and ("inputFacets", "lineageGovernance_masking") in schema_set().facets

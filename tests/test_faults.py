@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from lineage.events.emit import serialize
-from lineage.events.spool import Spool
-from lineage.events.transport import client_from_config
-from lineage.events.marquez.server import MarquezServer
+from lineage.deliver.emit import serialize
+from lineage.deliver.spool import Spool
+from lineage.deliver.transport import client_from_config
+from lineage.deliver.marquez.server import MarquezServer
 
 from test_events_delivery import run_events, wait_for
 
@@ -141,9 +141,9 @@ def test_one_failing_run_does_not_hold_the_others(tmp_path, cli):
 
 EMITTER = r"""
 import json, os, sys
-from lineage.events.build import job_event
-from lineage.events.emit import emitter_from_environment
-from lineage.identity import RunIdentity
+from lineage.deliver.build import job_event
+from lineage.deliver.emit import emitter_from_environment
+from lineage.identity.run_identity import RunIdentity
 from openlineage.client.event_v2 import RunState
 
 emitter = emitter_from_environment()
@@ -218,11 +218,11 @@ import json, sys
 import duckdb
 from airflow_plugin.runtime import Runtime
 from airflow_plugin.settings import Settings
-from lineage.engine import Engine
-from lineage.events.emit import emitter_from_environment
-from lineage.events.build import job_event
+from lineage.decide.engine import Engine
+from lineage.deliver.emit import emitter_from_environment
+from lineage.deliver.build import job_event
 from lineage.governor import Governor
-from lineage.identity import RunIdentity
+from lineage.identity.run_identity import RunIdentity
 from lineage.policy import default_policy
 from openlineage.client.event_v2 import RunState
 
@@ -302,10 +302,10 @@ import threading  # noqa: E402
 
 import psycopg  # noqa: E402
 
-from lineage.engine import Engine  # noqa: E402
+from lineage.decide.engine import Engine  # noqa: E402
 from lineage.governor import Governor, OutcomeUnknown  # noqa: E402
-from lineage.identity import RunIdentity  # noqa: E402
-from lineage.ledger import LedgerError, open_ledger  # noqa: E402
+from lineage.identity.run_identity import RunIdentity  # noqa: E402
+from lineage.record import LedgerError, open_ledger  # noqa: E402
 from lineage.policy import default_policy  # noqa: E402
 
 
@@ -437,7 +437,7 @@ def test_the_ledger_stopped_mid_statement_gives_an_unknown_outcome_that_a_retry_
     may have run, the ledger holds `started`, the task's retry refuses it until it is settled."""
     first_try, second_try = _task_try(1), _task_try(2)
     from airflow_plugin.identity import earlier_task_runs
-    from lineage.outcomes import RetryGuard
+    from lineage.record.outcomes import RetryGuard
 
     assert earlier_task_runs(second_try) == [first_try.run_id]
     blocker = psycopg.connect(target)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from lineage.comment import application_name, format_comment, identity_comment, parse_comment, stamp
-from lineage.engine import Engine
+from lineage.identity.comment import application_name, format_comment, identity_comment, parse_comment, stamp
+from lineage.decide.engine import Engine
 from lineage.fingerprint import normalize
 from lineage.governor import ExecutionContext, Governor, StatementBlocked, ApprovalRequired
-from lineage.identity import RunIdentity
+from lineage.identity.run_identity import RunIdentity
 
 
 class RecordingLedger:

@@ -1,6 +1,6 @@
 """Guardrail evasions (issue 13, items 9-12) sent through the governed paths against PostgreSQL 15.
 
-Each statement goes through ``lineage exec`` or ``lineage.dbapi`` as an attacker would send it;
+Each statement goes through ``lineage exec`` or ``lineage.adapters.dbapi`` as an attacker would send it;
 each test asserts that the statement is refused AND that the table, the object or the session
 setting is unchanged in the real database.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from lineage.dbapi import govern
+from lineage.adapters.dbapi import govern
 from lineage.governor import ApprovalRequired, StatementBlocked
-from lineage.identity import RunIdentity
+from lineage.identity.run_identity import RunIdentity
 
 pytestmark = pytest.mark.postgres
 
@@ -311,7 +311,7 @@ def test_alter_role_or_database_set_is_refused(governed, dsn):
 
 def test_every_boolean_spelling_postgresql_reads_as_off_is_refused(dsn):
     """Ask the server itself which spellings it accepts, and compare with the analysis's verdict."""
-    from lineage.engine import Engine
+    from lineage.decide.engine import Engine
 
     words = ["true", "false", "yes", "no", "on", "off", "1", "0"]
     candidates = {prefix for word in words for prefix in (word[:n] for n in range(1, len(word) + 1))}

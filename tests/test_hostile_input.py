@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage.catalog import Catalog, CatalogError
+from lineage.decide.catalog import Catalog, CatalogError
 from lineage.policy import PolicyError, load_policy, load_policy_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,7 +247,7 @@ def tight_policy(tmp_path):
 
 @pytest.mark.timeout(120)
 def test_a_5_megabyte_statement_is_refused_unread(tmp_path, cli, policy_path, catalog_path, identity):
-    from lineage.engine import Engine
+    from lineage.decide.engine import Engine
     from lineage.policy import load_policy
 
     sql = five_megabytes()
@@ -271,7 +271,7 @@ def test_a_5_megabyte_statement_is_refused_unread(tmp_path, cli, policy_path, ca
 
 @pytest.mark.timeout(120)
 def test_2000_union_branches_are_refused_when_the_whole_check_runs_out_of_time(tmp_path, cli, tight_policy, catalog_path, identity):
-    from lineage.engine import Engine
+    from lineage.decide.engine import Engine
     from lineage.policy import load_policy
 
     path = tmp_path / "union.sql"
@@ -294,7 +294,7 @@ def test_2000_union_branches_are_refused_when_the_whole_check_runs_out_of_time(t
 def test_an_over_budget_statement_never_runs_through_a_governed_connection(tmp_path, tight_policy):
     import duckdb
 
-    from lineage.dbapi import govern
+    from lineage.adapters.dbapi import govern
     from lineage.governor import StatementBlocked
 
     raw = duckdb.connect(str(tmp_path / "w.duckdb"))
@@ -306,14 +306,14 @@ def test_an_over_budget_statement_never_runs_through_a_governed_connection(tmp_p
     assert raw.execute("SELECT count(*) FROM crm.copy").fetchone()[0] == 0
     connection.cursor().execute("INSERT INTO crm.copy SELECT id, 'x' FROM crm.customers")
     assert raw.execute("SELECT count(*) FROM crm.copy").fetchone()[0] == 1
-    from lineage.ledger import open_ledger
+    from lineage.record import open_ledger
 
     phases = [(entry.body["phase"], entry.body["statement"]["kind"]) for entry in open_ledger(tmp_path / "ledger.db").entries() if entry.body["kind"] == "statement"]
     assert phases[0] == ("refused", "over_limits")
 
 
 def test_the_limits_are_the_policys_to_move(tmp_path, cli, identity):
-    from lineage.engine import Engine
+    from lineage.decide.engine import Engine
 
     small = load_policy_text("version: 1\nlimits: {max_sql_bytes: 64}\n", "small.yaml")
     engine = Engine(small)
@@ -350,7 +350,7 @@ class Stop(BaseException):
 
 
 def test_a_deadline_stops_work_that_swallows_exceptions_and_never_arrives_late():
-    from lineage.deadline import deadline
+    from lineage.decide.deadline import deadline
 
     started = time.monotonic()
     with pytest.raises(Stop):

@@ -7,9 +7,9 @@ import uuid
 import duckdb
 import pytest
 
-from lineage.comment import identity_comment, parse_comment
-from lineage.identity import RunIdentity, from_environment
-from lineage.ledger import open_ledger
+from lineage.identity.comment import identity_comment, parse_comment
+from lineage.identity.run_identity import RunIdentity, from_environment
+from lineage.record import open_ledger
 
 RUN = "01961f5e-7b7a-7c4e-9a1e-3f2d1c0b9a88"
 

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
-from lineage.jit import JitManager, plan_grants
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
+from lineage.jit.manager import JitManager, plan_grants
 from lineage.policy import load_policy_text
 from testkit.postgres import ThrowawayPostgres
 
@@ -126,7 +126,7 @@ def test_a_killed_workers_role_is_swept(server, tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(
         "import sys, time\n"
-        "from lineage.engine import Engine\nfrom lineage.identity import RunIdentity\nfrom lineage.jit import JitManager\n"
+        "from lineage.decide.engine import Engine\nfrom lineage.identity.run_identity import RunIdentity\nfrom lineage.jit.manager import JitManager\n"
         "from lineage.policy import load_policy_text\n"
         f"policy = load_policy_text({POLICY.raw.decode()!r})\n"
         "identity = RunIdentity(principal='svc:etl', environment='prod')\n"

@@ -17,9 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
-from lineage.jit import JitError, JitManager
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
+from lineage.jit.manager import JitError, JitManager
 from lineage.policy import load_policy_text
 from testkit.postgres import ThrowawayPostgres
 
@@ -427,7 +427,7 @@ def test_jit_run_prints_only_what_was_granted(server, cli, policy_file):
 
 
 def test_the_registry_is_never_granted_not_even_in_audit_mode_or_with_the_rule_lowered():
-    from lineage.jit import plan_grants
+    from lineage.jit.manager import plan_grants
 
     from lineage.policy import PolicyError
 

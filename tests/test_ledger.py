@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
-from lineage.ledger import Filters, LedgerError, chain_hash, open_ledger
-from lineage.ledger.sqlite import SqliteLedger
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
+from lineage.record import Filters, LedgerError, chain_hash, open_ledger
+from lineage.record.sqlite import SqliteLedger
 
 WORKER = Path(__file__).parent / "helpers" / "ledger_worker.py"
 SSN = "123-45-6789"
@@ -335,8 +335,8 @@ def test_kill_9_during_appends_leaves_a_chain_that_verifies(ledger_path, cli):
 
 
 def test_no_raw_literal_reaches_the_ledger_the_events_or_the_refusal_messages(ledger_path, loaded_policy, catalog, cli):
-    from lineage.events.emit import EventEmitter, JsonlSink
-    from lineage.events.governance import GovernanceEvents
+    from lineage.deliver.emit import EventEmitter, JsonlSink
+    from lineage.deliver.governance import GovernanceEvents
     from lineage.governor import Governor, StatementBlocked
 
     ledger = SqliteLedger(ledger_path)

@@ -7,11 +7,11 @@ import json
 import psycopg
 import pytest
 
-from lineage.engine import Engine
+from lineage.decide.engine import Engine
 from lineage.governor import Governor, StatementBlocked
-from lineage.identity import RunIdentity
-from lineage.ledger import Filters, chain_hash, open_ledger
-from lineage.ledger.postgres import PostgresLedger
+from lineage.identity.run_identity import RunIdentity
+from lineage.record import Filters, chain_hash, open_ledger
+from lineage.record.postgres import PostgresLedger
 
 from test_ledger import SSN, assert_all_appended, fill, kill_during_appends, start_workers
 

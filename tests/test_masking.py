@@ -17,7 +17,7 @@ import pytest
 
 from lineage.model import Action
 from lineage.policy import load_policy_text
-from lineage.engine import Engine
+from lineage.decide.engine import Engine
 
 from masking_fixture import ALICE, CUSTOMERS, EXPORTER, KEY_ENV, OFFICER, POLICY_PATH, assert_no_raw, leaked
 from masking_fixture import duck, key_env, pg, warehouse  # noqa: F401  (fixtures)
@@ -270,7 +270,7 @@ def test_masked_subquery_in_a_delete_is_not_an_oracle_on_the_target(warehouse):
 
 
 def test_unqualified_name_of_two_protected_tables_is_refused(monkeypatch):
-    from lineage.catalog import Catalog
+    from lineage.decide.catalog import Catalog
 
     monkeypatch.setenv(KEY_ENV, "a-key-for-the-ambiguity-test-0123456789")
     policy = load_policy_text(POLICY_PATH.read_text().replace("  - table: crm.payments", "  - table: sales.customers\n    columns: {ssn: pii.ssn}\n  - table: crm.payments"))
@@ -431,7 +431,7 @@ def test_opaque_and_unparseable_are_refused_even_when_their_rules_are_lowered(du
 
 
 def test_protected_table_with_unknown_columns_is_refused(duck):
-    from lineage.catalog import Catalog
+    from lineage.decide.catalog import Catalog
 
     engine = Engine(duck.engine().policy, Catalog(dialect="duckdb"), dialect="duckdb")
     decision = engine.check("SELECT id FROM crm.customers", ALICE)[0]
@@ -472,7 +472,7 @@ def test_check_json_shows_mask_sql_and_masked_columns(cli, tmp_path, monkeypatch
 @pytest.mark.parametrize("dialect", ["snowflake", "bigquery"])
 def test_rewrite_writes_valid_snowflake_and_bigquery(dialect, monkeypatch):
     import sqlglot
-    from lineage.catalog import Catalog
+    from lineage.decide.catalog import Catalog
 
     monkeypatch.setenv(KEY_ENV, "a-key-for-the-dialect-test-0123456789")
     catalog = Catalog.from_mapping({"analytics": {"crm": {
@@ -537,7 +537,7 @@ def test_governor_runs_the_masked_sql_and_records_what_it_masked(duck):
 def test_unqualified_names_and_wildcard_classifications(monkeypatch):
     """With ``crm.*`` classified, a bare name the catalog knows elsewhere is that table; one the
     catalog does not know at all may be a crm table, whose columns are unknown: refused."""
-    from lineage.catalog import Catalog
+    from lineage.decide.catalog import Catalog
 
     policy = load_policy_text("classifications:\n  - {table: 'crm.*', columns: {ssn: pii.ssn}}\n")
     catalog = Catalog.from_mapping({"public": {"orders": {"id": "int"}}, "crm": {"customers": {"id": "int", "ssn": "text"}}})
@@ -579,7 +579,7 @@ def test_every_tpcds_query_is_masked_and_still_runs(key_env):
     when it runs the original (the corpus keeps dates as text, so some fail both ways)."""
     import duckdb
     from conftest import CORPUS
-    from lineage.catalog import Catalog
+    from lineage.decide.catalog import Catalog
 
     schema = json.loads((CORPUS / "tpcds_schema.json").read_text())
     text = (CORPUS / "tpcds_queries.sql").read_text()

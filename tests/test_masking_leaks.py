@@ -15,8 +15,8 @@ import os
 import psycopg
 import pytest
 
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
 from lineage.model import Action
 from lineage.policy import load_policy_text
 
@@ -254,7 +254,7 @@ def test_key_material_in_the_sql_is_never_shown_to_the_masked_session(pg):
 @pytest.fixture
 def installed(postgres, pg, key_env):
     """The key installed in masking_raw (imported, so hashes equal the env key's) and a pipeline role."""
-    from lineage.masking.install import install
+    from lineage.mask.install import install
 
     with psycopg.connect(postgres.dsn_for("masking_raw"), autocommit=True) as admin:
         done = install(admin, "lineage_mask", KEY.encode(), rotate=True)
@@ -299,7 +299,7 @@ def test_a_policy_cannot_open_the_key_functions():
 
 
 def test_installed_keys_are_refused_on_duckdb(key_env):
-    from lineage.catalog import Catalog
+    from lineage.decide.catalog import Catalog
 
     policy = load_policy_text(POLICY_PATH.read_text().replace("hash_key: {env: LINEAGE_TEST_MASKING_KEY}", "hash_key: {database: lineage_mask}"), str(POLICY_PATH))
     catalog = Catalog.from_mapping({"crm": {"customers": {"id": "INTEGER", "full_name": "VARCHAR"}}}, dialect="duckdb")
@@ -324,8 +324,8 @@ def test_lineage_masking_install_cli(cli, postgres, pg, monkeypatch):
 # -- 8. the server's error text ------------------------------------------------------------------------
 
 def test_server_errors_lose_their_details_for_a_masked_identity(postgres, pg, tmp_path, key_env):
-    from lineage.dbapi import govern
-    from lineage.ledger import open_ledger
+    from lineage.adapters.dbapi import govern
+    from lineage.record import open_ledger
 
     ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     sql = "UPDATE crm.customers SET id = NULL WHERE id = 1"

@@ -14,8 +14,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from lineage.masking.keys import KeyUnavailable, derive_key, load_key
-from lineage.masking.strategies import STRATEGIES, STRATEGY_NAMES, MaskError, mask_expression
+from lineage.mask.keys import KeyUnavailable, derive_key, load_key
+from lineage.mask.strategies import STRATEGIES, STRATEGY_NAMES, MaskError, mask_expression
 from lineage.policy import PolicyError, load_policy_text
 from lineage.policy.model import KeySource
 

@@ -7,18 +7,18 @@ import re
 import duckdb
 import pytest
 
-from lineage.approval_verify import signer_for
-from lineage.approvals import Approvals, ApprovalStore
-from lineage.catalog import Catalog
-from lineage.dbapi import govern
-from lineage.engine import Engine
-from lineage.events.emit import emitter_from_environment
-from lineage.events.governance import GovernanceEvents
+from lineage.approve.verify import signer_for
+from lineage.approve.approvals import Approvals, ApprovalStore
+from lineage.decide.catalog import Catalog
+from lineage.adapters.dbapi import govern
+from lineage.decide.engine import Engine
+from lineage.deliver.emit import emitter_from_environment
+from lineage.deliver.governance import GovernanceEvents
 from lineage.governor import ApprovalRequired, StatementBlocked
-from lineage.identity import RunIdentity
-from lineage.ledger import open_ledger
+from lineage.identity.run_identity import RunIdentity
+from lineage.record import open_ledger
 from lineage.policy import load_policy_text
-from lineage.approver_keys import ApproverKeys
+from lineage.approve.approver_keys import ApproverKeys
 from testkit.browser import count_color, load_page
 
 POLICY_TEXT = """

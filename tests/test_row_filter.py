@@ -1,11 +1,11 @@
-"""The positive definition of a filter (lineage.rules.row_filter): members of "filters nothing", and real filters."""
+"""The positive definition of a filter (lineage.decide.rules.row_filter): members of "filters nothing", and real filters."""
 
 from __future__ import annotations
 
 import pytest
 
-from lineage.analysis import analyze
-from lineage.rules.row_filter import unfiltered_reason
+from lineage.decide.analysis import analyze
+from lineage.decide.rules.row_filter import unfiltered_reason
 
 
 def reasons(sql: str, catalog) -> list[str | None]:
@@ -143,7 +143,7 @@ def test_the_reason_says_what_a_filter_is(catalog):
 
 
 def test_a_quoted_column_is_not_the_unquoted_one():
-    from lineage.catalog import Catalog
+    from lineage.decide.catalog import Catalog
 
     catalog = Catalog.from_mapping({"analytics": {"crm": {"orders": {"id": "int"}, "other": {"ID": "int"}}}}, dialect="postgres")
     # other has "ID", not id: the server resolves the inner id to orders.id, true for every row

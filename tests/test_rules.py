@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from lineage.engine import Engine
-from lineage.identity import RunIdentity
+from lineage.decide.engine import Engine
+from lineage.identity.run_identity import RunIdentity
 from lineage.model import Action
 from lineage.policy import PolicyError, load_policy_text
-from lineage.rules import RULES
+from lineage.decide.rules import RULES
 
 DEV = RunIdentity(principal="alice@corp", environment="dev")
 PROD = RunIdentity(principal="svc:etl", environment="prod")

@@ -1,12 +1,12 @@
-"""Settings in every spelling (lineage.analysis.session_settings), the allowlist, and DROP kinds."""
+"""Settings in every spelling (lineage.decide.analysis.session_settings), the allowlist, and DROP kinds."""
 
 from __future__ import annotations
 
 import pytest
 
-from lineage.analysis import analyze
-from lineage.analysis.session_settings import settings_of_options
-from lineage.analysis.settings_allowlist import HARMLESS, family, is_harmless, parse_bool, split_identifier_list
+from lineage.decide.analysis import analyze
+from lineage.decide.analysis.session_settings import settings_of_options
+from lineage.decide.analysis.settings_allowlist import HARMLESS, family, is_harmless, parse_bool, split_identifier_list
 from lineage.model import SettingChange
 
 
@@ -174,9 +174,9 @@ def test_an_unknown_drop_kind_is_refused():
 def test_duckdb_settings_by_pragma_or_set_are_refused_and_unchanged(tmp_path):
     import duckdb
 
-    from lineage.dbapi import govern
+    from lineage.adapters.dbapi import govern
     from lineage.governor import StatementBlocked
-    from lineage.identity import RunIdentity
+    from lineage.identity.run_identity import RunIdentity
 
     raw = duckdb.connect(str(tmp_path / "w.duckdb"))
     connection = govern(raw, identity=RunIdentity(principal="mallory"), ledger=False)

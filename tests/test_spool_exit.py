@@ -13,17 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lineage.events.emit import serialize
-from lineage.events.spool import Spool
-from lineage.events.marquez.server import MarquezServer
+from lineage.deliver.emit import serialize
+from lineage.deliver.spool import Spool
+from lineage.deliver.marquez.server import MarquezServer
 from test_events_delivery import http_client, order_of, run_events
 
 ROOT = Path(__file__).resolve().parent.parent
 
 TASK_PROCESS = r"""
 import atexit, json, os, sys, time
-from lineage.events.spool import Spool
-from lineage.events.transport import client_from_config
+from lineage.deliver.spool import Spool
+from lineage.deliver.transport import client_from_config
 
 url, path = sys.argv[1], sys.argv[2]
 spool = Spool(path, client_factory=lambda: client_from_config({"transport": {"type": "http", "url": url, "timeout": 5}}))

@@ -1,6 +1,6 @@
 """Text the database would read differently from the analysis is refused before analysis, on
 every entry path: the engine (what every adapter asks), ``lineage check`` and ``lineage exec``,
-``lineage.dbapi`` on PostgreSQL 15 and DuckDB, and the dbt pre-flight. A fuzz test feeds
+``lineage.adapters.dbapi`` on PostgreSQL 15 and DuckDB, and the dbt pre-flight. A fuzz test feeds
 control characters, undecodable bytes and Unicode separators into each: either the text is
 refused as ``unsafe_text`` and nothing runs, or the database runs exactly what was analysed.
 (The Airflow hook path: tests/test_airflow_unsafe.py.)
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lineage.analysis import analyze
-from lineage.engine import Engine
+from lineage.decide.analysis import analyze
+from lineage.decide.engine import Engine
 from lineage.governor import StatementBlocked
 from lineage.model import Action
 from lineage.policy import load_policy
@@ -174,7 +174,7 @@ def _holds(outcome, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def governed_pg(pg, postgres, key_env):
-    from lineage.dbapi import govern
+    from lineage.adapters.dbapi import govern
 
     connection = govern(psycopg.connect(postgres.dsn_for("masking_raw"), autocommit=True), policy=str(POLICY_PATH), identity=ALICE, ledger=False)
     yield connection
@@ -185,7 +185,7 @@ def governed_pg(pg, postgres, key_env):
 def governed_duck(key_env):
     import duckdb
 
-    from lineage.dbapi import govern
+    from lineage.adapters.dbapi import govern
     from masking_fixture import CUSTOMERS, PAYMENTS, _load
 
     raw = duckdb.connect()
@@ -223,10 +223,10 @@ def test_fuzz_lineage_dbapi_on_duckdb(governed_duck, case):
 
 def test_fuzz_the_dbt_preflight():
     """A compiled model with a control character or an escaped name is refused before dbt runs."""
-    from lineage.catalog import Catalog
-    from lineage.dbt.node import Node
-    from lineage.dbt.preflight import Preflight
-    from lineage.identity import RunIdentity
+    from lineage.decide.catalog import Catalog
+    from lineage.adapters.dbt.node import Node
+    from lineage.adapters.dbt.preflight import Preflight
+    from lineage.identity.run_identity import RunIdentity
     from lineage.policy import load_policy_text
 
     engine = Engine(load_policy_text("version: 1\n", "<test>"), Catalog(dialect="duckdb"), "duckdb", masker=None)

@@ -8,10 +8,10 @@ import duckdb
 import psycopg
 import pytest
 
-from lineage.catalog import Catalog
-from lineage.classify import Classifier
+from lineage.decide.catalog import Catalog
+from lineage.decide.classify import Classifier
 from lineage.policy import load_policy_text
-from lineage.verify_masking import verify_duckdb, verify_postgres
+from lineage.evidence.verify_masking import verify_duckdb, verify_postgres
 
 POLICY = load_policy_text(
     """
@@ -89,8 +89,8 @@ def test_cli_exit_codes(cli, tmp_path):
     events = tmp_path / "events.jsonl"
     ok = cli("verify-masking", "--dsn", f"duckdb:///{path}", "--policy", str(policy), "--format", "json", "--events", str(events), "--ledger", str(tmp_path / "ledger.db"))
     assert ok.code == 0 and ok.json()["success"]
-    from lineage.events.validate import validate_lines
-    from lineage.ledger import open_ledger
+    from lineage.deliver.validate import validate_lines
+    from lineage.record import open_ledger
 
     assert validate_lines(events.read_text().splitlines()) == []
     complete = [json.loads(line) for line in events.read_text().splitlines()][-1]
@@ -108,9 +108,9 @@ def test_columns_derived_from_classified_ones_are_checked_through_the_ledger(tmp
     """A mart column copied from raw.customers.email carries pii.email: verify-masking finds it
     through the ledger's record of the statement, without the policy classifying the mart."""
     from lineage.cli.verify import verify
-    from lineage.dbapi import govern
-    from lineage.identity import RunIdentity
-    from lineage.ledger import open_ledger
+    from lineage.adapters.dbapi import govern
+    from lineage.identity.run_identity import RunIdentity
+    from lineage.record import open_ledger
 
     path = tmp_path / "w.duckdb"
     with duckdb.connect(str(path)) as connection:

@@ -74,7 +74,7 @@ def test_the_wheel_and_the_sdist_carry_the_license(installed):
         assert "lineage/examples/governed_pipeline.py" in names and "lineage/examples/dbt_project/dbt_project.yml" in names
         # test-only code is not shipped; what users are told to run is
         assert not [name for name in names if name.startswith(("lineage/testing/", "testkit/", "tests/")) or name == "airflow_plugin/testing.py"]
-        assert "lineage/events/marquez/server.py" in names
+        assert "lineage/deliver/marquez/server.py" in names
     with tarfile.open(sdist) as archive:
         assert any(name.endswith("/LICENSE") and name.count("/") == 1 for name in archive.getnames())
 

@@ -1,13 +1,13 @@
 {#-
   identity_comment(node): the run identity for dbt's query-comment, in the core's sqlcommenter
-  format (lineage/comment.py: sorted keys, URL-encoded values), so the database log, the
+  format (lineage/identity/comment.py: sorted keys, URL-encoded values), so the database log, the
   ledger and the OpenLineage events join on the same run id:
 
     query-comment: {comment: "{{ lineage_governance.identity_comment(node) }}", append: true}
     -> /* invocation_id='5c1e...',job='dbt%2Fgoverned_shop.build',node_id='model.governed_shop.dim_customers',
           principal='svc%3Adbt',run_id='0190...',source='dbt' */
 
-  Fields (the same defaults as lineage.identity.from_environment): run_id (LINEAGE_RUN_ID, which
+  Fields (the same defaults as lineage.identity.run_identity.from_environment): run_id (LINEAGE_RUN_ID, which
   `lineage dbt` sets to the dbt invocation's OpenLineage run, else dbt's invocation_id), job
   (LINEAGE_JOB_NAMESPACE / LINEAGE_JOB_NAME), principal (LINEAGE_PRINCIPAL, else os:$USER),
   source, actor (LINEAGE_ACTOR), parent_run_id (from OPENLINEAGE_PARENT_ID), lg_policy

@@ -5,7 +5,7 @@
 
   The condition is always true, so the value is the mask's; the marker lets `lineage dbt` read
   from the SQL that ran which masks it holds, for the ledger and the OpenLineage events
-  (lineage/dbt/masks.py). It names the column, the strategy and the tag, never a value.
+  (lineage/adapters/dbt/masks.py). It names the column, the strategy and the tag, never a value.
 -#}
 {% macro marked_mask(sql, column, strategy, tag) -%}
     {%- set marker = 'lineage_mask?column=' ~ (column | string | urlencode | replace("'", '%27')) ~ '&strategy=' ~ (strategy | string | urlencode) ~ '&tag=' ~ ((tag or '') | string | urlencode) -%}

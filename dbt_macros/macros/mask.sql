@@ -3,7 +3,7 @@
 
     {{ lineage_governance.mask('c.ssn', 'show_last', chars=4) }}
       -> case when length(cast(c.ssn as text)) <= 4 then repeat('*', ...) else ... end
-    '123-45-6789' -> '*******6789', the same value lineage/masking/strategies/show_last.py gives
+    '123-45-6789' -> '*******6789', the same value lineage/mask/strategies/show_last.py gives
 
   One macro per strategy (masking/mask_<strategy>.sql), each dispatched per adapter
   (postgres, duckdb, snowflake, bigquery, default). `data_type` is the column's type where the

@@ -53,7 +53,7 @@ def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # `lineage dbt` wraps a whole dbt run: it registers only itself and imports nothing heavy,
-    # so its sidecar loads the analysis while dbt loads (see lineage.dbt.runner)
+    # so its sidecar loads the analysis while dbt loads (see lineage.adapters.dbt.runner)
     parser = build_parser(["lineage.cli.dbt"] if argv[:1] == ["dbt"] else None)
     args = parser.parse_args(argv)
     try:

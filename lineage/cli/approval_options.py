@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from lineage.cli import UsageError
-from lineage.identity import RunIdentity
+from lineage.identity.run_identity import RunIdentity
 
 
 def add_approval_options(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +23,8 @@ def add_approval_options(parser: argparse.ArgumentParser) -> None:
 
 def open_approvals(policy, args: argparse.Namespace, ledger, identity: RunIdentity):
     """(the governor's approvals collaborator, the identity of the run, continued when --approval says so)."""
-    from lineage.approvals import ApprovalError, Approvals, ApprovalStore, default_url
-    from lineage.notify import notifier_from_policy
+    from lineage.approve.approvals import ApprovalError, Approvals, ApprovalStore, default_url
+    from lineage.approve.notify import notifier_from_policy
 
     url = args.approvals or default_url(getattr(args, "ledger", None))
     try:
@@ -52,6 +52,6 @@ def held_hint(request_id: str | None) -> str:
 
 
 def _redacted(url: str) -> str:
-    from lineage.catalog import _redact
+    from lineage.decide.catalog import _redact
 
     return _redact(url)

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from lineage.approvals import ApprovalError, Approvals, ApprovalStore, default_url
+from lineage.approve.approvals import ApprovalError, Approvals, ApprovalStore, default_url
 from lineage.cli import EXIT_BLOCKED, UsageError
 from lineage.cli.common import add_policy_option, load_policy_arg
 
@@ -61,7 +61,7 @@ def _approvals(args: argparse.Namespace) -> Approvals:
 
 
 def _ledger(args: argparse.Namespace):
-    from lineage.ledger import open_ledger
+    from lineage.record import open_ledger
 
     return open_ledger(args.ledger)
 
@@ -93,8 +93,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_decide(args: argparse.Namespace) -> int:
-    from lineage.approval_keys import ApprovalKeyError, load_private
-    from lineage.approval_verify import Rejected, signer_for
+    from lineage.approve.keys import ApprovalKeyError, load_private
+    from lineage.approve.verify import Rejected, signer_for
 
     if args.group:  # and $LINEAGE_GROUPS is not read here either
         raise UsageError("lineage approvals: an approver's groups come from the policy's identity.groups, not from --group")
@@ -120,8 +120,8 @@ def run_decide(args: argparse.Namespace) -> int:
 
 
 def run_keygen(args: argparse.Namespace) -> int:
-    from lineage.approval_keys import generate, key_id, public_text, write_private_key
-    from lineage.canonical import unplain_reason
+    from lineage.approve.keys import generate, key_id, public_text, write_private_key
+    from lineage.identity.canonical import unplain_reason
 
     name = args.principal or args.server
     reason = unplain_reason(name)

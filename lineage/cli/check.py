@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError
 from lineage.cli.common import add_engine_options, identity_from_args, load_catalog_args, load_policy_arg
-from lineage.engine import Engine
+from lineage.decide.engine import Engine
 from lineage.model import Action, Decision
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from lineage.analysis import UnknownDialect, get_dialect
-from lineage.catalog import Catalog, CatalogError
+from lineage.decide.analysis import UnknownDialect, get_dialect
+from lineage.decide.catalog import Catalog, CatalogError
 from lineage.cli import UsageError
-from lineage.identity import RunIdentity, from_environment
+from lineage.identity.run_identity import RunIdentity, from_environment
 from lineage.policy import LoadedPolicy, PolicyError, default_policy, load_policy
 
 

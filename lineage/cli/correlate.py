@@ -21,9 +21,9 @@ from datetime import timezone
 from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
 from lineage.cli.ledger import _cut, add_ledger_option, open_for_reading
 from lineage.cli.times import parse_time
-from lineage.correlate import WINDOW_SECONDS, Report, correlate
-from lineage.csvlog import LogError, read_statements
-from lineage.ledger.postgres import ledger_statements
+from lineage.evidence.correlate import WINDOW_SECONDS, Report, correlate
+from lineage.evidence.csvlog import LogError, read_statements
+from lineage.record.postgres import ledger_statements
 
 
 def register(subparsers) -> None:

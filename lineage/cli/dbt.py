@@ -1,4 +1,4 @@
-"""``lineage dbt [options] <dbt command> [dbt args]``: dbt, governed (see lineage.dbt.runner).
+"""``lineage dbt [options] <dbt command> [dbt args]``: dbt, governed (see lineage.adapters.dbt.runner).
 
     lineage dbt --policy policy.yaml build --select marts+      pre-flight, ledger, events, then dbt
     lineage dbt macros-path                                     where the lineage_governance dbt package is
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if not dbt_args:
         raise UsageError("lineage dbt: give a dbt command, for example `lineage dbt build` (or `lineage dbt macros-path`)")
     if dbt_args[0] == "macros-path":
-        from lineage.dbt import macros_path
+        from lineage.adapters.dbt import macros_path
 
         try:
             print(macros_path())
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.policy and not os.path.isfile(args.policy):
         raise UsageError(f"{args.policy}: no such policy file")
-    from lineage.dbt.runner import Options, run_dbt
+    from lineage.adapters.dbt.runner import Options, run_dbt
 
     options = Options(
         policy=args.policy,

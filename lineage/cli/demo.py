@@ -1,4 +1,4 @@
-"""``lineage demo``: the example pipelines end to end on DuckDB (see lineage/demo.py)."""
+"""``lineage demo``: the example pipelines end to end on DuckDB (see lineage/cli/demo_job.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lineage.demo import run_demo
+    from lineage.cli.demo_job import run_demo
 
     return run_demo(Path(args.out), skip_dbt=args.skip_dbt)

@@ -53,7 +53,7 @@ def register(subparsers) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from lineage.events.validate import validate_lines
+    from lineage.deliver.validate import validate_lines
 
     try:
         if args.file == "-":
@@ -79,7 +79,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from lineage.events.marquez.server import serve
+    from lineage.deliver.marquez.server import serve
 
     try:
         return serve(args.host, args.port, not args.no_validate)
@@ -88,7 +88,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _spool(args: argparse.Namespace):
-    from lineage.events.spool import Spool, default_path
+    from lineage.deliver.spool import Spool, default_path
 
     path = Path(args.spool) if args.spool else default_path()
     if not path.exists():

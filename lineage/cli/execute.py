@@ -21,8 +21,8 @@ import json
 import sys
 from typing import Any
 
-from lineage.analysis import split_statements
-from lineage.catalog import Catalog, CatalogError, _duckdb_path, _redact
+from lineage.decide.analysis import split_statements
+from lineage.decide.catalog import Catalog, CatalogError, _duckdb_path, _redact
 from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError
 from lineage.cli.check import read_sql
 from lineage.cli.approval_options import add_approval_options, held_hint, open_approvals
@@ -47,8 +47,8 @@ def register(subparsers) -> None:
 
 
 def run_exec(args: argparse.Namespace) -> int:
-    from lineage.dbapi import govern
-    from lineage.ledger import LedgerError, default_url, open_ledger
+    from lineage.adapters.dbapi import govern
+    from lineage.record import LedgerError, default_url, open_ledger
 
     sql = read_sql(args)
     policy = load_policy_arg(args.policy)
@@ -118,8 +118,8 @@ JOB_TYPE = "JOB"
 
 def _events():
     """The governor's events collaborator from the environment, or None when nothing is configured."""
-    from lineage.events.emit import emitter_from_environment
-    from lineage.events.governance import GovernanceEvents
+    from lineage.deliver.emit import emitter_from_environment
+    from lineage.deliver.governance import GovernanceEvents
 
     emitter = emitter_from_environment()
     return GovernanceEvents(emitter) if emitter.sinks else None

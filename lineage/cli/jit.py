@@ -13,8 +13,8 @@ from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError
 from lineage.cli.approval_options import add_approval_options, held_hint, open_approvals
 from lineage.cli.check import read_sql
 from lineage.cli.common import add_engine_options, add_policy_option, identity_from_args, load_catalog_args, load_policy_arg
-from lineage.engine import Engine
-from lineage.jit import JitError, JitManager, JitRefused, plan_grants
+from lineage.decide.engine import Engine
+from lineage.jit.manager import JitError, JitManager, JitRefused, plan_grants
 
 EXIT_TERMINATED = 128 + signal.SIGTERM
 EXIT_INTERRUPTED = 128 + signal.SIGINT
@@ -47,7 +47,7 @@ def register(subparsers) -> None:
 
 
 def _ledger(url):
-    from lineage.ledger import open_ledger
+    from lineage.record import open_ledger
 
     return open_ledger(url)
 
@@ -96,7 +96,7 @@ def run_run(args: argparse.Namespace) -> int:
     import psycopg
 
     from lineage.governor import ApprovalRequired, ExecutionContext, GovernanceError, Governor
-    from lineage.jit_dsn import DsnError, check_session_user
+    from lineage.jit.dsn import DsnError, check_session_user
 
     policy, engine, identity, decisions = _decisions(args)
     ledger = _ledger(args.ledger)
@@ -186,8 +186,8 @@ def run_sweep(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     import psycopg
 
-    from lineage.jit_audit import audit
-    from lineage.jit_dsn import DsnError, parse_admin_dsn
+    from lineage.jit.audit import audit
+    from lineage.jit.dsn import DsnError, parse_admin_dsn
 
     policy = load_policy_arg(args.policy)
     settings = policy.policy.jit
@@ -201,7 +201,7 @@ def run_check(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     except psycopg.Error as error:
         raise UsageError(f"cannot connect with the admin DSN: {type(error).__name__}") from None
-    from lineage.jit import secure_admin_session
+    from lineage.jit.manager import secure_admin_session
 
     with connection:
         secure_admin_session(connection)

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator, TextIO
 
 from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
 from lineage.cli.times import ledger_time, parse_time
-from lineage.ledger import Anchor, Entry, Filters, Ledger, LedgerError, canonical_json, default_url, open_ledger, verify_entries
+from lineage.record import Anchor, Entry, Filters, Ledger, LedgerError, canonical_json, default_url, open_ledger, verify_entries
 
 CSV_COLUMNS = [
     "seq", "time", "kind", "phase", "run_id", "principal", "actor", "job", "source", "environment",
@@ -295,8 +295,8 @@ def flatten(entry: Entry) -> dict[str, Any]:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    """Unknown outcomes: list them, or settle one (``lineage.outcomes``)."""
-    from lineage.outcomes import unsettled
+    """Unknown outcomes: list them, or settle one (``lineage.record.outcomes``)."""
+    from lineage.record.outcomes import unsettled
 
     with open_for_reading(args.ledger) as ledger:
         try:
@@ -327,8 +327,8 @@ def run_reconcile(args: argparse.Namespace) -> int:
 def _settle(ledger: Ledger, args: argparse.Namespace) -> int:
     import os
 
-    from lineage.identity import RunIdentity
-    from lineage.outcomes import SETTLED, settlement, unsettled
+    from lineage.identity.run_identity import RunIdentity
+    from lineage.record.outcomes import SETTLED, settlement, unsettled
 
     if not (args.ran or args.not_run):
         raise UsageError("say how it ended: --ran or --not-run")

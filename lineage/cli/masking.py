@@ -13,10 +13,10 @@ import argparse
 import os
 from pathlib import Path
 
-from lineage.catalog import _redact
+from lineage.decide.catalog import _redact
 from lineage.cli import EXIT_OK, UsageError
-from lineage.masking.install import DEFAULT_SCHEMA
-from lineage.masking.keys import KeyUnavailable, load_key
+from lineage.mask.install import DEFAULT_SCHEMA
+from lineage.mask.keys import KeyUnavailable, load_key
 
 
 def register(subparsers) -> None:
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 def run_install(args: argparse.Namespace) -> int:
     import psycopg
 
-    from lineage.masking.install import install
+    from lineage.mask.install import install
     from lineage.policy.model import KeySource
 
     if not args.dsn.startswith(("postgresql://", "postgres://")) and not ("=" in args.dsn and "://" not in args.dsn):

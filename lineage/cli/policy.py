@@ -7,7 +7,7 @@ import json
 
 from lineage.cli.common import load_policy_arg
 from lineage.policy.model import Policy
-from lineage.rules import RULES
+from lineage.decide.rules import RULES
 
 
 def register(subparsers) -> None:

@@ -20,8 +20,8 @@ def register(subparsers) -> None:
 def run_report(args: argparse.Namespace) -> int:
     import os
 
-    from lineage.ledger import LedgerError, open_ledger
-    from lineage.report import build_report
+    from lineage.record import LedgerError, open_ledger
+    from lineage.evidence.report import build_report
 
     events = args.events or ([os.environ["LINEAGE_EVENTS_FILE"]] if os.environ.get("LINEAGE_EVENTS_FILE") else [])
     try:

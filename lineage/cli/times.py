@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from lineage.cli import UsageError
-from lineage.durations import parse_duration
+from lineage.policy.durations import parse_duration
 
 
 def parse_time(text: str | None, option: str, end_of_day: bool = False) -> datetime | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from lineage.catalog import Catalog, CatalogError
-from lineage.classify import Classifier
+from lineage.decide.catalog import Catalog, CatalogError
+from lineage.decide.classify import Classifier
 from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
 from lineage.cli.common import add_identity_options, add_policy_option, identity_from_args, load_policy_arg
 
@@ -29,7 +29,7 @@ def verify(dsn: str, policy, tables=None, classifier: Classifier | None = None, 
     With a ledger, columns derived from classified ones (by the statements it records) are
     checked too, under their sources' tags.
     """
-    from lineage.verify_masking import classifications_from_ledger, verify_duckdb, verify_postgres
+    from lineage.evidence.verify_masking import classifications_from_ledger, verify_duckdb, verify_postgres
 
     classifier = classifier or Classifier.from_policy(policy.policy)
     try:
@@ -42,16 +42,16 @@ def verify(dsn: str, policy, tables=None, classifier: Classifier | None = None, 
         return verify_postgres(dsn, policy.policy, classifier, catalog, tables), catalog
     import duckdb
 
-    from lineage.catalog import _duckdb_path
+    from lineage.decide.catalog import _duckdb_path
 
     with duckdb.connect(_duckdb_path(dsn), read_only=True) as connection:
         return verify_duckdb(connection, policy.policy, classifier, catalog, tables), catalog
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from lineage.events.emit import emitter_from_environment
-    from lineage.ledger import open_ledger
-    from lineage.verify_masking import record
+    from lineage.deliver.emit import emitter_from_environment
+    from lineage.record import open_ledger
+    from lineage.evidence.verify_masking import record
 
     policy = load_policy_arg(args.policy)
     ledger = open_ledger(args.ledger)
@@ -74,10 +74,10 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def _namespace(dsn: str, catalog) -> str:
-    from lineage.events.naming import duckdb_namespace, postgres_context
+    from lineage.deliver.naming import duckdb_namespace, postgres_context
 
     if catalog.dialect == "postgres":
         return postgres_context(dsn)[0]
-    from lineage.catalog import _duckdb_path
+    from lineage.decide.catalog import _duckdb_path
 
     return duckdb_namespace(_duckdb_path(dsn))

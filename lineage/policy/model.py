@@ -11,14 +11,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lineage.durations import parse_duration
-from lineage.limits import DEFAULT_MAX_CHECK_SECONDS, DEFAULT_MAX_SQL_BYTES
-from lineage.masking.strategies import KEYED, STRATEGIES, STRATEGY_NAMES
+from lineage.policy.durations import parse_duration
+from lineage.decide.limits import DEFAULT_MAX_CHECK_SECONDS, DEFAULT_MAX_SQL_BYTES
+from lineage.mask.strategies import KEYED, STRATEGIES, STRATEGY_NAMES
 from lineage.model import Action
-from lineage.names import check_table_glob, check_tag_glob
+from lineage.decide.names import check_table_glob, check_tag_glob
 
 def _known_rules() -> dict[str, Any]:
-    from lineage.rules import RULES
+    from lineage.decide.rules import RULES
 
     return RULES
 
@@ -74,7 +74,7 @@ class MaskingRule(Strict):
 
     @model_validator(mode="after")
     def _args(self) -> "MaskingRule":
-        from lineage.masking.arguments import check_args
+        from lineage.mask.arguments import check_args
 
         check_args(self.strategy, self.args)
         return self
@@ -93,7 +93,7 @@ class IdentityMatch(Strict):
         return self
 
     def matches(self, principal: str, groups: tuple[str, ...]) -> bool:
-        from lineage.canonical import in_groups, principal_matches
+        from lineage.identity.canonical import in_groups, principal_matches
 
         if self.principal is not None:
             return principal_matches(self.principal, principal)
@@ -179,7 +179,7 @@ class Masking(Strict):
 
 
 class Allowlist(Strict):
-    """What the policy knows to be safe beyond the built-in lists (lineage/allowlist/builtins.yaml)."""
+    """What the policy knows to be safe beyond the built-in lists (lineage/decide/allowlist/builtins.yaml)."""
 
     functions: list[str] = Field(
         default_factory=list,
@@ -246,7 +246,7 @@ class Zone(Strict):
 
 
 class Limits(Strict):
-    """How much SQL one check reads and how long it may take (``lineage.limits``); over either, refused."""
+    """How much SQL one check reads and how long it may take (``lineage.decide.limits``); over either, refused."""
 
     max_sql_bytes: int = Field(default=DEFAULT_MAX_SQL_BYTES, gt=0, description="SQL text handed to one check (a file, a task's SQL, a dbt model), in bytes")
     max_check_seconds: float = Field(default=DEFAULT_MAX_CHECK_SECONDS, gt=0, description="parse, analysis, rules and masking of that text, in seconds")
@@ -259,7 +259,7 @@ class Notify(Strict):
 
 
 def _public_key(value: str) -> str:
-    from lineage.approval_keys import ApprovalKeyError, parse_public
+    from lineage.approve.keys import ApprovalKeyError, parse_public
 
     try:
         parse_public(value)
@@ -282,7 +282,7 @@ class ApproverKey(Strict):
     @field_validator("principal")
     @classmethod
     def _principal(cls, value: str) -> str:
-        from lineage.canonical import unplain_reason
+        from lineage.identity.canonical import unplain_reason
 
         reason = unplain_reason(value)
         if reason or any(char in value for char in "*?["):
@@ -389,7 +389,7 @@ class Jit(Strict):
 
 
 class SessionSettings(Strict):
-    """Settings a session may change besides the built-in harmless list (``lineage.analysis.settings_allowlist``)."""
+    """Settings a session may change besides the built-in harmless list (``lineage.decide.analysis.settings_allowlist``)."""
 
     allowed: list[str] = Field(
         default_factory=list,
@@ -400,7 +400,7 @@ class SessionSettings(Strict):
     @field_validator("allowed")
     @classmethod
     def _allowed(cls, value: list[str]) -> list[str]:
-        from lineage.analysis.settings_allowlist import family
+        from lineage.decide.analysis.settings_allowlist import family
 
         owners = {"role": "privilege_change", "safety": "disable_safety", "lexing": "lexing_setting"}
         for pattern in value:

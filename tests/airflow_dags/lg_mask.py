@@ -26,7 +26,7 @@ with DAG("lg_mask", schedule=None, start_date=datetime.datetime(2024, 1, 1), cat
         from duckdb_provider.hooks.duckdb_hook import DuckDBHook
 
         hook = DuckDBHook(duckdb_conn_id="warehouse")
-        connection = hook.get_conn()  # a raw DB-API connection, governed by lineage.dbapi
+        connection = hook.get_conn()  # a raw DB-API connection, governed by lineage.adapters.dbapi
         ssn = connection.cursor().execute("select ssn from raw.customers order by id").fetchall()
         connection.close()
         names = hook.get_df("select full_name from raw.customers order by id")  # pandas over get_conn()

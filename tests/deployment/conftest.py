@@ -48,7 +48,7 @@ def deployment_postgres():
 def lineage_backend():
     """The lineage backend of every process. It accepts what real Marquez accepts; the plugin's
     own events are held to the full contract by ``contract_problems``."""
-    from lineage.events.marquez.server import MarquezServer
+    from lineage.deliver.marquez.server import MarquezServer
 
     server = MarquezServer(validate=False).start()
     try:

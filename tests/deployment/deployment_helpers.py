@@ -66,7 +66,7 @@ class Deployed:
 
     def ledger(self, dag_id: str | None = None, dag_run_id: str | None = None) -> list[dict[str, Any]]:
         """Ledger bodies (oldest first), of one DAG or DAG run if given; each with its ``seq``."""
-        from lineage.ledger import open_ledger
+        from lineage.record import open_ledger
 
         out = []
         with open_ledger(self.ledger_url, create=False) as ledger:
@@ -81,7 +81,7 @@ class Deployed:
         return out
 
     def verify_ledger(self):
-        from lineage.ledger import open_ledger
+        from lineage.record import open_ledger
 
         with open_ledger(self.ledger_url, create=False) as ledger:
             return ledger.verify()
@@ -167,7 +167,7 @@ def statement_events(events: list[dict[str, Any]], parent_run_id: str) -> list[d
 def contract_problems(events: list[dict[str, Any]]) -> list[tuple[int, list[str]]]:
     """What the full Marquez contract (spec, facet schemas, Marquez's rules, per-run order) says
     about these events, in their order: the same checks the strict server makes."""
-    from lineage.events.marquez.server import MarquezServer
+    from lineage.deliver.marquez.server import MarquezServer
 
     strict = MarquezServer()
     answers = [strict.receive(json.dumps(event).encode()) for event in events]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lineage.identity import RunIdentity  # noqa: E402
-from lineage.ledger import open_ledger  # noqa: E402
+from lineage.identity.run_identity import RunIdentity  # noqa: E402
+from lineage.record import open_ledger  # noqa: E402
 
 
 def main() -> None:

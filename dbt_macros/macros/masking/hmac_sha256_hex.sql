@@ -1,6 +1,6 @@
 {#-
   hmac_sha256_hex(text, [inner, outer]) -> lower-case hex HMAC-SHA256 of the text, computed with
-  the database's own SHA-256 (PostgreSQL needs no pgcrypto), as lineage/masking/strategies/_keyed.py:
+  the database's own SHA-256 (PostgreSQL needs no pgcrypto), as lineage/mask/strategies/_keyed.py:
   HMAC(k, m) = SHA256((k xor opad) || SHA256((k xor ipad) || m)).
 -#}
 {% macro hmac_sha256_hex(text, pads) -%}

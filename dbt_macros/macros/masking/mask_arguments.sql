@@ -1,6 +1,6 @@
 {#-
   mask_arguments('show_last', {'chars': 4}) -> {'chars': 4}, or a compiler error naming the
-  argument: the same checks as the core's lineage/masking/arguments.py.
+  argument: the same checks as the core's lineage/mask/arguments.py.
 -#}
 {% macro mask_arguments(strategy, args) -%}
     {%- set spec = {

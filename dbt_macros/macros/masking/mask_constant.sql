@@ -1,4 +1,4 @@
-{#- constant: a present value becomes a fixed value cast to the column's type. 'Lisbon' -> 'REDACTED' (lineage/masking/strategies/constant.py) -#}
+{#- constant: a present value becomes a fixed value cast to the column's type. 'Lisbon' -> 'REDACTED' (lineage/mask/strategies/constant.py) -#}
 {% macro mask_constant(column, data_type, args, tag) -%}
     {{ return(adapter.dispatch('mask_constant', 'lineage_governance')(column, data_type, args, tag)) }}
 {%- endmacro %}

@@ -1,5 +1,5 @@
 {#-
-  custom: the policy's own allow-listed expression over `value` (lineage/masking/strategies/custom.py).
+  custom: the policy's own allow-listed expression over `value` (lineage/mask/strategies/custom.py).
   "left(value, 1) || '.'": 'Alice' -> 'A.'. The expression is checked and rendered by the core
   (`lineage dbt` puts it in the plan with the column as __lineage_value__), never pieced
   together from text here.

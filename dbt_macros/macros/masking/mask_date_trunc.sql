@@ -1,4 +1,4 @@
-{#- date_trunc: a date or timestamp truncated to its year or month, keeping the type. 1987-06-15 -> 1987-01-01 (lineage/masking/strategies/date_trunc.py) -#}
+{#- date_trunc: a date or timestamp truncated to its year or month, keeping the type. 1987-06-15 -> 1987-01-01 (lineage/mask/strategies/date_trunc.py) -#}
 {% macro mask_date_trunc(column, data_type, args, tag) -%}
     {{ return(adapter.dispatch('mask_date_trunc', 'lineage_governance')(column, data_type, args, tag)) }}
 {%- endmacro %}

@@ -1,4 +1,4 @@
-{#- deny: the column reads as NULL of its type; the pre-flight refuses models that reference it (lineage/masking/strategies/deny.py) -#}
+{#- deny: the column reads as NULL of its type; the pre-flight refuses models that reference it (lineage/mask/strategies/deny.py) -#}
 {% macro mask_deny(column, data_type, args, tag) -%}
     {{ return(adapter.dispatch('mask_deny', 'lineage_governance')(column, data_type, args, tag)) }}
 {%- endmacro %}

@@ -1,4 +1,4 @@
-{#- email: the local part becomes '*****', the domain stays unless mask_domain. 'alice@example.com' -> '*****@example.com' (lineage/masking/strategies/email.py) -#}
+{#- email: the local part becomes '*****', the domain stays unless mask_domain. 'alice@example.com' -> '*****@example.com' (lineage/mask/strategies/email.py) -#}
 {% macro mask_email(column, data_type, args, tag) -%}
     {{ return(adapter.dispatch('mask_email', 'lineage_governance')(column, data_type, args, tag)) }}
 {%- endmacro %}

@@ -1,4 +1,4 @@
-{#- hash: keyed HMAC-SHA256 of the value as lower-case hex, cut to `length` (8..64) characters (lineage/masking/strategies/hash.py) -#}
+{#- hash: keyed HMAC-SHA256 of the value as lower-case hex, cut to `length` (8..64) characters (lineage/mask/strategies/hash.py) -#}
 {% macro mask_hash(column, data_type, args, tag) -%}
     {{ return(adapter.dispatch('mask_hash', 'lineage_governance')(column, data_type, args, tag)) }}
 {%- endmacro %}

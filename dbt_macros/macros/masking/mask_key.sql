@@ -2,7 +2,7 @@
   mask_key('hash', 'pii.ssn') -> ['<inner pad hex>', '<outer pad hex>'].
 
   The key of a keyed strategy for one tag: HMAC-SHA256(master key, "lineage-governance mask
-  v1" | strategy | tag), derived by `lineage dbt` (lineage/masking/keys.py) and handed over as
+  v1" | strategy | tag), derived by `lineage dbt` (lineage/mask/keys.py) and handed over as
   the two HMAC pads in LINEAGE_DBT_PLAN. The master key never reaches dbt, its compiled SQL
   or its logs; the derived pads do, exactly as they reach the database's statement log when
   the core masks (see the README's "Keys"). Without them there is no keyed mask: a compiler

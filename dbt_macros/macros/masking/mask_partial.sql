@@ -1,4 +1,4 @@
-{#- partial: prefix characters, a fixed pad, suffix characters; short values become the pad. '+4930123456' -> '+4****56' (lineage/masking/strategies/partial.py) -#}
+{#- partial: prefix characters, a fixed pad, suffix characters; short values become the pad. '+4930123456' -> '+4****56' (lineage/mask/strategies/partial.py) -#}
 {% macro mask_partial(column, data_type, args, tag) -%}
     {{ return(adapter.dispatch('mask_partial', 'lineage_governance')(column, data_type, args, tag)) }}
 {%- endmacro %}

@@ -1,6 +1,6 @@
 {#-
   pseudonym: a deterministic keyed stand-in: prefix || 16 hex characters for text, a number of
-  the same integer type for integer columns (lineage/masking/strategies/pseudonym.py).
+  the same integer type for integer columns (lineage/mask/strategies/pseudonym.py).
   'alice@example.com' -> 'user_3fa9...' (always the same for this value and key)
 -#}
 {% macro mask_pseudonym(column, data_type, args, tag) -%}

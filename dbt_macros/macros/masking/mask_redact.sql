@@ -1,4 +1,4 @@
-{#- redact: letters to x/X, digits to 0, any non-ASCII character to x. 'Ann-Marie 42' -> 'Xxx-Xxxxx 00' (lineage/masking/strategies/redact.py) -#}
+{#- redact: letters to x/X, digits to 0, any non-ASCII character to x. 'Ann-Marie 42' -> 'Xxx-Xxxxx 00' (lineage/mask/strategies/redact.py) -#}
 {% macro mask_redact(column, data_type, args, tag) -%}
     {{ return(adapter.dispatch('mask_redact', 'lineage_governance')(column, data_type, args, tag)) }}
 {%- endmacro %}

@@ -1,4 +1,4 @@
-{#- show_first: the first `chars` characters stay, the rest become '*'. 'Alice' -> 'Al***', 'Al' -> '**' (lineage/masking/strategies/show_first.py) -#}
+{#- show_first: the first `chars` characters stay, the rest become '*'. 'Alice' -> 'Al***', 'Al' -> '**' (lineage/mask/strategies/show_first.py) -#}
 {% macro mask_show_first(column, data_type, args, tag) -%}
     {{ return(adapter.dispatch('mask_show_first', 'lineage_governance')(column, data_type, args, tag)) }}
 {%- endmacro %}

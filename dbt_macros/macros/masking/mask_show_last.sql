@@ -1,4 +1,4 @@
-{#- show_last: the last `chars` characters stay, the rest become '*'. '123-45-6789' -> '*******6789' (lineage/masking/strategies/show_last.py) -#}
+{#- show_last: the last `chars` characters stay, the rest become '*'. '123-45-6789' -> '*******6789' (lineage/mask/strategies/show_last.py) -#}
 {% macro mask_show_last(column, data_type, args, tag) -%}
     {{ return(adapter.dispatch('mask_show_last', 'lineage_governance')(column, data_type, args, tag)) }}
 {%- endmacro %}

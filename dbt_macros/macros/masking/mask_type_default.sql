@@ -1,4 +1,4 @@
-{#- type_default: a present value becomes its type's neutral value. 'Alice' -> 'XXXX', 42 -> 0, a date -> 1900-01-01 (lineage/masking/strategies/type_default.py) -#}
+{#- type_default: a present value becomes its type's neutral value. 'Alice' -> 'XXXX', 42 -> 0, a date -> 1900-01-01 (lineage/mask/strategies/type_default.py) -#}
 {% macro mask_type_default(column, data_type, args, tag) -%}
     {{ return(adapter.dispatch('mask_type_default', 'lineage_governance')(column, data_type, args, tag)) }}
 {%- endmacro %}

@@ -1,6 +1,6 @@
 {#-
   type_family('character varying(40)') -> 'text'. The families the core's strategies tell
-  apart (lineage/masking/strategies/_common.py): text, integer, number, boolean, date,
+  apart (lineage/mask/strategies/_common.py): text, integer, number, boolean, date,
   timestamp, time, uuid, json, or 'other'; none for an unknown type.
 -#}
 {% macro type_family(data_type) -%}

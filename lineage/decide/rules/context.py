@@ -1,0 +1,23 @@
+"""What a guardrail rule may look at besides the statement's facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lineage.decide.catalog import Catalog
+from lineage.decide.classify import Classifier, exempt
+from lineage.identity.run_identity import RunIdentity
+from lineage.policy.model import Policy
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    policy: Policy
+    identity: RunIdentity
+    catalog: Catalog
+    classifier: Classifier
+    policy_dir: Path | None = None  # where relative paths in the policy (masking.hash_key.file) start
+
+    def sees_raw(self, tag: str) -> bool:
+        return exempt(self.policy.masking, self.identity.principal, self.identity.groups, tag)

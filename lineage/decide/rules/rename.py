@@ -1,0 +1,23 @@
+"""rename: renaming a table or a column breaks everything that reads it by name.
+
+    ALTER TABLE crm.customers RENAME COLUMN email TO email_address
+    -> rename (require_approval): renames column email of crm.customers to email_address
+
+dbt's swap (``x__dbt_tmp`` -> ``x``, ``x`` -> ``x__dbt_backup``) is how dbt replaces a
+model atomically and is not reported.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from lineage.model import Finding, StatementFacts
+from lineage.decide.rules.context import RuleContext
+
+
+def rename(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
+    for change in facts.schema_changes:
+        if change.change == "renamed_table" and not change.dbt_swap:
+            yield Finding("rename", f"renames {change.object_kind} {change.table} to {change.new_name}", change.table)
+        elif change.change == "renamed_column":
+            yield Finding("rename", f"renames column {change.column} of {change.table} to {change.new_name}", f"{change.table}.{change.column}")

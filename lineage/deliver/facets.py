@@ -35,7 +35,7 @@ def version() -> str:
         return "0.0.0"
 
 
-PRODUCER = f"{REPOSITORY}/tree/v{version()}/lineage/events"
+PRODUCER = f"{REPOSITORY}/tree/v{version()}/lineage/deliver"
 
 
 def schema_url(name: str, schema_version: str = "1-0-0") -> str:

@@ -2,6 +2,7 @@
 
     deployment = AirflowDeployment(root, metadata_url="postgresql+psycopg2://...", dags=[...],
                                    shared_env=plugin_environment(...), executor="CeleryExecutor",
+                                   api_server_env=api_server_environment(ui_key),
                                    broker_url=redis.url, workers=2)
     deployment.start()      # airflow db migrate; api-server, scheduler, dag-processor, triggerer
                             # (+ one `airflow celery worker` per worker), each its own process
@@ -13,8 +14,9 @@
 Nothing runs in the caller's process: every component is the ``airflow`` command of this
 environment with its own environment variables, so the plugin is loaded the way Airflow loads
 it (entry point) and configured the way the README's "Deploy" section says
-(``plugin_environment`` for every process, ``worker_environment`` per worker machine). With
-LocalExecutor the scheduler is the worker (tasks are its children). Each process logs to
+(``plugin_environment`` for every process, ``api_server_environment`` for the API server only,
+``worker_environment`` per worker machine). With LocalExecutor the scheduler is the worker (tasks
+are its children). Each process logs to
 ``<root>/logs/<name>.log``; ``describe()`` returns their tails and the task logs for an
 assertion message. Users come from SimpleAuthManager's users and passwords file.
 """
@@ -74,6 +76,13 @@ def plugin_environment(
     return env
 
 
+def api_server_environment(signing_key: str | os.PathLike) -> dict[str, str]:
+    """The API server only: the UI's private key, which signs approval decisions for the logged-in
+    user (its public key is in the policy's ``approvals.server_keys``). Never a worker's or the
+    scheduler's: they run pipeline code, which could forge approvals with it."""
+    return {"AIRFLOW__LINEAGE_GOVERNANCE__APPROVALS_SIGNING_KEY": str(signing_key)}
+
+
 def worker_environment(spool: str | os.PathLike) -> dict[str, str]:
     """Per worker machine: the event spool on that machine's local disk (one sender per file)."""
     return {"AIRFLOW__LINEAGE_GOVERNANCE__EVENTS_SPOOL": str(spool)}
@@ -127,6 +136,7 @@ class AirflowDeployment:
     heartbeat_timeout: int = 90
     migrate: bool = True
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    api_server_env: Mapping[str, str] = field(default_factory=dict)  # the API server's alone (api_server_environment)
     components: dict[str, Component] = field(default_factory=dict)
     api_port: int = 0
 
@@ -251,7 +261,7 @@ class AirflowDeployment:
         airflow = str(Path(sys.executable).with_name("airflow"))
         base = self.base_env()
         self.components = {
-            "api-server": Component("api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"], base, self.log_dir / "api-server.log"),
+            "api-server": Component("api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"], {**base, **self.api_server_env}, self.log_dir / "api-server.log"),
             "scheduler": Component("scheduler", [airflow, "scheduler"], self._worker_env(base, "scheduler") if self.executor != "CeleryExecutor" else base, self.log_dir / "scheduler.log"),
             "dag-processor": Component("dag-processor", [airflow, "dag-processor"], base, self.log_dir / "dag-processor.log"),
             "triggerer": Component("triggerer", [airflow, "triggerer"], base, self.log_dir / "triggerer.log"),

@@ -4,13 +4,14 @@ One PostgreSQL 15 server holds everything a deployment keeps: Airflow's metadata
 copy of one migrated template, so ``airflow db migrate`` runs once per session), the ledger and
 approvals store (one database, as the README's Deploy section says), and the warehouse the DAGs
 write (the example DAGs' ``warehouse`` connection). One Marquez-contract server is the lineage
-backend of every process. The plugin is configured only through ``plugin_environment`` and
-``worker_environment`` (testkit.airflow_deployment), which are what the README's Deploy
-section shows. Nothing here imports Airflow: the test process only talks to the deployment
+backend of every process. The plugin is configured only through ``plugin_environment``,
+``api_server_environment`` (the UI's signing key, for the API server alone) and
+``worker_environment`` (testkit.airflow_deployment), which are what the README's Deploy section
+shows. Nothing here imports Airflow: the test process only talks to the deployment
 (REST API, the plugin's API, the databases), as a user or a CI system would.
 
 On a failure the report gets a section with every component's log tail and the newest task logs;
-the whole deployment directory (logs included) stays under pytest's basetemp.
+the whole deployment directory (logs included) is kept, and the report names it.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ def deployment_postgres():
 
 @pytest.fixture(scope="session")
 def lineage_backend():
-    """The lineage backend of every process. It accepts what real Marquez accepts; the plugin's
-    own events are held to the full contract by ``contract_problems``."""
+    """The lineage backend of every process, checking every event as Marquez does (the provider's
+    stock events pass as they pass Marquez; the plugin's own are held to the full contract); the
+    tests assert that it refused none."""
     from lineage.deliver.marquez.server import MarquezServer
 
-    server = MarquezServer(validate=False).start()
+    server = MarquezServer().start()
     try:
         yield server
     finally:

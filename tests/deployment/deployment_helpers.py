@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from testkit.airflow_deployment import AirflowApi, AirflowDeployment, User, plugin_environment
+from testkit.airflow_deployment import AirflowApi, AirflowDeployment, User, api_server_environment, plugin_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "dags_examples"
@@ -25,6 +25,7 @@ POLL_INTERVAL = 15
 # SimpleAuthManager users: admin triggers the runs; demo-approver is in the example policy's
 # data-owners (the approvers); mallory is an Airflow admin but no approver
 USERS = (User("admin", "admin"), User("demo-approver", "viewer"), User("mallory", "admin"))
+UI_KEY = "airflow-ui"  # the API server's key in the policy's approvals.server_keys
 
 
 def create_database(postgres, name: str, template: str | None = None) -> str:
@@ -40,13 +41,17 @@ def metadata_url(postgres, database: str) -> str:
     return f"postgresql+psycopg2://postgres@127.0.0.1:{postgres.port}/{database}"
 
 
-def example_policy(directory: Path) -> Path:
-    """The example policy, with approvals expiring after APPROVAL_TTL instead of an hour."""
+def example_policy(directory: Path, keys, functions: tuple[str, ...] = ()) -> Path:
+    """The example policy, with approvals expiring after APPROVAL_TTL instead of an hour, the API
+    server's public key under ``approvals.server_keys`` and ``functions`` under ``allowlist.functions``."""
     text = (EXAMPLES / "policy.yaml").read_text()
     shortened = re.sub(r"(?m)^(\s+ttl:\s*)1h\b", lambda match: match.group(1) + APPROVAL_TTL, text)
     assert shortened != text, "dags_examples/policy.yaml: no 'ttl: 1h' under approvals to shorten"
+    if functions:
+        assert not re.search(r"(?m)^allowlist:", shortened), "dags_examples/policy.yaml has an allowlist: merge into it"
+        shortened += f"allowlist: {{functions: [{', '.join(functions)}]}}\n"
     path = directory / "policy.yaml"
-    path.write_text(shortened)
+    path.write_text(keys.policy_text(shortened, servers=[UI_KEY]))
     return path
 
 
@@ -59,6 +64,7 @@ class Deployed:
     warehouse_dsn: str
     backend: Any
     policy: Path
+    signing_key: Path  # the UI's private key: the API server's alone
     failed: bool = False  # a test on this deployment failed: keep its directory (logs) for a look
 
     def api(self, user: str = "admin") -> AirflowApi:
@@ -103,10 +109,32 @@ class Deployed:
         with self.backend._lock:
             return list(self.backend.events)
 
+    def rejected(self) -> list[tuple[int, list[str]]]:
+        """What the lineage backend refused (status, problems), as Marquez would have."""
+        with self.backend._lock:
+            return list(self.backend.rejected)
+
+    def signing_key_holders(self) -> list[str]:
+        """The components started with the UI's signing key in their environment (its setting, in
+        either spelling, or its file). Read from what each was started with: Airflow's processes
+        set their title (setproctitle), which overwrites what /proc/<pid>/environ shows."""
+        return [
+            name for name, component in self.deployment.components.items()
+            if any(key.endswith("APPROVALS_SIGNING_KEY") or str(self.signing_key) in value for key, value in component.env.items())
+        ]
+
+    def task_sees(self, dag_id: str = "lg_settings") -> dict[str, Any]:
+        """What a task's own code sees of the plugin's settings (tests/deployment/dags/lg_settings.py)."""
+        admin = self.api("admin")
+        run_id = admin.trigger(dag_id)
+        assert admin.wait_for_run(dag_id, run_id) == "success", admin.states(dag_id, run_id)
+        return admin.xcom(dag_id, run_id, "visible_settings")
+
 
 @contextlib.contextmanager
-def deploy(name: str, executor: str, postgres, backend, template: str, dags: list[Path], **options: Any) -> Iterator[Deployed]:
+def deploy(name: str, executor: str, postgres, backend, template: str, dags: list[Path], functions: tuple[str, ...] = (), **options: Any) -> Iterator[Deployed]:
     """Start a deployment configured as the README's Deploy section says; stop everything after.
+    ``functions``: what the DAGs call beyond value functions, for the policy's ``allowlist.functions``.
 
     Its directory (configuration, logs of every process and task) is removed afterwards unless a
     test on it failed (or it did not start): then it stays, and the failure report names it."""
@@ -114,11 +142,15 @@ def deploy(name: str, executor: str, postgres, backend, template: str, dags: lis
     import sys
     import tempfile
 
+    from lineage.approve.approver_keys import ApproverKeys
+
     root = Path(tempfile.mkdtemp(prefix=f"lineage-deployment-{name}-"))
     ledger_url = create_database(postgres, f"lineage_{name}")
     warehouse_dsn = create_database(postgres, f"warehouse_{name}")
     create_database(postgres, f"airflow_{name}", template=template)
-    policy = example_policy(root)
+    # the UI's key pair: the private key for the API server, the public one in the policy
+    keys = ApproverKeys(root / "api-server-keys")
+    policy = example_policy(root, keys, functions)
     env = plugin_environment(policy, ENVIRONMENT, ledger_url, backend.url, namespace=NAMESPACE, approval_poll_interval=POLL_INTERVAL)
     # the DAGs' connection, the usual way (an environment variable on every machine that runs tasks)
     env["AIRFLOW_CONN_WAREHOUSE"] = json.dumps(
@@ -126,9 +158,9 @@ def deploy(name: str, executor: str, postgres, backend, template: str, dags: lis
     )
     deployment = AirflowDeployment(
         root / "airflow", metadata_url=metadata_url(postgres, f"airflow_{name}"), dags=dags, shared_env=env,
-        executor=executor, users=USERS, migrate=False, **options,
+        executor=executor, users=USERS, migrate=False, api_server_env=api_server_environment(keys.path(UI_KEY)), **options,
     )
-    deployed = Deployed(deployment, ledger_url, warehouse_dsn, backend, policy)
+    deployed = Deployed(deployment, ledger_url, warehouse_dsn, backend, policy, keys.path(UI_KEY))
     try:
         deployment.start()
         yield deployed

@@ -37,11 +37,12 @@ def redis():
 
 @pytest.fixture(scope="module")
 def celery(deployment_postgres, lineage_backend, metadata_template, redis):
-    dags = [HERE / "dags" / "lg_fanout.py", HERE / "dags" / "lg_crash.py", EXAMPLES / "governed_pipeline.py", EXAMPLES / "sql"]
-    with deploy("celery", "CeleryExecutor", deployment_postgres, lineage_backend, metadata_template, dags,
+    dags = [HERE / "dags" / "lg_fanout.py", HERE / "dags" / "lg_crash.py", HERE / "dags" / "lg_settings.py", EXAMPLES / "governed_pipeline.py", EXAMPLES / "sql"]
+    # lg_crash holds its first try inside pg_sleep: no value function, so the policy lists it
+    with deploy("celery", "CeleryExecutor", deployment_postgres, lineage_backend, metadata_template, dags, functions=("pg_sleep",),
                 broker_url=redis.url, workers=2, worker_concurrency=4, heartbeat_timeout=45) as deployed:
         deployed.warehouse(CUSTOMERS)
-        deployed.api().wait_for_dags(["lg_fanout", "lg_crash", "governed_pipeline"])
+        deployed.api().wait_for_dags(["lg_fanout", "lg_crash", "lg_settings", "governed_pipeline"])
         yield deployed
 
 
@@ -103,6 +104,7 @@ def test_twenty_parallel_tasks_on_two_workers_into_one_chain(celery):
     ours = [e for run in expected.values() for e in statement_events(events, run)]
     assert all(e["job"]["name"].startswith(f"lg_fanout.{e['run']['facets']['lineageGovernance_identity']['attributes']['task_id']}.") for e in ours)
     assert contract_problems(ours) == []
+    assert celery.rejected() == []  # the backend took every event, the provider's included
 
 
 @pytest.mark.timeout(900)
@@ -152,6 +154,15 @@ def test_a_worker_killed_mid_statement_retries_under_a_new_try(celery):
     assert retried == Counter({"START": 3, "COMPLETE": 3})
     killed_try = Counter(e["eventType"] for e in statement_events(celery.events(), first))
     assert killed_try["COMPLETE"] <= 1 and not killed_try["FAIL"]  # only the INSERT before the kill can have completed
+    assert celery.rejected() == []  # every event of the killed try and of the retry taken
+
+
+@pytest.mark.timeout(900)
+def test_only_the_api_server_holds_the_ui_signing_key(celery):
+    # workers run pipeline code: one that held the key could sign its own approval
+    assert celery.signing_key_holders() == ["api-server"]
+    seen = celery.task_sees()
+    assert seen == {"approvals_signing_key": None, "variables": [], "policy_file": str(celery.policy)}
 
 
 @pytest.mark.timeout(900)

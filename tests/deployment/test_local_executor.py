@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .deployment_helpers import EXAMPLES, NAMESPACE, contract_problems, deploy, pending_request, statement_events, task_run_id
+from .deployment_helpers import EXAMPLES, HERE, NAMESPACE, contract_problems, deploy, pending_request, statement_events, task_run_id
 
 pytestmark = [pytest.mark.deployment, pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
 
@@ -25,9 +25,9 @@ def is_drop_column(record) -> bool:
 
 @pytest.fixture(scope="module")
 def local(deployment_postgres, lineage_backend, metadata_template):
-    dags = [EXAMPLES / "governed_pipeline.py", EXAMPLES / "blocked_drop.py", EXAMPLES / "sql"]
+    dags = [EXAMPLES / "governed_pipeline.py", EXAMPLES / "blocked_drop.py", EXAMPLES / "sql", HERE / "dags" / "lg_settings.py"]
     with deploy("local", "LocalExecutor", deployment_postgres, lineage_backend, metadata_template, dags, parallelism=8) as deployed:
-        deployed.api().wait_for_dags([PIPELINE, "blocked_drop"])
+        deployed.api().wait_for_dags([PIPELINE, "blocked_drop", "lg_settings"])
         yield deployed
 
 
@@ -46,6 +46,14 @@ def test_the_plugin_is_loaded_and_its_ui_needs_a_login(local):
 
     policy = local.api("demo-approver").get("/lineage-governance/api/policy")
     assert policy["version"] == load_policy(local.policy).version and policy["environment"] == "prod"
+
+
+@pytest.mark.timeout(900)
+def test_only_the_api_server_holds_the_ui_signing_key(local):
+    # the scheduler runs the tasks (LocalExecutor): pipeline code that held the key could sign its own approval
+    assert local.signing_key_holders() == ["api-server"]
+    seen = local.task_sees()
+    assert seen == {"approvals_signing_key": None, "variables": [], "policy_file": str(local.policy)}
 
 
 @pytest.mark.timeout(900)
@@ -108,6 +116,7 @@ def test_example_pipeline_masks_the_mart_and_an_approver_approves_while_the_task
     ours = [e for task in tis for e in statement_events(events, task_run_id(PIPELINE, task, 1, dag_run))]
     assert all(e["job"]["namespace"] == NAMESPACE and e["job"]["name"].startswith(f"{PIPELINE}.") for e in ours)
     assert contract_problems(ours) == []
+    assert local.rejected() == []  # the backend took every event, the provider's included
     # the OpenLineage provider's task runs carry the same run ids, with our identity facet
     provider = {e["run"]["runId"]: e for e in events if e["job"]["name"] in {f"{PIPELINE}.{task}" for task in tis} and e["eventType"] == "COMPLETE"}
     for task in tis:

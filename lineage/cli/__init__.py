@@ -12,22 +12,30 @@ import sys
 
 EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
 
-# modules with a register(subparsers) function; each adds its own subcommands
-COMMAND_MODULES = [
-    "lineage.cli.check",
-    "lineage.cli.policy",
-    "lineage.cli.approvals",
-    "lineage.cli.jit",
-    "lineage.cli.verify",
-    "lineage.cli.report",
-    "lineage.cli.demo",
-    "lineage.cli.ledger",
-    "lineage.cli.correlate",
-    "lineage.cli.execute",
-    "lineage.cli.events",
-    "lineage.cli.dbt",
-    "lineage.cli.masking",
-]
+# command -> (the module whose register(subparsers) adds it, its line in `lineage --help`). Only the
+# module of the command being run is imported, and the listing imports none: a command pays for
+# its own imports only, and `lineage --help` for none of the analysis.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("lineage.cli.check", "decide on SQL: allow, warn, mask, require_approval or block"),
+    "explain": ("lineage.cli.check", "show one statement's lineage, findings and final SQL"),
+    "policy": ("lineage.cli.policy", "validate a policy file or print its JSON Schema"),
+    "approvals": ("lineage.cli.approvals", "list, approve or deny approval requests"),
+    "jit": ("lineage.cli.jit", "just-in-time PostgreSQL roles that expire with the run"),
+    "verify-masking": ("lineage.cli.verify", "check classified columns outside their zones for raw values (Great Expectations)"),
+    "report": ("lineage.cli.report", "write one self-contained HTML report from the ledger and events"),
+    "demo": ("lineage.cli.demo", "run the example Airflow DAGs and dbt project on DuckDB, governed, with evidence and a report"),
+    "ledger": ("lineage.cli.ledger", "verify, anchor, show or export the tamper-evident ledger"),
+    "correlate": ("lineage.cli.correlate", "line a PostgreSQL csvlog up with the ledger: attributed, unattributed, divergent"),
+    "exec": ("lineage.cli.execute", "run SQL on a database through the governor (policy, masking, comment, ledger)"),
+    "events": ("lineage.cli.events", "OpenLineage events: validate a file, the spool's status, flush it"),
+    "dbt": ("lineage.cli.dbt", "run dbt in-process with pre-flight policy checks, ledger records and per-model lineage"),
+    "masking": ("lineage.cli.masking", "keyed masking in the database"),
+}
+
+
+def summary(command: str) -> str:
+    """The command's line in `lineage --help` (its module passes it to add_parser)."""
+    return COMMANDS[command][1]
 
 
 class UsageError(Exception):
@@ -41,20 +49,25 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``command`` (its module's own subcommands), or for anything else the listing
+    of every command, whose entries import nothing."""
     parser = _Parser(prog="lineage", description="Governance in front of pipeline SQL: policies, masking, ledger, lineage.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for name in modules or COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    if command in COMMANDS:
+        importlib.import_module(COMMANDS[command][0]).register(subparsers)
+    else:
+        for name, (_, line) in COMMANDS.items():
+            subparsers.add_parser(name, help=line, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # `lineage dbt` wraps a whole dbt run: it registers only itself and imports nothing heavy,
-    # so its sidecar loads the analysis while dbt loads (see lineage.adapters.dbt.runner)
-    parser = build_parser(["lineage.cli.dbt"] if argv[:1] == ["dbt"] else None)
+    # `lineage dbt` imports nothing heavy either: its sidecar loads the analysis while dbt loads
+    # (see lineage.adapters.dbt.runner)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)

@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 
 from lineage.approve.approvals import ApprovalError, Approvals, ApprovalStore, default_url
-from lineage.cli import EXIT_BLOCKED, UsageError
+from lineage.cli import EXIT_BLOCKED, UsageError, summary
 from lineage.cli.common import add_policy_option, load_policy_arg
 
 
 def register(subparsers) -> None:
-    approvals = subparsers.add_parser("approvals", help="list, approve or deny approval requests")
+    approvals = subparsers.add_parser("approvals", help=summary("approvals"))
     commands = approvals.add_subparsers(dest="approvals_command", metavar="SUBCOMMAND")
     commands.required = True
     listing = commands.add_parser("list", help="approval requests (default: pending)")

@@ -7,21 +7,21 @@ import json
 import sys
 from pathlib import Path
 
-from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError
+from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError, summary
 from lineage.cli.common import add_engine_options, identity_from_args, load_catalog_args, load_policy_arg
 from lineage.decide.engine import Engine
 from lineage.model import Action, Decision
 
 
 def register(subparsers) -> None:
-    check = subparsers.add_parser("check", help="decide on SQL: allow, warn, mask, require_approval or block", description=__doc__)
+    check = subparsers.add_parser("check", help=summary("check"), description=__doc__)
     check.add_argument("files", nargs="*", metavar="FILE", help="SQL files (default: --sql, else stdin)")
     check.add_argument("--sql", action="append", help="SQL text (repeatable)")
     check.add_argument("--format", choices=("table", "json"), default="table")
     add_engine_options(check)
     check.set_defaults(handler=run_check)
 
-    explain = subparsers.add_parser("explain", help="show one statement's lineage, findings and final SQL")
+    explain = subparsers.add_parser("explain", help=summary("explain"))
     explain.add_argument("files", nargs="*", metavar="FILE")
     explain.add_argument("--sql", action="append")
     explain.add_argument("--index", type=int, default=0, help="which statement (0-based; default 0)")

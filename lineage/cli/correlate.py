@@ -18,7 +18,7 @@ import json
 import sys
 from datetime import timezone
 
-from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
+from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError, summary
 from lineage.cli.ledger import _cut, add_ledger_option, open_for_reading
 from lineage.cli.times import parse_time
 from lineage.evidence.correlate import WINDOW_SECONDS, Report, correlate
@@ -27,7 +27,7 @@ from lineage.record.postgres import ledger_statements
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("correlate", help="line a PostgreSQL csvlog up with the ledger: attributed, unattributed, divergent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser("correlate", help=summary("correlate"), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("logs", nargs="+", metavar="LOG", help="csvlog files or directories of them")
     add_ledger_option(parser)
     parser.add_argument("--since", help="only log lines from this time (2026-05-09, 2026-05-09T10:00:00Z, or 2h ago)")

@@ -16,13 +16,13 @@ import argparse
 import os
 import sys
 
-from lineage.cli import UsageError
+from lineage.cli import UsageError, summary
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "dbt",
-        help="run dbt in-process with pre-flight policy checks, ledger records and per-model lineage",
+        help=summary("dbt"),
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from lineage.cli import summary
+
 
 def register(subparsers) -> None:
-    demo = subparsers.add_parser("demo", help="run the example Airflow DAGs and dbt project on DuckDB, governed, with evidence and a report")
+    demo = subparsers.add_parser("demo", help=summary("demo"))
     demo.add_argument("--out", default="demo-output", help="where everything goes (recreated; default: demo-output)")
     demo.add_argument("--skip-dbt", action="store_true", help="only the Airflow part")
     demo.set_defaults(handler=run)

@@ -13,11 +13,11 @@ import json
 import sys
 from pathlib import Path
 
-from lineage.cli import UsageError
+from lineage.cli import UsageError, summary
 
 
 def register(subparsers) -> None:
-    events = subparsers.add_parser("events", help="OpenLineage events: validate a file, the spool's status, flush it")
+    events = subparsers.add_parser("events", help=summary("events"))
     commands = events.add_subparsers(dest="events_command", metavar="SUBCOMMAND")
     commands.required = True
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from lineage.decide.analysis import split_statements
 from lineage.decide.catalog import Catalog, CatalogError, _duckdb_path, _redact
-from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError
+from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError, summary
 from lineage.cli.check import read_sql
 from lineage.cli.approval_options import add_approval_options, held_hint, open_approvals
 from lineage.cli.common import add_identity_options, add_policy_option, identity_from_args, load_policy_arg
@@ -32,7 +32,7 @@ from lineage.governor import ApprovalRequired, OutcomeUnknown, StatementBlocked
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("exec", help="run SQL on a database through the governor (policy, masking, comment, ledger)", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser("exec", help=summary("exec"), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", metavar="FILE", help="SQL files (default: --sql, else stdin)")
     parser.add_argument("--sql", action="append", help="SQL text (repeatable)")
     parser.add_argument("--dsn", required=True, help="postgresql://... or duckdb:///path/to.duckdb")

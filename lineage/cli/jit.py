@@ -9,7 +9,7 @@ import signal
 import threading
 from contextlib import contextmanager
 
-from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError
+from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError, summary
 from lineage.cli.approval_options import add_approval_options, held_hint, open_approvals
 from lineage.cli.check import read_sql
 from lineage.cli.common import add_engine_options, add_policy_option, identity_from_args, load_catalog_args, load_policy_arg
@@ -21,7 +21,7 @@ EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 
 def register(subparsers) -> None:
-    jit = subparsers.add_parser("jit", help="just-in-time PostgreSQL roles that expire with the run")
+    jit = subparsers.add_parser("jit", help=summary("jit"))
     commands = jit.add_subparsers(dest="jit_command", metavar="SUBCOMMAND")
     commands.required = True
     plan = commands.add_parser("plan", help="print the grants the statements need (nothing is created)")

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
-from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
+from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError, summary
 from lineage.cli.times import ledger_time, parse_time
 from lineage.record import Anchor, Entry, Filters, Ledger, LedgerError, canonical_json, default_url, open_ledger, verify_entries
 
@@ -39,7 +39,7 @@ def add_ledger_option(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    ledger = subparsers.add_parser("ledger", help="verify, anchor, show or export the tamper-evident ledger", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ledger = subparsers.add_parser("ledger", help=summary("ledger"), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = ledger.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND")
     commands.required = True
 

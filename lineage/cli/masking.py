@@ -14,13 +14,13 @@ import os
 from pathlib import Path
 
 from lineage.decide.catalog import _redact
-from lineage.cli import EXIT_OK, UsageError
+from lineage.cli import EXIT_OK, UsageError, summary
 from lineage.mask.install import DEFAULT_SCHEMA
 from lineage.mask.keys import KeyUnavailable, load_key
 
 
 def register(subparsers) -> None:
-    masking = subparsers.add_parser("masking", help="keyed masking in the database")
+    masking = subparsers.add_parser("masking", help=summary("masking"))
     commands = masking.add_subparsers(dest="masking_command", metavar="COMMAND")
     commands.required = True
     install = commands.add_parser("install", help="install the key and its SECURITY DEFINER function in PostgreSQL (run as an administrator)")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from lineage.cli import summary
+
 from lineage.cli.common import load_policy_arg
 from lineage.policy.model import Policy
 from lineage.decide.rules import RULES
 
 
 def register(subparsers) -> None:
-    policy = subparsers.add_parser("policy", help="validate a policy file or print its JSON Schema")
+    policy = subparsers.add_parser("policy", help=summary("policy"))
     commands = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
     commands.required = True
     validate = commands.add_parser("validate", help="check a policy file; exit 2 with file, line and key on error")

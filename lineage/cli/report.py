@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
+from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError, summary
 
 
 def register(subparsers) -> None:
-    report = subparsers.add_parser("report", help="write one self-contained HTML report from the ledger and events")
+    report = subparsers.add_parser("report", help=summary("report"))
     report.add_argument("--ledger", metavar="URL", help="ledger (default: $LINEAGE_LEDGER_URL, else .lineage/ledger.db)")
     report.add_argument("--events", action="append", default=[], metavar="FILE.jsonl", help="OpenLineage events (repeatable; default: $LINEAGE_EVENTS_FILE)")
     report.add_argument("--run", metavar="RUN_ID", help="only this run")

@@ -7,12 +7,12 @@ import json
 
 from lineage.decide.catalog import Catalog, CatalogError
 from lineage.decide.classify import Classifier
-from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError
+from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError, summary
 from lineage.cli.common import add_identity_options, add_policy_option, identity_from_args, load_policy_arg
 
 
 def register(subparsers) -> None:
-    verify = subparsers.add_parser("verify-masking", help="check classified columns outside their zones for raw values (Great Expectations)")
+    verify = subparsers.add_parser("verify-masking", help=summary("verify-masking"))
     verify.add_argument("--dsn", required=True, help="postgresql://... or duckdb:///path")
     verify.add_argument("--table", action="append", help="only these tables (repeatable; default: every table in the catalog)")
     verify.add_argument("--format", choices=("table", "json"), default="table")

@@ -12,6 +12,8 @@ principal; the comment, the ledger and the events carry both.
 from __future__ import annotations
 
 import os
+import secrets
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
@@ -20,10 +22,17 @@ SOURCES = ("airflow", "dbt", "dbapi", "cli")
 
 
 def new_run_id() -> str:
-    """A UUIDv7 (time-ordered), as OpenLineage recommends for run ids."""
-    from openlineage.client.uuid import generate_new_uuid
+    """A UUIDv7 (time-ordered), as OpenLineage recommends for run ids: RFC 9562's layout of 48 bits
+    of Unix milliseconds, the version 7, the variant and random bits. Built here rather than with
+    openlineage-python's helper, whose package import costs a command ~0.4 s of HTTP clients.
 
-    return str(generate_new_uuid())
+    >>> new_run_id()[14]
+    '7'
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    value = value & ~(0xF << 76) | 0x7 << 76
+    value = value & ~(0x3 << 62) | 0x2 << 62
+    return str(uuid.UUID(int=value))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,63 @@
+"""A command imports what it uses: ``lineage --help`` none of the analysis, ``lineage check`` no
+lineage client, HTTP stack, signing, schema validation, Airflow or dbt (the figures are
+bench/'s; here the modules, which do not depend on the machine)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lineage.cli import COMMANDS
+
+IMPORTED = r"""
+import json, sys
+from lineage.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+sys.stdout.flush()
+print("\n" + json.dumps(sorted({name.split(".")[0] for name in sys.modules} | {name for name in sys.modules if name.startswith("lineage")})), file=sys.stderr)
+"""
+
+
+def imported(*argv: str) -> set[str]:
+    result = subprocess.run([sys.executable, "-c", IMPORTED, *argv], capture_output=True, text=True, timeout=120)
+    return set(json.loads(result.stderr.strip().splitlines()[-1]))
+
+
+def test_the_listing_imports_no_command():
+    modules = imported("--help")
+    assert not modules & {"sqlglot", "pydantic", "yaml", "openlineage", "cryptography"}, modules
+    assert not {name for name in modules if name.startswith("lineage.") and name != "lineage.cli"}
+
+
+@pytest.mark.parametrize("argv", [("check", "--sql", "select 1"), ("check", "--sql", "select * from t", "--format", "json")])
+def test_check_imports_only_the_decision(argv):
+    modules = imported(*argv)
+    assert {"sqlglot", "yaml", "lineage.decide.engine"} <= modules  # it did decide
+    heavy = {"openlineage", "requests", "httpx", "urllib3", "jsonschema", "cryptography", "airflow", "dbt", "great_expectations", "psycopg", "duckdb"}
+    assert not modules & heavy, sorted(modules & heavy)
+    assert not {name for name in modules if name.startswith(("lineage.approve", "lineage.record", "lineage.deliver", "lineage.jit", "lineage.adapters"))}
+
+
+def test_every_command_is_registered_by_the_module_the_listing_names():
+    for module in sorted({module for module, _ in COMMANDS.values()}):
+        subparsers = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).register(subparsers)
+        registered = {action.dest: action.help for action in subparsers._choices_actions}
+        assert registered == {name: line for name, (owner, line) in COMMANDS.items() if owner == module}, module
+
+
+def test_an_unknown_command_lists_them_all(capsys):
+    from lineage.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["chek"])
+    assert raised.value.code == 2
+    assert "invalid choice: 'chek'" in capsys.readouterr().err

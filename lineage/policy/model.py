@@ -16,11 +16,7 @@ from lineage.decide.limits import DEFAULT_MAX_CHECK_SECONDS, DEFAULT_MAX_SQL_BYT
 from lineage.mask.strategies import KEYED, STRATEGIES, STRATEGY_NAMES
 from lineage.model import Action
 from lineage.decide.names import check_table_glob, check_tag_glob
-
-def _known_rules() -> dict[str, Any]:
-    from lineage.decide.rules import RULES
-
-    return RULES
+from lineage.decide.rule_catalog import RULE_SPECS
 
 
 class Strict(BaseModel):
@@ -212,14 +208,14 @@ class Guardrail(Strict):
     @field_validator("rule")
     @classmethod
     def _rule(cls, value: str) -> str:
-        rules = _known_rules()
+        rules = RULE_SPECS
         if value not in rules:
             raise ValueError(f"unknown rule {value!r} (known: {', '.join(sorted(rules))})")
         return value
 
     @model_validator(mode="after")
     def _not_lowered(self) -> "Guardrail":
-        rule = _known_rules()[self.rule]
+        rule = RULE_SPECS[self.rule]
         if rule.floor is not None and self.action.rank < rule.floor.rank:
             raise ValueError(f"{self.rule} cannot be lowered below {rule.floor.value} ({rule.summary})")
         return self

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from lineage.decide.rule_catalog import RULE_SPECS
 from lineage.model import Action, Finding, StatementFacts
 from lineage.decide.rules.add_not_null_without_default import add_not_null_without_default
 from lineage.decide.rules.alter_column_type import alter_column_type
@@ -54,39 +55,15 @@ class Rule:
     reported_by_masker: bool = False
 
 
+_FUNCTIONS: dict[str, RuleFunction] = {function.__name__: function for function in (
+    drop_table, drop_object, drop_cascade, truncate, drop_column, alter_column_type, rename, add_not_null_without_default, delete_without_where, update_without_where, privilege_change, disable_safety, session_setting, lexing_setting, catalog_view, jit_registry, copy_out, opaque_statement, unparseable, unsafe_text, select_star_on_classified, pii_to_unapproved_zone, masking_refused, lineage_incomplete, check_limits,
+)}
+if set(_FUNCTIONS) != set(RULE_SPECS):  # a rule without its spec, or the other way round
+    raise RuntimeError(f"lineage.decide.rules: rule functions and rule_catalog differ: {sorted(set(_FUNCTIONS) ^ set(RULE_SPECS))}")
+
 RULES: dict[str, Rule] = {
-    rule.name: rule
-    for rule in (
-        Rule("drop_table", drop_table, Action.BLOCK, "DROP TABLE / VIEW / MATERIALIZED VIEW / SCHEMA / DATABASE, DROP OWNED"),
-        Rule("drop_object", drop_object, Action.REQUIRE_APPROVAL, "DROP of any other kind: TYPE, DOMAIN, FUNCTION, SEQUENCE, INDEX, EXTENSION, ..."),
-        Rule("drop_cascade", drop_cascade, Action.BLOCK, "DROP ... CASCADE: dependents the catalog cannot list go too"),
-        Rule("truncate", truncate, Action.BLOCK, "TRUNCATE"),
-        Rule("drop_column", drop_column, Action.REQUIRE_APPROVAL, "a column is dropped (ALTER ... DROP COLUMN, CREATE OR REPLACE without it)"),
-        Rule("alter_column_type", alter_column_type, Action.REQUIRE_APPROVAL, "a column's type changes (narrowing; widening only warns)"),
-        Rule("rename", rename, Action.REQUIRE_APPROVAL, "a table or column is renamed"),
-        Rule("add_not_null_without_default", add_not_null_without_default, Action.REQUIRE_APPROVAL, "NOT NULL column added without a default, or SET NOT NULL"),
-        Rule("delete_without_where", delete_without_where, Action.BLOCK, "DELETE (or MERGE ... DELETE) whose condition filters nothing"),
-        Rule("update_without_where", update_without_where, Action.BLOCK, "UPDATE (or MERGE ... UPDATE) whose condition filters nothing"),
-        Rule("privilege_change", privilege_change, Action.REQUIRE_APPROVAL, "GRANT / REVOKE / roles, changing the role (WITH GRANT OPTION or TO PUBLIC: block)"),
-        Rule("disable_safety", disable_safety, Action.BLOCK, "triggers, row-level security, its policies or the statement log switched off"),
-        Rule("session_setting", session_setting, Action.BLOCK, "a setting not on the list of harmless settings (policy: session_settings.allowed)"),
-        Rule("lexing_setting", lexing_setting, Action.BLOCK, "a setting that changes how the server reads SQL text, or one the analysis cannot name",
-             floor=Action.BLOCK),
-        Rule("catalog_view", catalog_view, Action.BLOCK, "CREATE VIEW over system catalogs (pg_authid, ...): the view reads them with its owner's rights"),
-        Rule("jit_registry", jit_registry, Action.BLOCK, "a statement reads or writes the JIT registry (lineage_jit)", floor=Action.BLOCK),
-        Rule("copy_out", copy_out, Action.BLOCK, "COPY ... TO a file or program, EXPORT DATA, UNLOAD"),
-        Rule("opaque_statement", opaque_statement, Action.BLOCK, "SQL whose effect cannot be analysed (DO, PREPARE/EXECUTE, cursors, functions off the allowlist)"),
-        Rule("unparseable", unparseable, Action.BLOCK, "SQL the parser cannot read"),
-        Rule("unsafe_text", unsafe_text, Action.BLOCK, "text the database would read differently from the analysis (NUL, control characters, U&\"...\" escapes)",
-             floor=Action.BLOCK),
-        Rule("select_star_on_classified", select_star_on_classified, Action.WARN, "SELECT * over a table with classified columns"),
-        Rule("pii_to_unapproved_zone", pii_to_unapproved_zone, Action.BLOCK, "raw classified values written outside their tag's zones"),
-        Rule("masking_refused", masking_refused, Action.BLOCK, "masking cannot prove the statement safe for this identity (functions off the allowlist, opaque SQL, deny columns, ...)",
-             floor=Action.BLOCK, reported_by_masker=True),
-        Rule("lineage_incomplete", lineage_incomplete, Action.ALLOW, "column lineage incomplete (time budget, unknown columns); recorded only"),
-        Rule("check_limits", check_limits, Action.BLOCK, "SQL over the policy's size limit, or whose check ran out of time (policy limits)",
-             floor=Action.BLOCK),
-    )
+    name: Rule(name, _FUNCTIONS[name], spec.default, spec.summary, spec.floor, spec.reported_by_masker)
+    for name, spec in RULE_SPECS.items()
 }
 
 __all__ = ["RULES", "Rule", "RuleContext"]

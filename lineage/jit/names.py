@@ -42,8 +42,12 @@ class StatementNames:
 
 
 def statement_names(sql: str, dialect: str = "postgres") -> StatementNames:
-    """>>> statement_names("select lower(a) from t join hr.s using (id)")
-    StatementNames(bare={'t'}, qualified={('hr', 's')}, functions={'lower'}, ...)"""
+    """The relations and functions a statement names, as written.
+
+    >>> names = statement_names("select lower(a) from t join hr.s using (id)")
+    >>> sorted(names.bare), sorted(names.qualified), sorted(names.functions)
+    (['t'], [('hr', 's')], ['lower'])
+    """
     import sqlglot
 
     try:

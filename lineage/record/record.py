@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from lineage.fingerprint import literal_values, normalize
 from lineage.identity.run_identity import RunIdentity
 from lineage.disclosure import shown_findings, statement_names
-from lineage.redact import scrub_literals, scrub_values
+from lineage.disclosure import scrub_literals, scrub_values
 from lineage.model import Decision
 
 RECORD_VERSION = 1

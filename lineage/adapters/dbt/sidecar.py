@@ -457,7 +457,7 @@ class Governance:
         if self.ledger is None:
             return
         from lineage.fingerprint import literal_values
-        from lineage.redact import scrub_tree
+        from lineage.disclosure import scrub_tree
 
         findings = []
         for result in report.results:

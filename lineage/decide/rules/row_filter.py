@@ -67,7 +67,7 @@ def unfiltered_reason(change: RowChange, columns_of: ColumnsOf, default_schema: 
     >>> unfiltered_reason(where("id = 7"), lambda table: None) is None
     True
     >>> unfiltered_reason(where("id = id + 0"), lambda table: None)[:30]
-    'WHERE id = id + 0 is no filter'
+    'WHERE id = id + ? is no filter'
     """
     clause = change.clause
     if change.condition is None:

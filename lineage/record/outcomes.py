@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from typing import Any, Callable, Iterable, Sequence
 
+from lineage.decide.analysis.read_only import read_only
+
 SETTLED = "outcome_settled"
 _CONNECTION_STATES = ("08", "57P")  # connection exceptions; admin, crash and "cannot connect now" shutdowns
 
@@ -96,7 +98,7 @@ def settlement(entry: Any, ran: bool, rows: int | None, evidence: str, by: str) 
 
 
 class RetryGuard:
-    """Refuses a statement that an earlier try of the same work left unsettled.
+    """Refuses a statement that an earlier try of the same work left unsettled, unless it only reads.
 
     ``earlier_runs(identity)`` names the run ids of the earlier tries (an Airflow task's earlier
     try numbers); their ledger records are read once per try (by run id, an indexed column)."""
@@ -107,6 +109,8 @@ class RetryGuard:
         self._cache: dict[str, list[Any]] = {}
 
     def check(self, decision: Any, identity: Any) -> None:
+        if read_only(decision.facts):  # running a query again does no work twice
+            return
         waiting = self._unsettled(identity)
         if not waiting:
             return

@@ -34,6 +34,8 @@ import logging
 import threading
 from typing import Any, Callable
 
+from lineage.identity.comment import escape_for_format_params
+
 log = logging.getLogger("airflow.task.lineage_governance")
 
 # inside a governed hook call: get_conn() returns the raw connection
@@ -103,7 +105,7 @@ def _wrap_run_command(original: Callable) -> Callable:
 
         def execute(final_sql: str):
             if escape:  # the comment's URL-encoded '%' would read as placeholders
-                final_sql = escape_comment_percent(final_sql)
+                final_sql = escape_for_format_params(final_sql)
             return original(self, cur, final_sql, parameters, *args, **kwargs)
 
         from airflow_plugin.refusal import is_refusal, without_internals
@@ -180,7 +182,7 @@ def govern_engine(engine, hook) -> None:
 
         def run(final_sql: str):
             if escape:
-                final_sql = escape_comment_percent(final_sql)
+                final_sql = escape_for_format_params(final_sql)
             if many:
                 return cursor.executemany(final_sql, parameters)
             return cursor.execute(final_sql) if parameters is None else cursor.execute(final_sql, parameters)
@@ -245,13 +247,6 @@ def _wrap_provider_call(original: Callable) -> Callable:
     return call
 
 
-def escape_comment_percent(sql: str) -> str:
-    """Double the ``%`` of the trailing identity comment (format-style drivers with parameters)."""
-    start = sql.rfind("/*")
-    end = sql.rfind("*/")
-    if start == -1 or end < start:
-        return sql
-    return sql[:start] + sql[start:end].replace("%", "%%") + sql[end:]
 
 
 def _rowcount(cursor) -> int | None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from lineage.decide.catalog import Catalog
-from lineage.identity.comment import application_name, identity_comment
+from lineage.identity.comment import application_name, escape_for_format_params, identity_comment
 from lineage.mask.rewrite import mask_statement
 from lineage.decide.engine import Engine, Masker
 from lineage.fingerprint import normalize
@@ -126,12 +126,11 @@ class _Governed:
                 f"lineage.adapters.dbapi: {len(decisions)} statements with parameters in one execute cannot be governed one by one; send one statement per execute"
             )
         escape = params is not None and _paramstyle(self._driver) in ("format", "pyformat")
-        comment = identity_comment(self._identity, self._governor.engine.policy_version)
 
         def run_stamped(final_sql: str) -> Any:
             if executions > 1:
                 self._note_repeats(final_sql, executions - 1)
-            return run(_escape_comment(final_sql, comment) if escape else final_sql)
+            return run(escape_for_format_params(final_sql) if escape else final_sql)
 
         outcomes = []
         for decision in decisions:
@@ -248,7 +247,7 @@ class _Internal:
         """Run one of lineage's own statements (the catalog reader calls this as ``connection.execute``)."""
         final = f"{sql.strip()} {self.comment}"
         if params is not None and _paramstyle(self.driver) in ("format", "pyformat"):
-            final = _escape_comment(final, self.comment)
+            final = escape_for_format_params(final)
         if self.ledger is not None and hasattr(self.ledger, "record_event"):
             text, fp = normalize(sql, self.dialect)
             self.ledger.record_event("session", self.identity, {"purpose": self.purpose, "fingerprint": fp, "sql": text})
@@ -297,11 +296,6 @@ def _programming_error(driver: str) -> type[Exception]:
     return error if isinstance(error, type) and issubclass(error, Exception) else ValueError
 
 
-def _escape_comment(sql: str, comment: str) -> str:
-    """URL-encoded comment values contain ``%``; with parameters, format-style drivers read
-    ``%`` as a placeholder, so the comment's own ``%`` are doubled (the server sees them single)."""
-    head, found, tail = sql.rpartition(comment)
-    return f"{head}{comment.replace('%', '%%')}{tail}" if found else sql
 
 
 def _query_text(query: Any, raw: Any) -> str:

@@ -61,6 +61,21 @@ def stamp(sql: str, comment: str) -> str:
     return f"{body} {comment}" + (";" if trailing_semicolon else "")
 
 
+def escape_for_format_params(sql: str) -> str:
+    """Double the ``%`` of the identity comment ``stamp`` put last, for drivers whose parameters
+    are format-style (``%s``): its URL-encoded values would read as placeholders; the server sees
+    them single again. Anything that is not our comment stays as it is.
+
+    >>> escape_for_format_params("select %s /*run_id='a%2Fb'*/;")
+    "select %s /*run_id='a%%2Fb'*/;"
+    """
+    end = sql.rfind("*/")
+    start = sql.rfind("/*", 0, end) if end != -1 else -1
+    if start == -1 or parse_comment(sql[start : end + 2]) is None:
+        return sql
+    return sql[:start] + sql[start:end].replace("%", "%%") + sql[end:]
+
+
 def parse_comment(text: str) -> dict[str, str] | None:
     """The fields of the last sqlcommenter comment in ``text`` (for reading database logs)."""
     end = text.rfind("*/")

@@ -196,6 +196,19 @@ def statement_events(events: list[dict[str, Any]], parent_run_id: str) -> list[d
     ]
 
 
+def event_key(event: dict[str, Any]) -> tuple:
+    """One event however often it was delivered: its run, type and time."""
+    return (event["run"]["runId"], event["eventType"], event["eventTime"])
+
+
+def distinct(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each event once, in the order of first arrival."""
+    seen: dict[tuple, dict[str, Any]] = {}
+    for event in events:
+        seen.setdefault(event_key(event), event)
+    return list(seen.values())
+
+
 def contract_problems(events: list[dict[str, Any]]) -> list[tuple[int, list[str]]]:
     """What the full Marquez contract (spec, facet schemas, Marquez's rules, per-run order) says
     about these events, in their order: the same checks the strict server makes."""

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .deployment_helpers import EXAMPLES, HERE, NAMESPACE, contract_problems, deploy, pending_request, statement_events, task_run_id
+from .deployment_helpers import EXAMPLES, HERE, NAMESPACE, contract_problems, deploy, distinct, pending_request, statement_events, task_run_id
 
 pytestmark = [pytest.mark.deployment, pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
 
@@ -106,7 +106,7 @@ def test_example_pipeline_masks_the_mart_and_an_approver_approves_while_the_task
         events = local.events()
         missing = {
             task: len([r for r in statements if r["phase"] == "finished" and r["identity"]["attributes"]["task_id"] == task])
-            - len([e for e in statement_events(events, task_run_id(PIPELINE, task, 1, dag_run)) if e["eventType"] == "COMPLETE"])
+            - len([e for e in distinct(statement_events(events, task_run_id(PIPELINE, task, 1, dag_run))) if e["eventType"] == "COMPLETE"])
             for task in tis
         }
         if not any(missing.values()) or time.monotonic() > deadline:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from lineage.approve.approvals import APPROVED, DENIED, EXPIRED, PENDING, Approvals, ApprovalRequest, ApprovalStore, now_utc
+from lineage.approve.approvals import APPROVED, DENIED, EXPIRED, PENDING, Approvals, ApprovalRequest, ApprovalStore, default_url, next_to_ledger, now_utc
 from lineage.disclosure import shown_statement
 from lineage.fingerprint import normalize
 from lineage.identity.run_identity import RunIdentity
@@ -123,18 +123,8 @@ def task_approvals(settings, policy, ledger) -> TaskApprovals:
 
 
 def approvals_url(settings) -> str:
-    if settings.approvals_url:
-        return settings.approvals_url
-    ledger = settings.ledger_url or ""
-    if ledger.startswith(("postgres://", "postgresql://")):
-        return ledger
-    if ledger.startswith("sqlite:///"):
-        from pathlib import Path
-
-        return "sqlite:///" + str(Path(ledger[len("sqlite:///"):]).with_name("approvals.db"))
-    from lineage.approve.approvals import default_url
-
-    return default_url()
+    """The settings' approvals URL, else the store beside the ledger, else the default."""
+    return settings.approvals_url or next_to_ledger(settings.ledger_url or "") or default_url()
 
 
 def notifier(settings, policy):

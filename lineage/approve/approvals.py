@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable
 from lineage.approve.binding import Classified, StatementBinding, bind_statement, hidden_digest, new_salt
 from lineage.approve.verify import Rejected, Signer, VerifiedApproval, check, may_approve, signed_payload, signed_record
 from lineage.identity.canonical import same_principal
+from lineage.locations import file_url, location
 from lineage.disclosure import shown_findings
 from lineage.fingerprint import normalize
 from lineage.identity.run_identity import RunIdentity
@@ -103,14 +104,20 @@ def default_url(ledger: str | None = None) -> str:
     explicit = os.environ.get("LINEAGE_APPROVALS_URL")
     if explicit:
         return explicit
-    ledger = str(ledger) if ledger else os.environ.get("LINEAGE_LEDGER_URL", "")
-    if ledger.startswith(("postgres://", "postgresql://")):
+    return next_to_ledger(str(ledger) if ledger else os.environ.get("LINEAGE_LEDGER_URL", "")) or file_url("sqlite", DEFAULT_PATH)
+
+
+def next_to_ledger(ledger: str) -> str | None:
+    """The approvals store beside a ledger: the same PostgreSQL database, or ``approvals.db`` in
+    the SQLite ledger's folder; None without a ledger."""
+    if not ledger:
+        return None
+    where = location(ledger)
+    if where.is_postgres:
         return ledger
-    if ledger.startswith("sqlite:///"):
-        return "sqlite:///" + str(Path(ledger[len("sqlite:///"):]).with_name("approvals.db"))
-    if ledger and "://" not in ledger:
-        return "sqlite:///" + str(Path(ledger).with_name("approvals.db"))  # a plain ledger file path
-    return f"sqlite:///{DEFAULT_PATH}"
+    if where.kind in ("sqlite", "path"):
+        return file_url("sqlite", where.path.with_name("approvals.db"))
+    return None
 
 
 _COLUMNS = (
@@ -154,11 +161,12 @@ class ApprovalStore:
     def __init__(self, url: str | None = None):
         self.url = url or default_url()
         self._local = threading.local()
-        self._postgres = self.url.startswith(("postgres://", "postgresql://"))
+        where = location(self.url)
+        self._postgres = where.is_postgres
         if not self._postgres:
-            if not self.url.startswith("sqlite:///"):
+            if where.kind != "sqlite":
                 raise ApprovalError(f"approvals URL {self.url!r}: use sqlite:///path or postgresql://...")
-            self.path = Path(self.url[len("sqlite:///"):])
+            self.path = where.path
             self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._transaction() as cursor:
             cursor.execute(_SCHEMA)

@@ -8,6 +8,7 @@ import os
 from lineage.decide.analysis import UnknownDialect, get_dialect
 from lineage.decide.catalog import Catalog, CatalogError
 from lineage.cli import UsageError
+from lineage.locations import location
 from lineage.identity.run_identity import RunIdentity, from_environment
 from lineage.policy import LoadedPolicy, PolicyError, default_policy, load_policy
 
@@ -47,7 +48,7 @@ def load_policy_arg(path: str | None) -> LoadedPolicy:
 def load_catalog_args(args: argparse.Namespace) -> Catalog:
     """The catalog the options name; also settles ``args.dialect``."""
     if not args.dialect:
-        args.dialect = "duckdb" if args.dsn and not args.dsn.startswith(("postgres", "host=", "dbname=")) else "postgres"
+        args.dialect = "duckdb" if args.dsn and not location(args.dsn).is_postgres else "postgres"
     try:
         get_dialect(args.dialect)
     except UnknownDialect as error:

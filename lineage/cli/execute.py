@@ -22,7 +22,8 @@ import sys
 from typing import Any
 
 from lineage.decide.analysis import split_statements
-from lineage.decide.catalog import Catalog, CatalogError, _duckdb_path, _redact
+from lineage.decide.catalog import Catalog, CatalogError, _redact
+from lineage.locations import location
 from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError, summary
 from lineage.cli.check import read_sql
 from lineage.cli.approval_options import add_approval_options, held_hint, open_approvals
@@ -137,18 +138,19 @@ def _finish_events(events, identity, failure: str | None) -> None:
 
 
 def _connect(dsn: str) -> tuple[Any, str]:
-    if dsn.startswith(("postgresql://", "postgres://")) or ("=" in dsn and "://" not in dsn):
+    where = location(dsn)
+    if where.warehouse_kind() == "postgres":
         import psycopg
 
         try:
             return psycopg.connect(dsn, autocommit=True, connect_timeout=10), "postgres"
         except psycopg.Error as error:
             raise UsageError(f"{_redact(dsn)}: cannot connect: {str(error).strip().splitlines()[0]}") from None
-    if dsn.startswith("duckdb:") or dsn.endswith((".duckdb", ".db")):
+    if where.warehouse_kind() == "duckdb":
         import duckdb
 
         try:
-            return duckdb.connect(_duckdb_path(dsn)), "duckdb"
+            return duckdb.connect(str(where.path)), "duckdb"
         except duckdb.Error as error:
             raise UsageError(f"{dsn}: cannot open: {error}") from None
     raise UsageError(f"{_redact(dsn)}: not a PostgreSQL (postgresql://...) or DuckDB (duckdb:///path) DSN")

@@ -40,7 +40,9 @@ def run_install(args: argparse.Namespace) -> int:
     from lineage.mask.install import install
     from lineage.policy.model import KeySource
 
-    if not args.dsn.startswith(("postgresql://", "postgres://")) and not ("=" in args.dsn and "://" not in args.dsn):
+    from lineage.locations import location
+
+    if not location(args.dsn).is_postgres:
         raise UsageError(f"{_redact(args.dsn)}: keyed masking functions need PostgreSQL (DuckDB has no roles to keep the key from a session)")
     try:
         KeySource(database=args.schema)

@@ -42,9 +42,9 @@ def verify(dsn: str, policy, tables=None, classifier: Classifier | None = None, 
         return verify_postgres(dsn, policy.policy, classifier, catalog, tables), catalog
     import duckdb
 
-    from lineage.decide.catalog import _duckdb_path
+    from lineage.locations import location
 
-    with duckdb.connect(_duckdb_path(dsn), read_only=True) as connection:
+    with duckdb.connect(str(location(dsn).path), read_only=True) as connection:
         return verify_duckdb(connection, policy.policy, classifier, catalog, tables), catalog
 
 
@@ -78,6 +78,6 @@ def _namespace(dsn: str, catalog) -> str:
 
     if catalog.dialect == "postgres":
         return postgres_context(dsn)[0]
-    from lineage.decide.catalog import _duckdb_path
+    from lineage.locations import location
 
-    return duckdb_namespace(_duckdb_path(dsn))
+    return duckdb_namespace(str(location(dsn).path))

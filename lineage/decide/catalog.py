@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlparse
 
+from lineage.locations import location
+
 DEFAULT_SCHEMAS = {"postgres": "public", "duckdb": "main", "redshift": "public"}
 
 
@@ -212,11 +214,11 @@ class Catalog:
 
     @classmethod
     def from_dsn(cls, dsn: str, dialect: str | None = None) -> "Catalog":
-        scheme = urlparse(dsn).scheme
-        if scheme in ("postgres", "postgresql") or (dsn and "=" in dsn and "://" not in dsn):
+        where = location(dsn)
+        if where.warehouse_kind() == "postgres":
             return cls.from_postgres(dsn)
-        if scheme == "duckdb" or dsn.endswith((".duckdb", ".db")) or dsn == ":memory:":
-            return cls.from_duckdb(_duckdb_path(dsn))
+        if where.warehouse_kind() == "duckdb":
+            return cls.from_duckdb(str(where.path))
         raise CatalogError(f"{_redact(dsn)}: not a PostgreSQL (postgresql://...) or DuckDB (duckdb:///path) DSN")
 
     @classmethod
@@ -320,14 +322,6 @@ def _postgres_type(data_type: str, length: int | None, precision: int | None, sc
     if data_type == "numeric" and precision is not None:
         return f"numeric({precision},{scale or 0})"
     return data_type
-
-
-def _duckdb_path(dsn: str) -> str:
-    if dsn.startswith("duckdb:///"):
-        return dsn[len("duckdb://"):] if dsn.startswith("duckdb:////") else dsn[len("duckdb:///"):]
-    if dsn.startswith("duckdb://"):
-        return dsn[len("duckdb://"):]
-    return dsn
 
 
 def _redact(dsn: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lineage.locations import location
 from lineage.record.chain import GENESIS, Anchor, Entry, Verification, canonical_json, chain_hash, verify_entries
 from lineage.record.record import event_record, statement_record
 from lineage.record.store import Filters, Ledger, LedgerError
@@ -35,22 +36,13 @@ def open_ledger(url: str | os.PathLike | None = None, create: bool = True) -> Le
 
     ``create=False`` (for commands that only read) refuses to make a new, empty ledger.
     """
-    text = str(url) if url is not None else default_url()
-    if text.startswith(("postgresql://", "postgres://")):
+    where = location(url if url is not None else default_url())
+    if where.is_postgres:
         from lineage.record.postgres import PostgresLedger
 
-        return PostgresLedger(text, create=create)
-    if "://" in text and not text.startswith("sqlite://"):
-        raise LedgerError(f"{text.split('://')[0]}://...: not a ledger URL (use postgresql://..., sqlite:///path or a file path)")
+        return PostgresLedger(where.text, create=create)
+    if where.kind not in ("sqlite", "path"):
+        raise LedgerError(f"{where.scheme}://...: not a ledger URL (use postgresql://..., sqlite:///path or a file path)")
     from lineage.record.sqlite import SqliteLedger
 
-    return SqliteLedger(sqlite_path(text), create=create)
-
-
-def sqlite_path(url: str) -> Path:
-    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``; a path stays a path."""
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///"):])
-    if url.startswith("sqlite://"):
-        return Path(url[len("sqlite://"):])
-    return Path(url)
+    return SqliteLedger(where.path, create=create)

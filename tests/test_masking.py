@@ -69,6 +69,7 @@ SHAPES = {
     "row comparison": "SELECT id FROM crm.customers c WHERE (c.ssn, c.email) = ('a', 'b')",
     "materialized cte": "WITH customers AS MATERIALIZED (SELECT * FROM crm.customers) SELECT ssn FROM customers",
     "column alias list": "SELECT a, b, c3 FROM crm.customers AS c(a, b, c3)",
+    "short column alias list": "SELECT z.i, length(CAST(z.city AS TEXT)), z.ssn FROM crm.customers AS z(i, n, m)",
     "window frame": "SELECT id, max(ssn) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM crm.customers",
     "lateral reads the outer row": "SELECT x.s FROM crm.customers c JOIN LATERAL (SELECT c.ssn AS s) x ON true",
     "distinct": "SELECT DISTINCT ssn FROM crm.customers",

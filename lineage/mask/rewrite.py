@@ -437,17 +437,24 @@ class _Rewrite:
         return out
 
     def _source_columns(self, source: exp.Expression) -> set[str] | None:
+        """The source's column names; an alias list renames the first ones and the rest keep their
+        names (``customers AS z(i, n)``: i, n, then the table's third column on)."""
         alias = source.args.get("alias")
-        if alias is not None and alias.args.get("columns"):
-            return {_normalized(column, self.dialect) for column in alias.args["columns"]}
+        renamed = [_normalized(column, self.dialect) for column in alias.args["columns"]] if alias is not None and alias.args.get("columns") else []
+        underlying = self._underlying_columns(source)
+        if not renamed:
+            return set(underlying) if underlying is not None else None
+        return set(renamed) | set(underlying[len(renamed):] if underlying is not None else ())
+
+    def _underlying_columns(self, source: exp.Expression) -> list[str] | None:
         if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier):
             parts = tuple(p.name for p in (source.args.get("catalog"), source.args.get("db"), source.this) if p is not None and p.name)
             known = self.planner.catalog.columns(parts)
-            return {c.lower() for c in known} if known else None
+            return [c.lower() for c in known] if known else None
         if isinstance(source, exp.Subquery) and isinstance(source.this, exp.Select):
             selects = source.this.selects
             if not any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and isinstance(s.this, exp.Star)) for s in selects):
-                return {s.alias_or_name.lower() for s in selects}
+                return [s.alias_or_name.lower() for s in selects]
         return None
 
     def _check_denied(self, tree: exp.Expression, references: list[_Reference]) -> None:

@@ -232,6 +232,20 @@ def test_writes_to_the_system_catalogs_do_not_unmask_a_protected_table(sessions,
     refused_or_clean(session.attempt(f"SELECT email, ssn FROM {table}"), f"read of {table}")
 
 
+# 5b. CVE-2018-1058 style: an overload of an allowlisted name for a BUILT-IN type in a schema on
+#     the default search path (here made by an administrator outside governance, as an extension
+#     or a DBA would) wins over pg_catalog's even with pg_catalog first: lower(varchar) is a better
+#     match than pg_catalog.lower(text). The allowlist passes the call by its name.
+@pytest.mark.postgres
+def test_an_allowlisted_name_resolving_to_a_user_overload_is_refused(sessions, pg_dsn):
+    import psycopg
+
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute("CREATE FUNCTION public.lower(varchar) RETURNS text LANGUAGE sql AS $$ SELECT string_agg(ssn, ',') FROM crm.customers $$")
+    session = sessions("postgres", dsn=pg_dsn)
+    refused_or_clean(session.attempt("SELECT lower(city::varchar) FROM crm.customers LIMIT 1"), "lower(varchar)")
+
+
 # 6. The same attack (1.) through `lineage exec`: one invocation, two statements.
 @pytest.mark.postgres
 def test_lineage_exec_does_not_unmask_after_a_learned_column_list(cli, pg_dsn, tmp_path, key_env):  # noqa: F811

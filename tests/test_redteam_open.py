@@ -1,6 +1,6 @@
 """Red-team review after issue 13's fixes: attacks that still succeed, one test each.
 
-Every test runs the attack as an attacker would, through the governed paths (``lineage.dbapi.govern``,
+Every test runs the attack as an attacker would, through the governed paths (``lineage.adapters.dbapi.govern``,
 ``lineage exec``, the Airflow hook, ``lineage dbt``), on a real PostgreSQL 15 or DuckDB loaded
 with tests/masking_fixture.py's synthetic warehouse and tests/data/masking_policy.yaml, and asserts
 the SAFE outcome: a masked identity (alice, group analysts) gets no raw classified value back and
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from lineage.dbapi import govern
+from lineage.adapters.dbapi import govern
 from lineage.governor import ApprovalRequired, StatementBlocked
-from lineage.identity import RunIdentity
+from lineage.identity.run_identity import RunIdentity
 
 from masking_fixture import ALICE, CUSTOMERS, PAYMENTS, POLICY_PATH, _load, leaked
 from masking_fixture import key_env  # noqa: F401  (fixture)

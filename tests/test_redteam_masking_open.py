@@ -3,55 +3,16 @@ they FAIL until fixed, then move to the permanent tests)."""
 
 from __future__ import annotations
 
-import shutil
-import uuid
 
 import pytest
 
 from lineage.adapters.dbapi import govern
 from lineage.identity.run_identity import RunIdentity
 
-from redteam_support import ALICE, ALICE_SSN, BOTH, PIPELINE, POLICY_PATH, REFUSED, Session, leaked, refused_or_clean
+from redteam_support import REFUSED, refused_or_clean
 from redteam_support import pg_dsn, sessions  # noqa: F401  (fixtures)
 from masking_fixture import key_env  # noqa: F401  (fixture)
 
-
-# 1. Engine.learn overwrites the catalog's column list of an existing protected table with the
-#    columns of a CREATE ... AS that did not create it (IF NOT EXISTS: a no-op in the database) or
-#    that created dbt's swap relation x__dbt_tmp (learned under the logical name x). The masks are
-#    planned from that list: RETURNING of an UPDATE then hands back the real, unlisted columns raw.
-POISONS = [
-    "CREATE TABLE IF NOT EXISTS crm.customers AS SELECT 1 AS id",
-    "CREATE TABLE crm.customers__dbt_tmp AS SELECT 1 AS id",
-]
-
-
-@BOTH
-@pytest.mark.parametrize("poison", POISONS)
-def test_a_learned_column_list_does_not_unmask_a_protected_table(sessions, kind, poison):
-    session = sessions(kind)
-    first = session.attempt(poison)
-    if isinstance(first, REFUSED):
-        return
-    outcome = session.attempt("UPDATE crm.customers SET id = id WHERE id = 1 RETURNING full_name, email, ssn, salary, birth_date")
-    refused_or_clean(outcome, f"UPDATE ... RETURNING after {poison!r}")
-
-
-@pytest.mark.postgres
-def test_a_learned_column_list_does_not_unmask_for_a_role_with_only_select_and_update(sessions, pg_dsn):
-    """The same without privileges beyond the pipeline's own: USAGE on crm, SELECT and UPDATE on the table."""
-    import psycopg
-
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        role = f"etl_{uuid.uuid4().hex[:8]}"
-        admin.execute(f"CREATE ROLE {role} LOGIN")
-        admin.execute(f"GRANT USAGE ON SCHEMA crm TO {role}")
-        admin.execute(f"GRANT SELECT, UPDATE ON crm.customers TO {role}")
-    session = sessions("postgres", dsn=pg_dsn.replace("postgres@", f"{role}@"))
-    first = session.attempt("CREATE TABLE IF NOT EXISTS crm.customers AS SELECT 1 AS id")
-    if isinstance(first, REFUSED):
-        return
-    refused_or_clean(session.attempt("UPDATE crm.customers SET id = id WHERE id = 1 RETURNING email, ssn"), "UPDATE ... RETURNING")
 
 # 3. DuckDB binds a WITH RECURSIVE CTE's own name, in a body without UNION (and in the anchor
 #    term of one with UNION), to the table: the rewrite takes it for the CTE and masks nothing.
@@ -82,19 +43,8 @@ def test_an_allowlisted_name_resolving_to_a_user_overload_is_refused(sessions, p
     session = sessions("postgres", dsn=pg_dsn)
     refused_or_clean(session.attempt("SELECT lower(city::varchar) FROM crm.customers LIMIT 1"), "lower(varchar)")
 
-# 6. The same attack (1.) through `lineage exec`: one invocation, two statements.
-@pytest.mark.postgres
-def test_lineage_exec_does_not_unmask_after_a_learned_column_list(cli, pg_dsn, tmp_path, key_env):  # noqa: F811
-    result = cli(
-        "exec", "--dsn", pg_dsn, "--policy", str(POLICY_PATH), "--principal", ALICE.principal, "--group", "analysts",
-        "--ledger", str(tmp_path / "ledger.db"), "--format", "json",
-        "--sql", "CREATE TABLE IF NOT EXISTS crm.customers AS SELECT 1 AS id",
-        "--sql", "UPDATE crm.customers SET id = id WHERE id = 1 RETURNING email, ssn",
-    )
-    assert not leaked(result.out + result.err), f"lineage exec printed raw values: {sorted(leaked(result.out))[:4]}"
-
-# 7. The Airflow hook path (tests/airflow_dags/lg_redteam.py): the swap-name rename (2.) and the
-#    learned column list (1.), through DuckDBHook as the run's masked identity.
+# 7. The Airflow hook path (tests/airflow_dags/lg_redteam.py): the swap-name rename, through
+#    DuckDBHook as the run's masked identity (the learned column list: tests/test_masking_catalog.py).
 AIRFLOW_SEED = """
 create schema if not exists raw;
 create or replace table raw.customers (id integer, full_name varchar, email varchar, ssn varchar,
@@ -107,7 +57,7 @@ AIRFLOW_RAW = ["Ada Lovelace", "ada@example.com", "123-45-6789", "alan@example.o
 
 
 @pytest.mark.airflow
-@pytest.mark.parametrize("task_id", ["rename_to_dbt_backup_then_read", "learned_catalog_then_returning"])
+@pytest.mark.parametrize("task_id", ["rename_to_dbt_backup_then_read"])
 def test_airflow_hook_does_not_hand_a_masked_run_raw_values(airflow_home, tmp_path, task_id):
     import duckdb
 

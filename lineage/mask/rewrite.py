@@ -147,6 +147,7 @@ class _Rewrite:
             return self.result(None)
         tree = source.copy()
         references = self._references(tree)
+        self._check_unlisted(tree, references)
         self._check_whole_rows(tree, references)
         self._check_denied(tree, references)
         for reference in references:
@@ -315,6 +316,23 @@ class _Rewrite:
         return references
 
     # -- checks over the whole statement -----------------------------------------------------------
+
+    def _check_unlisted(self, tree: exp.Expression, references: list[_Reference]) -> None:
+        """A column the policy classifies but the catalog does not list for a protected table: the
+        catalog's column list is wrong (or stale), so no mask planned from it can be trusted."""
+        unlisted = {name: reference.mask.name for reference in references for name in reference.mask.unlisted}
+        if not unlisted:
+            return
+        for column in tree.find_all(exp.Column):
+            name = column.name.lower()
+            if name in unlisted and not isinstance(column.this, exp.Star):
+                table = unlisted[name]
+                self.refuse(
+                    "unknown_columns",
+                    f"{column.sql(self.dialect)} may be {table}.{column.name}, which the policy classifies but the catalog's column "
+                    f"list of {table} lacks; reload the catalog from the database (or fix the catalog file) so the masks can be planned",
+                    table,
+                )
 
     def _check_whole_rows(self, tree: exp.Expression, references: list[_Reference]) -> None:
         """A protected table's whole row as a value: ``c``, ``to_json(c)``, ``count(c.*)``, ``(c).ssn``,

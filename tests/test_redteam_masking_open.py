@@ -14,22 +14,6 @@ from redteam_support import pg_dsn, sessions  # noqa: F401  (fixtures)
 from masking_fixture import key_env  # noqa: F401  (fixture)
 
 
-# 3. DuckDB binds a WITH RECURSIVE CTE's own name, in a body without UNION (and in the anchor
-#    term of one with UNION), to the table: the rewrite takes it for the CTE and masks nothing.
-RECURSIVE_SHADOWS = [
-    "WITH RECURSIVE customers AS (SELECT full_name, email, ssn FROM customers) SELECT * FROM customers",
-    "WITH RECURSIVE customers AS (SELECT ssn FROM customers UNION SELECT ssn FROM customers) SELECT * FROM customers",
-]
-
-
-@pytest.mark.parametrize("setup", ["SET search_path = 'crm'", "USE memory.crm"])
-@pytest.mark.parametrize("query", RECURSIVE_SHADOWS)
-def test_a_recursive_cte_named_like_a_protected_table_reads_it_masked_on_duckdb(sessions, setup, query):
-    session = sessions("duckdb")
-    if isinstance(session.attempt(setup), REFUSED):
-        return
-    refused_or_clean(session.attempt(query), query)
-
 # 5b. CVE-2018-1058 style: an overload of an allowlisted name for a BUILT-IN type in a schema on
 #     the default search path (here made by an administrator outside governance, as an extension
 #     or a DBA would) wins over pg_catalog's even with pg_catalog first: lower(varchar) is a better
@@ -68,26 +52,6 @@ def test_airflow_hook_does_not_hand_a_masked_run_raw_values(airflow_home, tmp_pa
     run = airflow_home.test("lg_redteam")
     returned = repr(airflow_home.xcom(run, task_id))
     assert not [value for value in AIRFLOW_RAW if value in returned], f"{task_id} returned raw values: {returned[:300]}"
-
-# 8. The dbt path: a model whose WITH RECURSIVE CTE is named like the classified seed (3.); the
-#    pre-flight sees no read of raw.raw_customers, so nothing refuses the raw read (unmasked_read).
-@pytest.mark.dbt
-def test_dbt_preflight_refuses_a_recursive_cte_that_reads_a_classified_table_raw(tmp_path):
-    from test_dbt_runner import Warehouse, governed, raw_values
-    from testkit.dbt_project import example_project
-
-    project = example_project(tmp_path / "project")
-    (project / "models" / "staging" / "stg_leak.sql").write_text(
-        "{{ config(pre_hook=\"set search_path = 'raw'\") }}\n"
-        "-- depends_on: {{ ref('raw_customers') }}\n"
-        "with recursive raw_customers as (select email, ssn from raw_customers) select * from raw_customers\n"
-    )
-    warehouse = Warehouse("duckdb", tmp_path)
-    run = governed(warehouse, project, tmp_path / "state", ["build", "--select", "raw_customers", "stg_leak"])
-    if "staging.stg_leak" not in warehouse.tables():
-        return  # refused (or failed): nothing was written
-    stored = repr(warehouse.rows("select * from staging.stg_leak"))
-    assert not [value for value in raw_values() if value and value in stored], f"exit {run.outcome.exit_code}: raw PII in staging.stg_leak"
 
 # 8b. The dbt path, key material: a view model reading a hashed column through the governed
 #     source() stores the derived key's HMAC pads in its definition (the rewrite refuses such a

@@ -14,19 +14,6 @@ from redteam_support import pg_dsn, sessions  # noqa: F401  (fixtures)
 from masking_fixture import key_env  # noqa: F401  (fixture)
 
 
-# 5b. CVE-2018-1058 style: an overload of an allowlisted name for a BUILT-IN type in a schema on
-#     the default search path (here made by an administrator outside governance, as an extension
-#     or a DBA would) wins over pg_catalog's even with pg_catalog first: lower(varchar) is a better
-#     match than pg_catalog.lower(text). The allowlist passes the call by its name.
-@pytest.mark.postgres
-def test_an_allowlisted_name_resolving_to_a_user_overload_is_refused(sessions, pg_dsn):
-    import psycopg
-
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute("CREATE FUNCTION public.lower(varchar) RETURNS text LANGUAGE sql AS $$ SELECT string_agg(ssn, ',') FROM crm.customers $$")
-    session = sessions("postgres", dsn=pg_dsn)
-    refused_or_clean(session.attempt("SELECT lower(city::varchar) FROM crm.customers LIMIT 1"), "lower(varchar)")
-
 # 7. The Airflow hook path (tests/airflow_dags/lg_redteam.py): the swap-name rename, through
 #    DuckDBHook as the run's masked identity (the learned column list: tests/test_masking_catalog.py).
 AIRFLOW_SEED = """

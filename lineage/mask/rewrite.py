@@ -34,6 +34,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from lineage.decide.allowlist import FUNCTIONS_KEY, RELATIONS_KEY, Call, builtins, function_known, refused_calls, refused_relation
+from lineage.decide.allowlist.overloads import overloaded_call_message
 from lineage.decide.analysis.statements import get_dialect
 from lineage.mask.plan import KeyUnavailable, MaskError, MaskPlanner, TableMask, planner_for
 from lineage.mask.strategies import KEYED
@@ -174,7 +175,7 @@ class _Rewrite:
         """Only known value functions: any other may read tables, files or statement texts (the
         key in a masked statement's own text, with ``current_query()``) that masking never sees."""
         allowed = self.planner.policy.allowlist.functions
-        for call in refused_calls(self.facts.calls, self.dialect, allowed):
+        for call in refused_calls(self.facts.calls, self.dialect, allowed, overloads=self.planner.catalog.function_overloads):
             name = call.name.rsplit(".", 1)[-1].lower()
             if name in VALUE_STATISTIC_FUNCTIONS:
                 self.refuse("statistics", f"{name}() exposes stored column values (min/max statistics)")
@@ -206,10 +207,13 @@ class _Rewrite:
                 continue
             quoted = isinstance(field, exp.Identifier) and bool(field.args.get("quoted"))
             call = Call(field.name if quoted else field.name.lower(), quoted=quoted)
-            if not function_known(call, self.dialect, allowed):
+            if not function_known(call, self.dialect, allowed, overloads=self.planner.catalog.function_overloads):
                 self.refuse("function", f"{node.sql(self.dialect)} is no column of {qualifier.name}, so PostgreSQL calls it: " + self._unknown_call(call))
 
     def _unknown_call(self, call: Call) -> str:
+        overloads = self.planner.catalog.function_overloads
+        if overloads and call.name in overloads:
+            return overloaded_call_message(call, overloads[call.name])
         if call.syntax:
             return f"{call.name} is SQL syntax the masking rewrite does not know, so it cannot prove what it reads"
         known = "" if builtins(self.dialect).known_dialect else f" (there is no list of built-in value functions for {self.dialect})"

@@ -174,12 +174,13 @@ class MaskPlanner:
         return TableMask(name, columns, masked, unlisted)
 
     def _unlisted(self, name: str, known) -> set[str]:
-        """Literal classified columns of ``name`` this identity reads masked that ``known`` lacks."""
+        """Classified columns this identity reads masked that ``known`` lacks, where the policy names
+        both the table and the column literally (a glob's tables need not all have the column)."""
         listed = {column.lower() for column in known}
         return {
             entry.column.lower()
             for entry in self.classifier.entries
-            if table_matches(entry.table, name) and not any(char in entry.column for char in "*?[")
+            if not any(char in entry.table + entry.column for char in "*?[") and table_matches(entry.table, name)
             and entry.column.lower() not in listed and self._column_mask(entry.column, entry.tags) is not None
         }
 

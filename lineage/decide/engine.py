@@ -103,7 +103,7 @@ class Engine:
         columns = {name: "UNKNOWN" for name in facts.output_columns}
         logical = facts.writes[0]
         created = _physical_names(facts) or [logical]
-        if _if_not_exists(facts) and any(self.catalog.columns(name) is not None or self.classifier.is_classified_table(name) for name in created):
+        if _if_not_exists(facts) and any(self.catalog.columns(name) is not None or self.classifier.is_classified_table(name) for name in (*created, logical)):
             return False  # a no-op when the relation exists: its columns are the database's, not these
         learned = False
         for name in dict.fromkeys([*created, logical]):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlparse
 
+from lineage.decide.allowlist.overloads import POSTGRES_QUERY as OVERLOADS_QUERY, builtin_overloads
 from lineage.locations import location
 
 DEFAULT_SCHEMAS = {"postgres": "public", "duckdb": "main", "redshift": "public"}
@@ -39,6 +40,9 @@ class Catalog:
     default_database: str | None = None
     default_schema: str | None = None
     source: str = "empty"
+    # built-in function names that also name a function outside pg_catalog, with those schemas
+    # (lineage.decide.allowlist.overloads); read with a live PostgreSQL catalog only
+    function_overloads: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.default_schema = self.default_schema or DEFAULT_SCHEMAS.get(self.dialect)
@@ -81,7 +85,7 @@ class Catalog:
             for parts, columns in self.tables.items():
                 if parts not in fragments:
                     fragments[parts] = json.dumps([list(parts), list(columns.items())], separators=(",", ":"))
-            head = json.dumps([self.dialect, self.default_database, self.default_schema], separators=(",", ":"))[:-1]
+            head = json.dumps([self.dialect, self.default_database, self.default_schema, sorted(self.function_overloads.items())], separators=(",", ":"))[:-1]
             payload = head + ",[" + ",".join(fragments[parts] for parts in sorted(self.tables)) + "]]"
             self._version = "sha256:" + hashlib.sha256(payload.encode()).hexdigest()[:32]
         return self._version
@@ -240,17 +244,19 @@ class Catalog:
                 with psycopg.connect(dsn_or_connection, connect_timeout=10) as connection:
                     rows = connection.execute(query).fetchall()
                     database = connection.info.dbname
+                    overloads = builtin_overloads(connection.execute(OVERLOADS_QUERY).fetchall())
             except psycopg.Error as error:
                 raise CatalogError(f"{_redact(dsn_or_connection)}: cannot read information_schema: {error}") from None
             source = _redact(dsn_or_connection)
         else:
             rows = dsn_or_connection.execute(query).fetchall()
             database = rows[0][0] if rows else None
+            overloads = builtin_overloads(dsn_or_connection.execute(OVERLOADS_QUERY).fetchall())
             source = "postgres connection"
         tables: dict[tuple[str, ...], dict[str, str]] = {}
         for db, schema, table, column, data_type, length, precision, scale in rows:
             tables.setdefault((db, schema, table), {})[column] = _postgres_type(data_type, length, precision, scale)
-        return cls(tables, "postgres", database, "public", source)
+        return cls(tables, "postgres", database, "public", source, overloads)
 
     @classmethod
     def from_duckdb(cls, path_or_connection: Any) -> "Catalog":

@@ -47,6 +47,11 @@ def _physical_names(facts: StatementFacts) -> list[str]:
     return [".".join(parts)] if parts else []
 
 
+def _if_not_exists(facts: StatementFacts) -> bool:
+    """``CREATE TABLE IF NOT EXISTS x AS ...``: the database leaves an existing x as it is."""
+    return bool(facts.expression is not None and facts.expression.args.get("exists"))
+
+
 def _over_limits(sql: str, dialect: str, reason: str) -> StatementFacts:
     """The facts of text the check refused unfinished (``lineage.decide.limits``): nothing proven."""
     return StatementFacts(0, sql, dialect, OVER_LIMITS, parse_error=reason, lineage_complete=False)
@@ -96,12 +101,24 @@ class Engine:
         if "*" in facts.output_columns or not facts.writes:
             return False
         columns = {name: "UNKNOWN" for name in facts.output_columns}
-        physical = facts.writes[0]
-        for name in {physical, *_physical_names(facts)}:
+        logical = facts.writes[0]
+        created = _physical_names(facts) or [logical]
+        if _if_not_exists(facts) and any(self.catalog.columns(name) is not None or self.classifier.is_classified_table(name) for name in (*created, logical)):
+            return False  # a no-op when the relation exists: its columns are the database's, not these
+        learned = False
+        for name in dict.fromkeys([*created, logical]):
             existing = self.catalog.columns(name)
+            if name not in created and existing is not None and self._drops_classified(name, existing, columns):
+                continue  # a swap relation (x__dbt_tmp) does not take a classified x's columns away before the swap
             if existing is None or list(existing) != list(columns):
                 self.catalog.add_table(name, columns)
-        return True
+            learned = True
+        return learned
+
+    def _drops_classified(self, name: str, existing, columns) -> bool:
+        """Whether ``columns`` lacks a classified column the catalog lists for ``name``."""
+        kept = {column.lower() for column in columns}
+        return any(column.lower() not in kept for column in self.classifier.classified_columns(name, columns=list(existing)))
 
 
     def check(self, sql: str, identity: RunIdentity, dialect: str | None = None) -> tuple[Decision, ...]:

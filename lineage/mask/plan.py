@@ -42,6 +42,9 @@ class TableMask:
     name: str
     columns: tuple[tuple[str, exp.DataType | None], ...] | None
     masked: dict[str, ColumnMask]  # lower-cased column name -> mask
+    # classified columns the policy names (literally) that the catalog's list lacks, lower-cased:
+    # the list is stale or wrong, so a statement naming one is refused rather than read raw
+    unlisted: frozenset[str] = frozenset()
     _built: dict[str, exp.Expression] = field(default_factory=dict, repr=False)
 
     @property
@@ -164,10 +167,22 @@ class MaskPlanner:
             mask = self._column_mask(column, tags) if tags else None
             if mask is not None:
                 masked[column.lower()] = mask
-        if not masked:
+        unlisted = frozenset(self._unlisted(name, known))
+        if not masked and not unlisted:
             return None
         columns = tuple((column, _parse_type(column_type, self.catalog.dialect)) for column, column_type in known.items())
-        return TableMask(name, columns, masked)
+        return TableMask(name, columns, masked, unlisted)
+
+    def _unlisted(self, name: str, known) -> set[str]:
+        """Classified columns this identity reads masked that ``known`` lacks, where the policy names
+        both the table and the column literally (a glob's tables need not all have the column)."""
+        listed = {column.lower() for column in known}
+        return {
+            entry.column.lower()
+            for entry in self.classifier.entries
+            if not any(char in entry.table + entry.column for char in "*?[") and table_matches(entry.table, name)
+            and entry.column.lower() not in listed and self._column_mask(entry.column, entry.tags) is not None
+        }
 
     def column_mask(self, column: str, tags: tuple[str, ...]) -> ColumnMask | None:
         """How this identity sees a column with these tags (None: raw); used by the dbt plan too."""

@@ -34,6 +34,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from lineage.decide.allowlist import FUNCTIONS_KEY, RELATIONS_KEY, Call, builtins, function_known, refused_calls, refused_relation
+from lineage.decide.allowlist.overloads import overloaded_call_message
 from lineage.decide.analysis.statements import get_dialect
 from lineage.mask.plan import KeyUnavailable, MaskError, MaskPlanner, TableMask, planner_for
 from lineage.mask.strategies import KEYED
@@ -147,6 +148,7 @@ class _Rewrite:
             return self.result(None)
         tree = source.copy()
         references = self._references(tree)
+        self._check_unlisted(tree, references)
         self._check_whole_rows(tree, references)
         self._check_denied(tree, references)
         for reference in references:
@@ -173,7 +175,7 @@ class _Rewrite:
         """Only known value functions: any other may read tables, files or statement texts (the
         key in a masked statement's own text, with ``current_query()``) that masking never sees."""
         allowed = self.planner.policy.allowlist.functions
-        for call in refused_calls(self.facts.calls, self.dialect, allowed):
+        for call in refused_calls(self.facts.calls, self.dialect, allowed, overloads=self.planner.catalog.function_overloads):
             name = call.name.rsplit(".", 1)[-1].lower()
             if name in VALUE_STATISTIC_FUNCTIONS:
                 self.refuse("statistics", f"{name}() exposes stored column values (min/max statistics)")
@@ -205,10 +207,13 @@ class _Rewrite:
                 continue
             quoted = isinstance(field, exp.Identifier) and bool(field.args.get("quoted"))
             call = Call(field.name if quoted else field.name.lower(), quoted=quoted)
-            if not function_known(call, self.dialect, allowed):
+            if not function_known(call, self.dialect, allowed, overloads=self.planner.catalog.function_overloads):
                 self.refuse("function", f"{node.sql(self.dialect)} is no column of {qualifier.name}, so PostgreSQL calls it: " + self._unknown_call(call))
 
     def _unknown_call(self, call: Call) -> str:
+        overloads = self.planner.catalog.function_overloads
+        if overloads and call.name in overloads:
+            return overloaded_call_message(call, overloads[call.name])
         if call.syntax:
             return f"{call.name} is SQL syntax the masking rewrite does not know, so it cannot prove what it reads"
         known = "" if builtins(self.dialect).known_dialect else f" (there is no list of built-in value functions for {self.dialect})"
@@ -315,6 +320,23 @@ class _Rewrite:
         return references
 
     # -- checks over the whole statement -----------------------------------------------------------
+
+    def _check_unlisted(self, tree: exp.Expression, references: list[_Reference]) -> None:
+        """A column the policy classifies but the catalog does not list for a protected table: the
+        catalog's column list is wrong (or stale), so no mask planned from it can be trusted."""
+        unlisted = {name: reference.mask.name for reference in references for name in reference.mask.unlisted}
+        if not unlisted:
+            return
+        for column in tree.find_all(exp.Column):
+            name = column.name.lower()
+            if name in unlisted and not isinstance(column.this, exp.Star):
+                table = unlisted[name]
+                self.refuse(
+                    "unknown_columns",
+                    f"{column.sql(self.dialect)} may be {table}.{column.name}, which the policy classifies but the catalog's column "
+                    f"list of {table} lacks; reload the catalog from the database (or fix the catalog file) so the masks can be planned",
+                    table,
+                )
 
     def _check_whole_rows(self, tree: exp.Expression, references: list[_Reference]) -> None:
         """A protected table's whole row as a value: ``c``, ``to_json(c)``, ``count(c.*)``, ``(c).ssn``,

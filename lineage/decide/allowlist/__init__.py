@@ -20,7 +20,7 @@ import fnmatch
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import Iterable, Mapping, NamedTuple
 
 import yaml
 
@@ -75,12 +75,18 @@ def builtins(dialect: str) -> Builtins:
     )
 
 
-def function_known(call: Call, dialect: str, allowed: Iterable[str] = (), values_only: bool = True) -> bool:
+def function_known(
+    call: Call, dialect: str, allowed: Iterable[str] = (), values_only: bool = True, overloads: Mapping[str, tuple[str, ...]] | None = None
+) -> bool:
     """Whether a named call (``lower``, ``pg_catalog.lower``, ``crm.normalize``) is a known value
     function: built in (unqualified, or in pg_catalog on PostgreSQL) or listed by the policy
     (by the name the database resolves: lower case unless created quoted). With ``values_only``
     False, built-in functions whose effect is known but that are no value functions count too
-    (``set_config``: the settings rules judge it)."""
+    (``set_config``: the settings rules judge it). An unqualified built-in name that ``overloads``
+    (``lineage.decide.allowlist.overloads``) finds outside pg_catalog may resolve to that function:
+    known only when the policy lists each such ``schema.name``."""
+    if overloads and not call.syntax and call.name in overloads:
+        return all(f"{schema}.{call.name}" in allowed for schema in overloads[call.name])
     if call.name in allowed:
         return True
     schema, _, bare = call.name.rpartition(".")
@@ -92,9 +98,11 @@ def function_known(call: Call, dialect: str, allowed: Iterable[str] = (), values
     return bare in known.functions or (not call.quoted and not schema and bare in known.keywords)
 
 
-def refused_calls(calls: Iterable[Call], dialect: str, allowed: Iterable[str] = (), values_only: bool = True) -> list[Call]:
+def refused_calls(
+    calls: Iterable[Call], dialect: str, allowed: Iterable[str] = (), values_only: bool = True, overloads: Mapping[str, tuple[str, ...]] | None = None
+) -> list[Call]:
     """The calls that are neither built-in value functions nor allowed by the policy (with
-    ``values_only`` False: nor built-in functions of known effect)."""
+    ``values_only`` False: nor built-in functions of known effect); see ``function_known``."""
     known = builtins(dialect)
     extra = frozenset(allowed)
     out = []
@@ -102,7 +110,7 @@ def refused_calls(calls: Iterable[Call], dialect: str, allowed: Iterable[str] = 
         if call.syntax:
             if call.name not in known.syntax:
                 out.append(call)
-        elif not function_known(call, dialect, extra, values_only):
+        elif not function_known(call, dialect, extra, values_only, overloads):
             out.append(call)
     return out
 

@@ -21,6 +21,7 @@ from lineage.decide.analysis.column_lineage import IDENTITY, LineageBudgetExceed
 from lineage.decide.analysis.commands import classify_command
 from lineage.decide.analysis.calls import statement_calls
 from lineage.decide.analysis.drops import KNOWN_KINDS, OWNED, RELATION_KINDS, ROLE_KINDS, SAFETY_KINDS, DropInfo, drop_of_command, kind_of
+from lineage.decide.analysis.recursive_ctes import recursive_self_references
 from lineage.decide.analysis.row_changes import row_changes
 from lineage.decide.analysis.session_settings import settings_in_tree, settings_of_alter, settings_of_pragma, settings_of_set
 from lineage.decide.analysis.statements import ParsedStatement, get_dialect, split_statements
@@ -81,6 +82,7 @@ class _Analyzer:
         if isinstance(expression, exp.Command):
             return self._command(expression)
         self.facts.statement = expression
+        self.opaque.extend(OpaquePart("recursive_self_reference", detail) for detail in recursive_self_references(expression, self.dialect))
         tree = expression.copy()
         qualified = self._qualify_tables(tree)
         self._row_changes(_dml_nodes(qualified))

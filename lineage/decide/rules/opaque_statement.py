@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from lineage.decide.allowlist import FUNCTIONS_KEY, builtins, refused_calls
+from lineage.decide.allowlist.overloads import overloaded_call_message
 from lineage.model import Finding, StatementFacts
 from lineage.decide.rules.context import RuleContext
 
@@ -25,14 +26,18 @@ def opaque_statement(facts: StatementFacts, context: RuleContext) -> Iterator[Fi
         yield Finding("opaque_statement", part.detail, target, detail={"reason": part.reason})
     if not facts.calls or not builtins(facts.dialect).known_dialect:
         return  # without a list for the dialect, only masked identities are held to one (masking_refused)
-    for call in refused_calls(facts.calls, facts.dialect, context.policy.allowlist.functions, values_only=False):
-        yield Finding("opaque_statement", unknown_call_message(call), target, detail={"reason": "unknown_function", "function": call.name})
+    overloads = context.catalog.function_overloads
+    for call in refused_calls(facts.calls, facts.dialect, context.policy.allowlist.functions, values_only=False, overloads=overloads):
+        yield Finding("opaque_statement", unknown_call_message(call, overloads), target, detail={"reason": "unknown_function", "function": call.name})
 
 
-def unknown_call_message(call) -> str:
+def unknown_call_message(call, overloads=None) -> str:
+    if overloads and call.name in overloads:
+        return overloaded_call_message(call, overloads[call.name])
     if call.syntax:
         return f"{call.name} is SQL syntax the analysis does not know: it cannot prove what it reads"
     return (
         f"{call.shown()} is not a known value function: the analysis cannot see what it reads or changes; "
         f"if it only computes a value from its arguments, list {call.name!r} under {FUNCTIONS_KEY} in the policy"
     )
+

@@ -1,0 +1,34 @@
+"""Red-team findings, masking: a masked identity gets raw values back (open attacks, one test each;
+they FAIL until fixed, then move to the permanent tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+# 7. The Airflow hook path (tests/airflow_dags/lg_redteam.py): the swap-name rename, through
+#    DuckDBHook as the run's masked identity (the learned column list: tests/test_masking_catalog.py).
+#    Waits on the dbt swap-name exemption for renames (branch rtrel), not on masking.
+AIRFLOW_SEED = """
+create schema if not exists raw;
+create or replace table raw.customers (id integer, full_name varchar, email varchar, ssn varchar,
+    salary decimal(12,2), birth_date date, city varchar);
+insert into raw.customers values
+    (1, 'Ada Lovelace', 'ada@example.com', '123-45-6789', 120000, '1990-12-10', 'London'),
+    (2, 'Alan Turing', 'alan@example.org', '987-65-4321', 95000, '1985-06-23', 'Manchester');
+"""
+AIRFLOW_RAW = ["Ada Lovelace", "ada@example.com", "123-45-6789", "alan@example.org", "987-65-4321"]
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("task_id", ["rename_to_dbt_backup_then_read"])
+def test_airflow_hook_does_not_hand_a_masked_run_raw_values(airflow_home, tmp_path, task_id):
+    import duckdb
+
+    path = tmp_path / "redteam.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(AIRFLOW_SEED)
+    airflow_home.connection("rt_warehouse", conn_type="duckdb", host=str(path))
+    run = airflow_home.test("lg_redteam")
+    returned = repr(airflow_home.xcom(run, task_id))
+    assert not [value for value in AIRFLOW_RAW if value in returned], f"{task_id} returned raw values: {returned[:300]}"

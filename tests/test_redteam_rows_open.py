@@ -6,19 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from redteam_support import ALICE_SSN, BOTH, PIPELINE, Session
+from redteam_support import BOTH, PIPELINE, Session
 from redteam_support import pg_dsn, sessions  # noqa: F401  (fixtures)
 from masking_fixture import key_env  # noqa: F401  (fixture)
-
-
-# 9. Integrity: a masked identity overwrites the raw values of a protected table with masked ones
-#    (a whole-table upsert, which is also an UPDATE of every row without any WHERE).
-@BOTH
-def test_a_masked_identity_cannot_overwrite_raw_values_with_masked_ones(sessions, kind):
-    session = sessions(kind)
-    session.attempt("INSERT INTO crm.customers SELECT * FROM crm.customers ON CONFLICT (id) DO UPDATE SET ssn = excluded.ssn, email = excluded.email")
-    stored = session.raw_rows("SELECT ssn FROM crm.customers WHERE id = 1")
-    assert stored == [(ALICE_SSN,)], f"the raw SSN was overwritten: {stored}"
 
 
 def _orders(session: Session) -> list[tuple]:
@@ -29,8 +19,6 @@ def _orders(session: Session) -> list[tuple]:
 EVERY_ROW = [
     # ALTER COLUMN ... TYPE <same type> USING <constant>: warn only ("widens"), wipes the column
     "ALTER TABLE crm.orders ALTER COLUMN amount TYPE numeric(10,2) USING NULL",
-    # an upsert of the table onto itself: an UPDATE of every row
-    "INSERT INTO crm.orders SELECT * FROM crm.orders ON CONFLICT (id) DO UPDATE SET amount = 0, status = NULL",
     # conditions true for every value of the column's type (as id >= -2147483648, which is caught)
     "DELETE FROM crm.orders WHERE id <> 1.5",
     "DELETE FROM crm.orders WHERE id NOT IN (0.5)",
@@ -53,7 +41,6 @@ def test_a_statement_that_changes_every_row_is_refused(sessions, kind, statement
 DUCKDB_EVERY_ROW = [
     "CREATE OR REPLACE TABLE crm.orders AS SELECT * FROM crm.orders WHERE false",  # a TRUNCATE
     "CREATE OR REPLACE TABLE crm.orders (id INTEGER, customer_id INTEGER, amount DECIMAL(10,2), status VARCHAR)",
-    "INSERT OR REPLACE INTO crm.orders SELECT id, NULL, NULL, NULL FROM crm.orders",  # an UPDATE of every row
 ]
 
 

@@ -31,6 +31,7 @@ from typing import Callable
 from sqlglot import exp
 from sqlglot.optimizer.simplify import simplify
 
+from lineage.decide.analysis.row_changes import UPSERT
 from lineage.disclosure import shown_sql
 from lineage.model import RowChange
 
@@ -96,6 +97,11 @@ def unfiltered_reason(change: RowChange, columns_of: ColumnsOf, default_schema: 
     if judge is not None and judge.unresolved:
         names = ", ".join(sorted(judge.unresolved)[:5])
         advice = f"; the catalog cannot tell which table {names} belong(s) to: qualify with the table's alias"
+    if clause == UPSERT:
+        return (f"{clause} updates the rows whose key its source holds ({shown}), and nothing restricts them: "
+                f"its rows may be every row of {change.table} (its source reads the table itself, or is not understood). "
+                f"Add a WHERE to DO UPDATE that filters the rows of {change.table}, insert a VALUES list, or get an approval "
+                f"(a guardrails entry for update_without_where){advice}")
     return (f"{clause} {shown} is no filter: nothing in it restricts the rows of {change.table} "
             f"(a filter compares one of its columns with a literal, a parameter or a value from another relation){advice}")
 
@@ -151,7 +157,9 @@ class _Judge:
         self._scopes: dict[int, dict[str, _Rel]] = {}
         self._visiting: set[int] = set()
         self.unresolved: set[str] = set()  # columns the catalog cannot place, for the refusal's advice
-        self.base: dict[str, _Rel] = {alias: self._relation(alias, node) for alias, node in change.relations}
+        self.base: dict[str, _Rel] = {change.target: self.target}  # derived relations below resolve names through it
+        for alias, node in change.relations:
+            self.base[alias] = self._relation(alias, node)
         self.base[change.target] = self.target
 
     # -- relations and scopes ----------------------------------------------------------------

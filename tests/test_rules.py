@@ -32,11 +32,13 @@ CASES = [
     ("DROP SCHEMA crm CASCADE", PROD, "drop_table", Action.BLOCK),
     ("DROP DATABASE analytics", PROD, "drop_table", Action.BLOCK),
     ("TRUNCATE crm.orders", DEV, "truncate", Action.BLOCK),
+    ("CREATE OR REPLACE TABLE crm.orders AS SELECT * FROM crm.orders WHERE false", DEV, "replace_table", Action.BLOCK),
     ("ALTER TABLE crm.customers DROP COLUMN email", DEV, "drop_column", Action.REQUIRE_APPROVAL),
     # schema changes touching classified columns are refused for masked identities (test_masking.py)
     ("ALTER TABLE crm.customers ALTER COLUMN salary TYPE smallint", DPO, "alter_column_type", Action.REQUIRE_APPROVAL),
     ("ALTER TABLE crm.customers ALTER COLUMN city TYPE varchar(10)", DEV, "alter_column_type", Action.REQUIRE_APPROVAL),
     ("ALTER TABLE crm.customers ALTER COLUMN age TYPE bigint", DEV, "alter_column_type", Action.WARN),
+    ("ALTER TABLE crm.customers ALTER COLUMN age TYPE bigint USING 0", DEV, "rewrite_column", Action.BLOCK),
     ("ALTER TABLE crm.customers ALTER COLUMN city TYPE varchar(200)", DEV, "alter_column_type", Action.WARN),
     ("ALTER TABLE crm.customers RENAME COLUMN email TO email_address", DPO, "rename", Action.REQUIRE_APPROVAL),
     ("ALTER TABLE crm.customers RENAME TO clients", DPO, "rename", Action.REQUIRE_APPROVAL),

@@ -34,6 +34,8 @@ from lineage.decide.rules.opaque_statement import opaque_statement
 from lineage.decide.rules.pii_to_unapproved_zone import pii_to_unapproved_zone
 from lineage.decide.rules.privilege_change import privilege_change
 from lineage.decide.rules.rename import rename
+from lineage.decide.rules.replace_table import replace_table
+from lineage.decide.rules.rewrite_column import rewrite_column
 from lineage.decide.rules.select_star_on_classified import select_star_on_classified
 from lineage.decide.rules.session_setting import session_setting
 from lineage.decide.rules.truncate import truncate
@@ -61,8 +63,10 @@ RULES: dict[str, Rule] = {
         Rule("drop_object", drop_object, Action.REQUIRE_APPROVAL, "DROP of any other kind: TYPE, DOMAIN, FUNCTION, SEQUENCE, INDEX, EXTENSION, ..."),
         Rule("drop_cascade", drop_cascade, Action.BLOCK, "DROP ... CASCADE: dependents the catalog cannot list go too"),
         Rule("truncate", truncate, Action.BLOCK, "TRUNCATE"),
+        Rule("replace_table", replace_table, Action.BLOCK, "CREATE OR REPLACE TABLE over an existing (or classified) table: a DROP TABLE and a CREATE"),
         Rule("drop_column", drop_column, Action.REQUIRE_APPROVAL, "a column is dropped (ALTER ... DROP COLUMN, CREATE OR REPLACE without it)"),
         Rule("alter_column_type", alter_column_type, Action.REQUIRE_APPROVAL, "a column's type changes (narrowing; widening only warns)"),
+        Rule("rewrite_column", rewrite_column, Action.BLOCK, "ALTER COLUMN ... TYPE ... USING an expression other than the column cast to the new type: new values for every row"),
         Rule("rename", rename, Action.REQUIRE_APPROVAL, "a table or column is renamed"),
         Rule("add_not_null_without_default", add_not_null_without_default, Action.REQUIRE_APPROVAL, "NOT NULL column added without a default, or SET NOT NULL"),
         Rule("delete_without_where", delete_without_where, Action.BLOCK, "DELETE (or MERGE ... DELETE) whose condition filters nothing"),

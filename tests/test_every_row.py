@@ -208,3 +208,30 @@ def test_a_range_on_a_column_of_unknown_type_is_refused_with_advice(condition):
 ])
 def test_comparisons_that_leave_a_value_of_the_type_out_filter(condition):
     assert _reason(condition) is None
+
+
+# -- a masked identity writing back what it reads masked ---------------------------------------------
+
+MASKED_WRITE_BACKS = [
+    "INSERT INTO crm.customers SELECT * FROM crm.customers WHERE id = 1 ON CONFLICT (id) DO UPDATE SET ssn = excluded.ssn",
+    "UPDATE crm.customers SET ssn = (SELECT c.ssn FROM crm.customers c WHERE c.id = 1) WHERE id = 1",
+    "UPDATE crm.customers SET ssn = ssn WHERE id = 1",
+]
+
+
+@BOTH
+@pytest.mark.parametrize("statement", MASKED_WRITE_BACKS)
+def test_a_masked_identity_cannot_write_masked_values_over_one_raw_row(sessions, kind, statement):
+    session = sessions(kind)  # reads pii.ssn masked
+    outcome = session.attempt(statement)
+    assert isinstance(outcome, REFUSED), outcome
+    assert "masked_overwrite" in [f.rule for f in outcome.decision.findings]
+    assert session.raw_rows("SELECT ssn FROM crm.customers WHERE id = 1") == [(ALICE_SSN,)]
+
+
+@BOTH
+def test_a_masked_identity_still_updates_with_values_it_writes_itself(sessions, kind):
+    session = sessions(kind)
+    outcome = session.attempt("UPDATE crm.customers SET ssn = '000-00-0000' WHERE id = 1")
+    assert not isinstance(outcome, Exception), outcome
+    assert session.raw_rows("SELECT ssn FROM crm.customers WHERE id = 1") == [("000-00-0000",)]

@@ -32,6 +32,7 @@ CASES = [
     ("DROP SCHEMA crm CASCADE", PROD, "drop_table", Action.BLOCK),
     ("DROP DATABASE analytics", PROD, "drop_table", Action.BLOCK),
     ("TRUNCATE crm.orders", DEV, "truncate", Action.BLOCK),
+    ("UPDATE crm.customers SET ssn = (SELECT c.ssn FROM crm.customers c WHERE c.id = 2) WHERE id = 1", DEV, "masked_overwrite", Action.BLOCK),
     ("CREATE OR REPLACE TABLE crm.orders AS SELECT * FROM crm.orders WHERE false", DEV, "replace_table", Action.BLOCK),
     ("ALTER TABLE crm.customers DROP COLUMN email", DEV, "drop_column", Action.REQUIRE_APPROVAL),
     # schema changes touching classified columns are refused for masked identities (test_masking.py)

@@ -29,6 +29,7 @@ from lineage.decide.rules.drop_table import drop_table
 from lineage.decide.rules.jit_registry import jit_registry
 from lineage.decide.rules.lexing_setting import lexing_setting
 from lineage.decide.rules.lineage_incomplete import lineage_incomplete
+from lineage.decide.rules.masked_overwrite import masked_overwrite
 from lineage.decide.rules.masking_refused import masking_refused
 from lineage.decide.rules.opaque_statement import opaque_statement
 from lineage.decide.rules.pii_to_unapproved_zone import pii_to_unapproved_zone
@@ -85,6 +86,7 @@ RULES: dict[str, Rule] = {
              floor=Action.BLOCK),
         Rule("select_star_on_classified", select_star_on_classified, Action.WARN, "SELECT * over a table with classified columns"),
         Rule("pii_to_unapproved_zone", pii_to_unapproved_zone, Action.BLOCK, "raw classified values written outside their tag's zones"),
+        Rule("masked_overwrite", masked_overwrite, Action.BLOCK, "an UPDATE (upsert, MERGE) storing values this identity reads masked into classified columns"),
         Rule("masking_refused", masking_refused, Action.BLOCK, "masking cannot prove the statement safe for this identity (functions off the allowlist, opaque SQL, deny columns, ...)",
              floor=Action.BLOCK, reported_by_masker=True),
         Rule("lineage_incomplete", lineage_incomplete, Action.ALLOW, "column lineage incomplete (time budget, unknown columns); recorded only"),

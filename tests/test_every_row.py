@@ -164,7 +164,8 @@ def test_the_same_shapes_with_a_value_of_the_type_still_run(sessions, kind, stat
 
 
 CATALOG = {"crm": {"orders": {"id": "integer", "customer_id": "bigint", "amount": "numeric(10,2)", "status": "varchar(20)",
-                              "price": "double precision", "code": "text", "created": "timestamp"}}}
+                              "price": "double precision", "code": "text", "created": "timestamp",
+                              "big": "HUGEINT"}}}
 
 
 def _reason(condition: str, catalog: dict | None = CATALOG) -> str | None:
@@ -181,7 +182,7 @@ def _reason(condition: str, catalog: dict | None = CATALOG) -> str | None:
     "id <> 1.5", "id NOT IN (0.5, 7.25)", "id <> 2147483648", "id <> -2147483649", "NOT (id = 1.5)", "id <> '1.5'",
     "id::bigint < 9999999999", "id::bigint >= -2147483648", "id::numeric <> 0.5", "(id::bigint)::numeric(20,0) > -3000000000",
     "amount >= -99999999.99", "amount > -99999999.995", "amount <> 0.001", "amount <= 99999999.99 OR amount IS NULL OR amount > 0",
-    "amount::int > -100000000", "customer_id > -9223372036854775809", "id BETWEEN -2147483648 AND 2147483647",
+    "amount::int > -100000000", "customer_id > -9223372036854775809", "big >= -170141183460469231731687303715884105728", "id BETWEEN -2147483648 AND 2147483647",
     "id >= -2147483647.5::int", "id BETWEEN -2147483648.4::int AND 2147483647",  # the cast rounds the written bound
     "id::text <> 'abc'",  # a number as text is never 'abc'
     "id <> 1.00000000000000000000000000000000000000000000000001",  # no rounding of long literals
@@ -204,7 +205,7 @@ def test_a_range_on_a_column_of_unknown_type_is_refused_with_advice(condition):
 @pytest.mark.parametrize("condition", [
     "id <> 1", "id > -2147483648", "id < 2147483647", "id NOT IN (1, 2)", "id::bigint > 5", "id::numeric <> 1",
     "amount > -99999999.99", "amount <> 0.01", "amount::int > -99999999", "customer_id > -9223372036854775808",
-    "price > -1e300", "code <> 'x'", "status < 'm'", "created < '2024-01-01'", "id = 7", "id IN (1.5, 2)",
+    "price > -1e300", "big > 5", "code <> 'x'", "status < 'm'", "created < '2024-01-01'", "id = 7", "id IN (1.5, 2)",
 ])
 def test_comparisons_that_leave_a_value_of_the_type_out_filter(condition):
     assert _reason(condition) is None

@@ -59,6 +59,7 @@ _INTEGER_BOUNDS = {
     exp.DataType.Type.SMALLINT: (-(2**15), 2**15 - 1), exp.DataType.Type.USMALLINT: (0, 2**16 - 1),
     exp.DataType.Type.INT: (-(2**31), 2**31 - 1), exp.DataType.Type.UINT: (0, 2**32 - 1),
     exp.DataType.Type.BIGINT: (-(2**63), 2**63 - 1), exp.DataType.Type.UBIGINT: (0, 2**64 - 1),
+    exp.DataType.Type.INT128: (-(2**127), 2**127 - 1), exp.DataType.Type.UINT128: (0, 2**128 - 1),
 }
 _NUMERIC = {exp.DataType.Type.DECIMAL, exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE, exp.DataType.Type.MONEY,
             exp.DataType.Type.BIGDECIMAL}

@@ -762,7 +762,7 @@ def _plain_literal(node: exp.Literal, negative: bool, domain: _Domain):
             number = Decimal(text.strip())
         except InvalidOperation:
             return None if not node.is_string else ("str", text)
-        return ("num", (1, -number if negative else number))
+        return ("num", (1, number.copy_negate() if negative else number))  # exact: unary minus rounds to 28 digits
     if negative:
         return None
     if domain.kind == "bool":

@@ -237,3 +237,15 @@ def test_a_masked_identity_still_updates_with_values_it_writes_itself(sessions, 
     outcome = session.attempt("UPDATE crm.customers SET ssn = '000-00-0000' WHERE id = 1")
     assert not isinstance(outcome, Exception), outcome
     assert session.raw_rows("SELECT ssn FROM crm.customers WHERE id = 1") == [("000-00-0000",)]
+
+
+def test_an_update_from_a_derived_table_is_judged():
+    """A derived table's columns resolve while the judgement is set up (it raised AttributeError)."""
+    from lineage.decide.analysis import analyze
+    from lineage.decide.catalog import Catalog
+    from lineage.decide.rules.row_filter import unfiltered_reason
+
+    catalog = Catalog.from_mapping({**CATALOG, "staging": {"o": {"id": "integer"}}}, dialect="postgres")
+    judge = lambda sql: unfiltered_reason(analyze(sql, "postgres", catalog)[0].row_changes[0], catalog.columns, catalog.default_schema)  # noqa: E731
+    assert judge("UPDATE crm.orders SET amount = 0 FROM (SELECT id FROM staging.o) s WHERE orders.id = s.id") is None
+    assert "is no filter" in judge("UPDATE crm.orders SET amount = 0 FROM (SELECT id FROM crm.orders) s WHERE orders.id = s.id")

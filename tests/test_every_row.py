@@ -165,7 +165,7 @@ def test_the_same_shapes_with_a_value_of_the_type_still_run(sessions, kind, stat
 
 CATALOG = {"crm": {"orders": {"id": "integer", "customer_id": "bigint", "amount": "numeric(10,2)", "status": "varchar(20)",
                               "price": "double precision", "code": "text", "created": "timestamp",
-                              "big": "HUGEINT"}}}
+                              "big": "HUGEINT", "wide": "numeric(60,0)"}}}
 
 
 def _reason(condition: str, catalog: dict | None = CATALOG) -> str | None:
@@ -187,6 +187,7 @@ def _reason(condition: str, catalog: dict | None = CATALOG) -> str | None:
     "id::text <> 'abc'",  # a number as text is never 'abc'
     "id <> 1.00000000000000000000000000000000000000000000000001",  # no rounding of long literals
     "id > -2147483648.00000000000000000000000000000000000000000000001",  # nor of negative ones
+    "wide <= " + "9" * 60,  # numeric(60,0)'s largest value, exactly
 ])
 def test_comparisons_that_hold_for_every_value_of_the_type_filter_nothing(condition):
     reason = _reason(condition)

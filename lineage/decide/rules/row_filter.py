@@ -717,8 +717,10 @@ def _domain_of_type(data_type) -> _Domain:
             scale = int(data_type.expressions[1].name) if len(data_type.expressions) > 1 else 0
         except (TypeError, ValueError):
             return _Domain("unknown")
-        step = Decimal(1).scaleb(-scale)
-        top = (Decimal(10) ** precision - 1) * step
+        with localcontext() as context:  # numeric(1000, 0): exactly, not to 28 digits
+            context.prec, context.Emax, context.Emin = _PRECISION, 10 * _PRECISION, -10 * _PRECISION
+            step = Decimal(1).scaleb(-scale)
+            top = (Decimal(10) ** precision - 1) * step
         return _Domain("int", (1, -top), (1, top), step, nan=True)
     if kind in _NUMERIC:
         return _Domain("num")

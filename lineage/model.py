@@ -60,7 +60,8 @@ class Finding:
 @dataclass(frozen=True)
 class SchemaChange:
     """``change`` is one of dropped_table, dropped_object, truncated_table, renamed_table,
-    dropped_column, added_column, renamed_column, retyped_column, not_null_added."""
+    replaced_table (CREATE OR REPLACE TABLE), dropped_column, added_column, renamed_column,
+    retyped_column, not_null_added."""
 
     change: str
     table: str
@@ -73,6 +74,7 @@ class SchemaChange:
     has_default: bool = False
     dbt_swap: bool = False
     cascade: bool = False  # DROP ... CASCADE: whatever depends on it goes too
+    rewritten: bool = False  # ALTER COLUMN ... TYPE ... USING something other than the column cast to the new type
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if value not in (None, False)}

@@ -203,7 +203,8 @@ class Preflight:
             full_facts = full[number] if full and number < len(full) else facts
             governed = self._fully_governed(node, facts)
             self._masks_for(governed)
-            result.findings.extend(f for f in decision.findings if f.rule not in REPLACED_RULES and not self._star_read_masked(f, governed))
+            result.findings.extend(f for f in decision.findings if f.rule not in REPLACED_RULES and not self._star_read_masked(f, governed)
+                                   and not self._own_replacement(node, f))
             lineage = self._lineage(facts.lineage.edges, full_facts.lineage.edges, governed)
             result.lineage.update(lineage)
             result.reads += tuple(facts.reads)
@@ -244,6 +245,12 @@ class Preflight:
             what = "VIEW" if node.materialized in ("view", "materialized_view") else "TABLE"
             return f"CREATE OR REPLACE {what} {self._name(node.relation)} AS {body}"
         return node.sql
+
+    def _own_replacement(self, node: Node, finding: Finding) -> bool:
+        """The CREATE OR REPLACE this pre-flight writes for a model or seed stands for dbt's own
+        rebuild of that node's relation (checked statement by statement when dbt runs it)."""
+        return (finding.rule == "replace_table" and node.resource_type in ("model", "seed") and node.relation is not None
+                and finding.object is not None and finding.object.lower() == node.relation.lower())
 
     def _learn_seed(self, node: Node) -> None:
         """A seed's table has its CSV's columns (types as the warehouse has them, when it does)."""

@@ -35,6 +35,28 @@ SYSTEM_SCHEMAS = {"information_schema", "pg_catalog", "pg_toast", "sys", "system
 DML_TYPES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
 
 
+def _rewrites_column(action: exp.AlterColumn, table: exp.Table) -> bool:
+    """``ALTER COLUMN c TYPE t USING e``: True unless ``e`` is ``c`` itself or ``CAST(c AS t)``,
+    which keep every value (or fail); any other expression computes new values for every row.
+
+    >>> from sqlglot import parse_one
+    >>> _rewrites_column(parse_one("ALTER TABLE o ALTER COLUMN a TYPE int USING NULL").args["actions"][0], exp.to_table("o"))
+    True
+    """
+    using = action.args.get("using")
+    if not isinstance(using, exp.Expression):  # no USING (the parser leaves False)
+        return False
+    value = using
+    while isinstance(value, exp.Paren):
+        value = value.this
+    if type(value) is exp.Cast and value.to == action.args.get("dtype"):
+        value = value.this
+        while isinstance(value, exp.Paren):
+            value = value.this
+    return not (isinstance(value, exp.Column) and value.name == action.name and not value.args.get("db")
+                and value.table in ("", table.name))
+
+
 def _dml_nodes(tree: exp.Expression) -> list[exp.Expression]:
     """Every INSERT/UPDATE/DELETE/MERGE in the tree, the actions inside MERGE's WHEN excluded."""
     return [node for node in tree.find_all(*DML_TYPES) if not isinstance(node.parent, exp.When)]
@@ -468,6 +490,8 @@ class _Analyzer:
                 if name:
                     self._record_write(target)
                     if tree.args.get("replace"):
+                        if kind == "TABLE":  # whether it exists is the rule's question (replace_table)
+                            self.changes.append(SchemaChange("replaced_table", name, dbt_swap=is_dbt_intermediate(name)))
                         self._replace_changes(name, query if has_query else None, columns_declared)
                 if has_query:
                     self._physical_reads(query)
@@ -587,7 +611,8 @@ class _Analyzer:
                 column_name = action.name
                 if action.args.get("dtype") is not None:
                     self.changes.append(
-                        SchemaChange("retyped_column", name, column=column_name, old_type=_type_of(existing, column_name), new_type=action.args["dtype"].sql(self.dialect))
+                        SchemaChange("retyped_column", name, column=column_name, old_type=_type_of(existing, column_name), new_type=action.args["dtype"].sql(self.dialect),
+                                     rewritten=_rewrites_column(action, target))
                     )
                 elif action.args.get("allow_null") is False:
                     self.changes.append(SchemaChange("not_null_added", name, column=column_name, has_default=column_name in existing and False))

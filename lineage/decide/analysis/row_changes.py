@@ -5,6 +5,13 @@
                  condition=o.customer_id = c.id, relations=(("c", crm.customers),))
     MERGE INTO crm.orders t USING staging.o s ON true WHEN MATCHED THEN DELETE
     -> RowChange("delete", ..., condition=TRUE, relations=(("s", staging.o),), clause="MERGE ... ON")
+    INSERT INTO crm.orders SELECT * FROM crm.orders ON CONFLICT (id) DO UPDATE SET amount = 0
+    -> RowChange("update", ..., condition=orders.id = excluded.id,
+                 relations=(("excluded", (SELECT * FROM crm.orders)),), clause=UPSERT)
+
+An upsert (``ON CONFLICT DO UPDATE``, ``ON DUPLICATE KEY UPDATE``, ``INSERT OR REPLACE``) updates
+the target rows whose key equals a key of its source rows (and its DO UPDATE's WHERE): the same
+rows as ``UPDATE t ... FROM (source) excluded WHERE t.key = excluded.key``.
 
 Facts only: whether the condition filters anything is judged by the rules
 (``lineage.decide.rules.row_filter``). Conditions are copied before columns are qualified, so they
@@ -37,7 +44,42 @@ def row_changes(nodes: Iterable[exp.Expression], table_name: Callable[[exp.Table
             changes.append(RowChange(kind, name, alias, condition, tuple(_relations(node)), ctes=ctes))
         elif isinstance(node, exp.Merge):
             changes.extend(replace(change, ctes=ctes) for change in _merge_changes(node, name, alias))
+        elif isinstance(node, exp.Insert):
+            upsert = _upsert_change(node, name, alias)
+            if upsert is not None:
+                changes.append(replace(upsert, ctes=ctes))
     return changes
+
+
+UPSERT = "INSERT ... ON CONFLICT DO UPDATE"
+_UNKNOWN_KEY = "unique key"  # ON CONSTRAINT, DuckDB's implicit key, INSERT OR REPLACE: some key of the table
+
+
+def _upsert_change(node: exp.Insert, name: str, alias: str) -> RowChange | None:
+    conflict = node.args.get("conflict")
+    replacing = str(node.args.get("alternative") or "").upper() == "REPLACE"
+    action = conflict.args.get("action") if isinstance(conflict, exp.OnConflict) else None
+    updating = isinstance(conflict, exp.OnConflict) and (bool(conflict.args.get("duplicate")) or "UPDATE" in (action.name if action is not None else "").upper())
+    source = node.expression
+    if not (updating or replacing) or source is None:
+        return None  # a plain INSERT, DO NOTHING, INSERT OR IGNORE, DEFAULT VALUES: no stored row changes
+    keys = [_unparen(key.this if isinstance(key, exp.Ordered) else key) for key in (conflict.args.get("conflict_keys") or [])] if updating else []
+    names = [key.name for key in keys] if keys and all(isinstance(key, (exp.Column, exp.Identifier)) for key in keys) else [_UNKNOWN_KEY]
+    condition: exp.Expression = exp.and_(*(
+        exp.EQ(this=exp.column(key, table=alias, quoted=True), expression=exp.column(key, table="excluded", quoted=True)) for key in names))
+    where = conflict.args.get("where") if updating else None
+    if isinstance(where, exp.Where):
+        condition = exp.and_(condition, where.this.copy())
+    rows = source.copy()
+    excluded = rows if isinstance(rows, exp.Values) else exp.Subquery(this=rows)
+    excluded.set("alias", exp.TableAlias(this=exp.to_identifier("excluded")))
+    return RowChange("update", name, alias, condition, (("excluded", excluded),), clause=UPSERT)
+
+
+def _unparen(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
 
 
 def _ctes(node: exp.Expression) -> list[tuple[str, exp.Expression]]:

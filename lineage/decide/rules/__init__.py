@@ -30,11 +30,14 @@ from lineage.decide.rules.drop_table import drop_table
 from lineage.decide.rules.jit_registry import jit_registry
 from lineage.decide.rules.lexing_setting import lexing_setting
 from lineage.decide.rules.lineage_incomplete import lineage_incomplete
+from lineage.decide.rules.masked_overwrite import masked_overwrite
 from lineage.decide.rules.masking_refused import masking_refused
 from lineage.decide.rules.opaque_statement import opaque_statement
 from lineage.decide.rules.pii_to_unapproved_zone import pii_to_unapproved_zone
 from lineage.decide.rules.privilege_change import privilege_change
 from lineage.decide.rules.rename import rename
+from lineage.decide.rules.replace_table import replace_table
+from lineage.decide.rules.rewrite_column import rewrite_column
 from lineage.decide.rules.select_star_on_classified import select_star_on_classified
 from lineage.decide.rules.session_setting import session_setting
 from lineage.decide.rules.truncate import truncate
@@ -56,7 +59,7 @@ class Rule:
 
 
 _FUNCTIONS: dict[str, RuleFunction] = {function.__name__: function for function in (
-    drop_table, drop_object, drop_cascade, truncate, drop_column, alter_column_type, rename, add_not_null_without_default, delete_without_where, update_without_where, privilege_change, disable_safety, session_setting, lexing_setting, catalog_view, jit_registry, copy_out, opaque_statement, unparseable, unsafe_text, select_star_on_classified, pii_to_unapproved_zone, masking_refused, lineage_incomplete, check_limits,
+    drop_table, drop_object, drop_cascade, truncate, replace_table, drop_column, alter_column_type, rewrite_column, rename, add_not_null_without_default, delete_without_where, update_without_where, privilege_change, disable_safety, session_setting, lexing_setting, catalog_view, jit_registry, copy_out, opaque_statement, unparseable, unsafe_text, select_star_on_classified, pii_to_unapproved_zone, masked_overwrite, masking_refused, lineage_incomplete, check_limits,
 )}
 if set(_FUNCTIONS) != set(RULE_SPECS):  # a rule without its spec, or the other way round
     raise RuntimeError(f"lineage.decide.rules: rule functions and rule_catalog differ: {sorted(set(_FUNCTIONS) ^ set(RULE_SPECS))}")

@@ -14,8 +14,15 @@ sqlglot's simplifier rewrites it must pass.
     WHERE id IS NOT NULL, email LIKE '%'            -> filters nothing (every value matches)
     WHERE id IN (SELECT id FROM <same table>)       -> filters nothing (the same rows)
     WHERE id < 5 OR id >= 5                         -> filters nothing (the disjuncts cover every value)
+    WHERE id <> 1.5, id <> 2147483648, id::bigint < 9999999999  (id integer)
+                                                    -> filters nothing (true for every value of the type)
     WHERE NOT EXISTS (SELECT 1 FROM crm.customers c WHERE c.id = o.customer_id)
                                                     -> filters (rows without a customer)
+
+A comparison other than ``=`` / ``IN`` with a number (``<>``, ``NOT IN``, ranges) filters only when the
+column's type is known (from the catalog, through widening casts): its range and its steps (an
+integer's whole numbers, ``numeric(10,2)``'s hundredths) must leave a value out. With an unknown type
+(or a cast whose values cannot be bounded) it counts as no filter.
 
 What no syntax can tell: a filter that selects every row because of the data (``id > 0`` when
 every id is positive, an IN list that names every id). That is the data's business, not a
@@ -25,12 +32,13 @@ spelling: the guardrail catches conditions that are true whatever the rows hold.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Callable
 
 from sqlglot import exp
 from sqlglot.optimizer.simplify import simplify
 
+from lineage.decide.analysis.row_changes import UPSERT
 from lineage.disclosure import shown_sql
 from lineage.model import RowChange
 
@@ -51,11 +59,13 @@ _INTEGER_BOUNDS = {
     exp.DataType.Type.SMALLINT: (-(2**15), 2**15 - 1), exp.DataType.Type.USMALLINT: (0, 2**16 - 1),
     exp.DataType.Type.INT: (-(2**31), 2**31 - 1), exp.DataType.Type.UINT: (0, 2**32 - 1),
     exp.DataType.Type.BIGINT: (-(2**63), 2**63 - 1), exp.DataType.Type.UBIGINT: (0, 2**64 - 1),
+    exp.DataType.Type.INT128: (-(2**127), 2**127 - 1), exp.DataType.Type.UINT128: (0, 2**128 - 1),
 }
 _NUMERIC = {exp.DataType.Type.DECIMAL, exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE, exp.DataType.Type.MONEY,
             exp.DataType.Type.BIGDECIMAL}
 _TIME = {exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.DATETIME,
          exp.DataType.Type.TIMESTAMPLTZ}
+_PRECISION = 2000  # digits of exact decimal arithmetic: literals longer than half of it are not judged
 _SPECIAL_NUMBERS = {"-infinity": (0,), "-inf": (0,), "infinity": (2,), "+infinity": (2,), "inf": (2,), "+inf": (2,), "nan": (3,)}
 
 
@@ -96,6 +106,18 @@ def unfiltered_reason(change: RowChange, columns_of: ColumnsOf, default_schema: 
     if judge is not None and judge.unresolved:
         names = ", ".join(sorted(judge.unresolved)[:5])
         advice = f"; the catalog cannot tell which table {names} belong(s) to: qualify with the table's alias"
+    if judge is not None and judge.whole_type:
+        names = ", ".join(sorted(judge.whole_type)[:5])
+        advice += f"; the comparison of {names} holds for every value of its type (a bound at or beyond the type's range, a fraction against whole numbers)"
+    if judge is not None and judge.untyped:
+        names = ", ".join(sorted(judge.untyped)[:5])
+        advice += (f"; the type of {names} is unknown (the catalog does not list it, or a cast hides it), so whether the comparison "
+                   f"leaves any value out cannot be told: compare with = or IN, or load the catalog")
+    if clause == UPSERT:
+        return (f"{clause} updates the rows whose key its source holds ({shown}), and nothing restricts them: "
+                f"its rows may be every row of {change.table} (its source reads the table itself, or is not understood). "
+                f"Add a WHERE to DO UPDATE that filters the rows of {change.table}, insert a VALUES list, or get an approval "
+                f"(a guardrails entry for update_without_where){advice}")
     return (f"{clause} {shown} is no filter: nothing in it restricts the rows of {change.table} "
             f"(a filter compares one of its columns with a literal, a parameter or a value from another relation){advice}")
 
@@ -123,9 +145,15 @@ class _Term:
 
 @dataclass(frozen=True)
 class _Domain:
-    kind: str  # bool, int, num, time, text, unknown
+    kind: str  # bool, int (whole steps between bounds: integers, numeric(p,s)), num, time, text, unknown
     low: tuple | None = None
     high: tuple | None = None
+    step: Decimal = Decimal(1)  # int: every value is a multiple of it (numeric(10,2): 0.01)
+    nan: bool = False  # int: PostgreSQL's numeric(p,s) also holds NaN
+
+
+# the kinds whose comparisons with strings this module cannot bound: judged as written (see the docstring)
+_TOLERANT = ("text", "time", "bool")
 
 
 @dataclass
@@ -151,7 +179,11 @@ class _Judge:
         self._scopes: dict[int, dict[str, _Rel]] = {}
         self._visiting: set[int] = set()
         self.unresolved: set[str] = set()  # columns the catalog cannot place, for the refusal's advice
-        self.base: dict[str, _Rel] = {alias: self._relation(alias, node) for alias, node in change.relations}
+        self.untyped: set[str] = set()  # columns compared by range or <> whose type is unknown, likewise
+        self.whole_type: set[str] = set()  # comparisons true for every value of the column's type, likewise
+        self.base: dict[str, _Rel] = {change.target: self.target}  # derived relations below resolve names through it
+        for alias, node in change.relations:
+            self.base[alias] = self._relation(alias, node)
         self.base[change.target] = self.target
 
     # -- relations and scopes ----------------------------------------------------------------
@@ -366,8 +398,18 @@ class _Judge:
                 return _Atom(False, columns)
             return _Atom(True, columns, term.key, term.domain, None)
         sets = [_set_for(op, literal)]
+        return _Atom(self._leaves_out(sets, term), columns, term.key, term.domain, sets)
+
+    def _leaves_out(self, sets: list[tuple], term: _Term) -> bool:
+        """A comparison filters when some value of the column's domain fails it. Cannot tell: only
+        for strings, times and booleans is the comparison taken as written (a number against a
+        type of unknown range is no filter)."""
         covers = _covers(sets, term.domain)
-        return _Atom(covers is not True, columns, term.key, term.domain, sets)
+        if covers is True and term.domain.kind in ("int", "num"):
+            self.whole_type.add(term.key)
+        elif covers is None and term.domain.kind == "unknown":
+            self.untyped.add(term.key)
+        return covers is False or (covers is None and term.domain.kind in _TOLERANT)
 
     def _other_instance(self, value: exp.Expression, term: _Term, target: _Rel) -> bool:
         """``value`` is the same column of another stored instance of the changed table (a self-join)."""
@@ -424,7 +466,7 @@ class _Judge:
         if any(value is None for value in values):
             return _Atom(not negated, columns, term.key, term.domain, None)
         sets = [("except" if negated else "points", frozenset(values))]
-        return _Atom(_covers(sets, term.domain) is not True, columns, term.key, term.domain, sets)
+        return _Atom(self._leaves_out(sets, term), columns, term.key, term.domain, sets)
 
     def _between(self, node: exp.Between, target: _Rel, negated: bool, columns: frozenset[str]) -> _Atom:
         term = self._term(node.this, target)
@@ -432,15 +474,17 @@ class _Judge:
         if term is None or not self._independent(low, target) or not self._independent(high, target):
             return _Atom(False, columns)
         low_value, high_value = _literal(low, term.domain), _literal(high, term.domain)
-        if low_value is None or high_value is None or _order(low_value) is None or _order(high_value) is None:
+        if low_value is None or high_value is None:  # parameters, values of other relations
             return _Atom(not negated, columns, term.key, term.domain, None)
+        if _order(low_value) is None or _order(high_value) is None:
+            return _Atom(not negated and term.domain.kind in _TOLERANT, columns, term.key, term.domain, None)
         if node.args.get("symmetric") and _order(low_value) > _order(high_value):
             low_value, high_value = high_value, low_value
         if negated:
             sets = [("range", None, False, low_value, False), ("range", high_value, False, None, False)]
         else:
             sets = [("range", low_value, True, high_value, True)]
-        return _Atom(_covers(sets, term.domain) is not True, columns, term.key, term.domain, sets)
+        return _Atom(self._leaves_out(sets, term), columns, term.key, term.domain, sets)
 
     # -- subqueries --------------------------------------------------------------------------
 
@@ -552,17 +596,17 @@ class _Judge:
     def _term(self, node: exp.Expression, target: _Rel) -> _Term | None:
         """A target column, possibly cast or inside lower/upper/trim/date_trunc."""
         inner = _unparen(node)
-        domain = None
+        wrappers: list[tuple[bool, _Domain]] = []  # (a cast, its result's domain), outermost first
         bare = True
         while True:
             if isinstance(inner, (exp.Cast, exp.TryCast)):
-                domain = domain or _domain_of_type(inner.to)
+                wrappers.append((True, _domain_of_type(inner.to)))
             elif isinstance(inner, _TERM_WRAPPERS):
                 if any(key not in ("this", "unit") and value is not None for key, value in inner.args.items()):
                     return None  # trim(BOTH 'x' FROM col), ...: not a plain wrapper
                 if "unit" in inner.args and not isinstance(inner.args["unit"], (exp.Var, exp.Literal)):
                     return None
-                domain = domain or (_Domain("text") if isinstance(inner, (exp.Lower, exp.Upper, exp.Trim)) else _Domain("time"))
+                wrappers.append((False, _Domain("text") if isinstance(inner, (exp.Lower, exp.Upper, exp.Trim)) else _Domain("time")))
             else:
                 break
             bare = False
@@ -570,8 +614,9 @@ class _Judge:
         if not isinstance(inner, exp.Column) or isinstance(inner.this, exp.Star) or self.classify(inner, target) != TARGET:
             return None
         name = inner.name
-        if domain is None:
-            domain = _domain_of_type(target.types.get(name))
+        domain = _domain_of_type(target.types.get(name))
+        for cast, result in reversed(wrappers):
+            domain = _image(domain, result) if cast else result
         return _Term(_unparen(node).sql(self.dialect), name, domain, bare)
 
 
@@ -666,6 +711,17 @@ def _domain_of_type(data_type) -> _Domain:
     if kind in _INTEGER_BOUNDS:
         low, high = _INTEGER_BOUNDS[kind]
         return _Domain("int", (1, Decimal(low)), (1, Decimal(high)))
+    if kind == exp.DataType.Type.DECIMAL and data_type.expressions:
+        try:
+            precision = int(data_type.expressions[0].name)
+            scale = int(data_type.expressions[1].name) if len(data_type.expressions) > 1 else 0
+        except (TypeError, ValueError):
+            return _Domain("unknown")
+        with localcontext() as context:  # numeric(1000, 0): exactly, not to 28 digits
+            context.prec, context.Emax, context.Emin = _PRECISION, 10 * _PRECISION, -10 * _PRECISION
+            step = Decimal(1).scaleb(-scale)
+            top = (Decimal(10) ** precision - 1) * step
+        return _Domain("int", (1, -top), (1, top), step, nan=True)
     if kind in _NUMERIC:
         return _Domain("num")
     if kind in _TIME:
@@ -678,15 +734,27 @@ def _domain_of_type(data_type) -> _Domain:
 def _literal(node: exp.Expression | None, domain: _Domain):
     """A literal's value as ("bool", b), ("num", order key) or ("str", s); None when not a literal."""
     node = _unparen(node) if node is not None else None
+    casts = []
     while isinstance(node, exp.Cast):
+        casts.append(_domain_of_type(node.to))
         node = _unparen(node.this)
     if isinstance(node, exp.Boolean):
         return ("bool", node.this)
     negative = False
     if isinstance(node, exp.Neg):
         negative, node = True, _unparen(node.this)
+        while isinstance(node, exp.Cast):
+            casts.append(_domain_of_type(node.to))
+            node = _unparen(node.this)
     if not isinstance(node, exp.Literal):
         return None
+    value = _plain_literal(node, negative, domain)
+    if value is not None and value[0] == "num" and any(cast.kind == "int" and _member(value, cast) is not True for cast in casts):
+        return ("str", node.this)  # 1.5::int is 2: the value compared is not the one written
+    return value
+
+
+def _plain_literal(node: exp.Literal, negative: bool, domain: _Domain):
     text = node.this
     if not node.is_string or domain.kind in ("int", "num") or (domain.kind == "time" and text.strip().lower() in _SPECIAL_NUMBERS):
         special = _SPECIAL_NUMBERS.get(text.strip().lower())
@@ -696,7 +764,7 @@ def _literal(node: exp.Expression | None, domain: _Domain):
             number = Decimal(text.strip())
         except InvalidOperation:
             return None if not node.is_string else ("str", text)
-        return ("num", (1, -number if negative else number))
+        return ("num", (1, number.copy_negate() if negative else number))  # exact: unary minus rounds to 28 digits
     if negative:
         return None
     if domain.kind == "bool":
@@ -732,6 +800,12 @@ def _covers(sets: list[tuple], domain: _Domain | None) -> bool | None:
         for value in list(missing):
             if value in points or any(_in_range(value, r) is True for r in ranges):
                 missing.discard(value)
+                continue
+            member = _member(value, domain)
+            if member is None:
+                return None
+            if not member:
+                missing.discard(value)  # <> 1.5 on an integer leaves out no integer
         return not missing
     if domain.kind == "bool" or any(value[0] == "bool" for value in points):
         if ranges:
@@ -741,8 +815,10 @@ def _covers(sets: list[tuple], domain: _Domain | None) -> bool | None:
         if any(r[1] == ("str", "") and r[2] and r[3] is None for r in ranges):
             return True  # >= '' holds every string
         return None if ranges else False
-    if not ranges:
+    if not ranges and domain.kind != "int":
         return False
+    if domain.kind == "unknown":
+        return None  # a range on a column of unknown type: its bounds may be the type's
     return _numeric_cover(ranges, points, domain)
 
 
@@ -769,7 +845,7 @@ def _numeric_cover(ranges: list[tuple], points: set, domain: _Domain) -> bool | 
             return None
         intervals.append(((value[1], True), (value[1], True)))
     if domain.kind == "int":
-        return _integer_cover(intervals, domain.low[1], domain.high[1])
+        return _stepped_cover(intervals, domain)
     # numbers, times, unknown: the infinities and NaN aside (a bound at one of them misses only that value)
     start, stop = ((0,), False), ((2,), False)
     reach = (start[0], not start[1])  # covered so far: everything below reach[0], and reach[0] itself if reach[1]
@@ -781,9 +857,82 @@ def _numeric_cover(ranges: list[tuple], points: set, domain: _Domain) -> bool | 
     return reach[0] > stop[0] or (reach[0] == stop[0] and (reach[1] or not stop[1]))
 
 
+def _stepped_cover(intervals: list, domain: _Domain) -> bool | None:
+    """Over the domain's steps (whole numbers of ``step``), exactly: a literal's digits are kept whole."""
+    with localcontext() as context:
+        context.prec, context.Emax, context.Emin = _PRECISION, 10 * _PRECISION, -10 * _PRECISION
+        return _integer_cover([((_in_steps(low, domain.step), li), (_in_steps(high, domain.step), hi)) for (low, li), (high, hi) in intervals],
+                              domain.low[1] / domain.step, domain.high[1] / domain.step)
+
+
+def _in_steps(key: tuple, step: Decimal) -> tuple | None:
+    if len(key) != 2:
+        return key
+    if len(key[1].as_tuple().digits) > _PRECISION // 2:
+        return None  # too many digits to count exactly: not judged
+    return (1, key[1] / step)
+
+
+def _member(value, domain: _Domain) -> bool | None:
+    """Whether a literal is a value of the domain (``1.5`` is no integer); None: cannot tell."""
+    if domain.kind == "unknown":
+        return None
+    if domain.kind != "int":
+        return True
+    if value[0] != "num":
+        return None
+    key = value[1]
+    if len(key) != 2:
+        return key == (3,) and domain.nan  # no integer is infinite; numeric(p,s) holds NaN
+    number = key[1]
+    if number < domain.low[1] or number > domain.high[1]:
+        return False
+    try:
+        with localcontext() as context:
+            context.prec = _PRECISION
+            return number % domain.step == 0
+    except ArithmeticError:
+        return None
+
+
+def _image(source: _Domain, result: _Domain) -> _Domain:
+    """The values ``CAST(<a value of source> AS <result's type>)`` can take (all of them, or fewer:
+    fewer only ever makes a comparison look true for more rows, so refused more often)."""
+    if source.kind == "unknown":
+        return result if result.kind in _TOLERANT else _Domain("unknown")
+    if result.kind == "int":
+        if source.kind in ("num", "text"):
+            return result  # any value of the result's type can come out
+        if source.kind != "int":
+            return _Domain("unknown")
+        with localcontext() as context:
+            context.prec = _PRECISION
+            step = source.step if source.step % result.step == 0 else result.step  # a finer type keeps the steps; a coarser rounds to its own
+            low = max(_to_step(source.low[1], step, "ROUND_CEILING"), _to_step(result.low[1], step, "ROUND_CEILING"))
+            high = min(_to_step(source.high[1], step, "ROUND_FLOOR"), _to_step(result.high[1], step, "ROUND_FLOOR"))
+        if low > high:
+            return _Domain("unknown")
+        return _Domain("int", (1, low), (1, high), step, nan=source.nan and result.nan)
+    if result.kind == "num":
+        if source.kind == "num":
+            return result
+        if source.kind == "int" and source.step >= 1 and max(-source.low[1], source.high[1]) <= 2**53:
+            return source  # whole numbers a double holds exactly
+        return _Domain("unknown")
+    if result.kind in ("text", "time") and source.kind in ("int", "num", "bool"):
+        return _Domain("unknown")  # numbers as text are some strings only
+    return result
+
+
+def _to_step(number: Decimal, step: Decimal, rounding: str) -> Decimal:
+    return (number / step).to_integral_value(rounding=rounding) * step
+
+
 def _integer_cover(intervals: list, low_bound: Decimal, high_bound: Decimal) -> bool | None:
     spans = []
     for (low, low_inclusive), (high, high_inclusive) in intervals:
+        if low is None or high is None:
+            return None
         if low == (0,):
             first = low_bound
         elif len(low) == 2:

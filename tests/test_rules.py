@@ -79,6 +79,7 @@ CASES = [
     ("CREATE VIEW crm.pw AS SELECT rolname, rolpassword FROM pg_catalog.pg_authid", DEV, "catalog_view", Action.BLOCK),
     ("CREATE MATERIALIZED VIEW crm.pw AS SELECT rolname, rolpassword FROM pg_authid", DEV, "catalog_view", Action.BLOCK),
     ("CREATE VIEW crm.cols AS SELECT table_name FROM information_schema.columns", DEV, "catalog_view", Action.BLOCK),
+    ("UPDATE pg_catalog.pg_class SET relname = 'loot' WHERE relname = 'customers'", DPO, "system_catalog_write", Action.BLOCK),
     ("INSERT INTO lineage_jit.roles VALUES ('reporting', 'r', 'j', 'p', now(), now(), 'ended', NULL)", DEV, "jit_registry", Action.BLOCK),
     ("UPDATE lineage_jit.roles SET status = 'ended' WHERE role_name = 'x'", DEV, "jit_registry", Action.BLOCK),
     ("COPY (SELECT * FROM crm.orders) TO '/tmp/orders.csv'", DEV, "copy_out", Action.BLOCK),

@@ -3,7 +3,8 @@
 Each rule's action comes from the policy (``guardrails``), optionally per environment and
 table glob; without an entry the default below applies. A finding may carry its own
 stricter default (``privilege_change`` TO PUBLIC blocks, a widening type change only warns).
-A rule with a ``floor`` cannot be set below it (``masking_refused``, ``unsafe_text``, ``lexing_setting``, ``jit_registry``, ``check_limits``: block). A rule
+A rule with a ``floor`` cannot be set below it (``masking_refused``, ``unsafe_text``, ``lexing_setting``, ``jit_registry``, ``check_limits``,
+``system_catalog_write``: block). A rule
 ``reported_by_masker`` gets its findings from the engine's masking step, which runs once per
 statement, so the engine does not run its function again.
 """
@@ -36,6 +37,7 @@ from lineage.decide.rules.privilege_change import privilege_change
 from lineage.decide.rules.rename import rename
 from lineage.decide.rules.select_star_on_classified import select_star_on_classified
 from lineage.decide.rules.session_setting import session_setting
+from lineage.decide.rules.system_catalog_write import system_catalog_write
 from lineage.decide.rules.truncate import truncate
 from lineage.decide.rules.unparseable import unparseable
 from lineage.decide.rules.unsafe_text import unsafe_text
@@ -71,6 +73,8 @@ RULES: dict[str, Rule] = {
         Rule("disable_safety", disable_safety, Action.BLOCK, "triggers, row-level security, its policies or the statement log switched off"),
         Rule("session_setting", session_setting, Action.BLOCK, "a setting not on the list of harmless settings (policy: session_settings.allowed)"),
         Rule("lexing_setting", lexing_setting, Action.BLOCK, "a setting that changes how the server reads SQL text, or one the analysis cannot name",
+             floor=Action.BLOCK),
+        Rule("system_catalog_write", system_catalog_write, Action.BLOCK, "DML or DDL on the system catalogs (pg_catalog, information_schema, any pg_* name, DuckDB's system)",
              floor=Action.BLOCK),
         Rule("catalog_view", catalog_view, Action.BLOCK, "CREATE VIEW over system catalogs (pg_authid, ...): the view reads them with its owner's rights"),
         Rule("jit_registry", jit_registry, Action.BLOCK, "a statement reads or writes the JIT registry (lineage_jit)", floor=Action.BLOCK),

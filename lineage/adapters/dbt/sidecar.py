@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from lineage.decide.dbt_swap import DBT_RELATION
 from lineage.model import Action
 
 EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
@@ -390,7 +391,9 @@ class Governance:
             self.engine = Engine(self.policy, dialect=self.dialect, masker=None)
         own = self._relation_of(node_id)
         out = []
-        for decision in self.engine.check(sql, self.identity):
+        # the node's own relation: its swap names (x__dbt_tmp, x__dbt_backup) are no rename or drop
+        judged = self.identity.with_(attributes={**self.identity.attributes, DBT_RELATION: own}) if own else self.identity
+        for decision in self.engine.check(sql, judged):
             findings = tuple(f for f in decision.findings if f.rule not in REPLACED_AT_RUN_TIME and not _upkeep(f, own))
             masks = self._masks_in(decision)
             action = Action.strictest(f.action or Action.ALLOW for f in findings)

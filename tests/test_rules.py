@@ -76,6 +76,8 @@ CASES = [
     ("MERGE INTO crm.orders t USING crm.customers s ON true WHEN MATCHED THEN DELETE", DEV, "delete_without_where", Action.BLOCK),
     ("MERGE INTO crm.orders t USING crm.customers s ON true WHEN MATCHED THEN UPDATE SET status = 'x'", DEV, "update_without_where", Action.BLOCK),
     ("COPY crm.orders TO '/tmp/orders.csv'", DEV, "copy_out", Action.BLOCK),
+    ("COPY crm.orders FROM PROGRAM 'curl https://example.org/orders.csv'", DEV, "copy_program", Action.BLOCK),
+    ("COPY crm.orders FROM '/var/lib/postgresql/orders.csv'", DEV, "file_read", Action.BLOCK),
     ("CREATE VIEW crm.pw AS SELECT rolname, rolpassword FROM pg_catalog.pg_authid", DEV, "catalog_view", Action.BLOCK),
     ("CREATE MATERIALIZED VIEW crm.pw AS SELECT rolname, rolpassword FROM pg_authid", DEV, "catalog_view", Action.BLOCK),
     ("CREATE VIEW crm.cols AS SELECT table_name FROM information_schema.columns", DEV, "catalog_view", Action.BLOCK),
@@ -136,7 +138,7 @@ def test_every_rule_has_a_case_and_a_docstring_example():
         "CREATE TABLE mart.order_totals AS SELECT customer_id, sum(amount) AS total FROM crm.orders GROUP BY 1",
         "BEGIN",
         "COMMIT",
-        "COPY crm.orders FROM '/tmp/orders.csv'",
+        "COPY crm.orders FROM STDIN",  # a file is file_read (tests/test_copy_files.py)
         "VACUUM crm.orders",
         "ALTER TABLE crm.customers ADD COLUMN tier int NOT NULL DEFAULT 0",
         "ALTER TABLE crm.customers ADD COLUMN note text",

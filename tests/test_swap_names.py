@@ -105,3 +105,24 @@ def test_a_table_cannot_be_dropped_by_renaming_it_to_a_dbt_swap_name_first(sessi
     session.attempt("DROP TABLE crm.orders__dbt_backup")
     tables = session.raw_rows("SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm' ORDER BY 1")
     assert ("orders",) in tables, f"crm.orders is gone: {tables}"
+
+
+@pytest.mark.dbt
+def test_a_governed_dbt_build_records_its_own_swaps_and_seed_loads_as_no_findings(tmp_path):
+    """``lineage dbt``'s sidecar judges each statement with its node's relation: the models' swaps
+    (rename to ``__dbt_backup``, drop) and dbt-duckdb's seed ``COPY ... FROM '<seed>.csv'`` are the
+    nodes' own, so the ledger holds no rename, drop_table or file_read finding for them."""
+    from test_dbt_runner import Warehouse, governed
+    from testkit.dbt_project import example_project
+
+    project = example_project(tmp_path / "project")
+    run = governed(Warehouse("duckdb", tmp_path), project, tmp_path / "state", ["build"])
+    assert run.outcome.exit_code == 0, run.outcome.message
+    records = [body for body in run.ledger() if body["kind"] == "statement" and body["phase"] == "started"]
+    kinds = {body["statement"]["kind"] for body in records}
+    assert {"alter_table", "copy_in"} <= kinds or {"alter_view", "copy_in"} <= kinds, kinds  # the swap and the seeds ran
+    swaps = [body for body in records if "__dbt_backup" in body["statement"]["sql"]]
+    assert swaps, "no dbt swap statement in the ledger"
+    found = [(body["statement"]["sql"][:80], finding["rule"]) for body in records for finding in body["decision"]["findings"]
+             if finding["rule"] in ("rename", "drop_table", "drop_cascade", "file_read")]
+    assert found == []

@@ -4,7 +4,7 @@ Each rule's action comes from the policy (``guardrails``), optionally per enviro
 table glob; without an entry the default below applies. A finding may carry its own
 stricter default (``privilege_change`` TO PUBLIC blocks, a widening type change only warns).
 A rule with a ``floor`` cannot be set below it (``masking_refused``, ``unsafe_text``, ``lexing_setting``, ``jit_registry``, ``check_limits``,
-``system_catalog_write``: block). A rule
+``system_catalog_write``, ``copy_program``, ``file_read``: block). A rule
 ``reported_by_masker`` gets its findings from the engine's masking step, which runs once per
 statement, so the engine does not run its function again.
 """
@@ -21,12 +21,14 @@ from lineage.decide.rules.catalog_view import catalog_view
 from lineage.decide.rules.check_limits import check_limits
 from lineage.decide.rules.context import RuleContext
 from lineage.decide.rules.copy_out import copy_out
+from lineage.decide.rules.copy_program import copy_program
 from lineage.decide.rules.delete_without_where import delete_without_where
 from lineage.decide.rules.disable_safety import disable_safety
 from lineage.decide.rules.drop_cascade import drop_cascade
 from lineage.decide.rules.drop_column import drop_column
 from lineage.decide.rules.drop_object import drop_object
 from lineage.decide.rules.drop_table import drop_table
+from lineage.decide.rules.file_read import file_read
 from lineage.decide.rules.jit_registry import jit_registry
 from lineage.decide.rules.lexing_setting import lexing_setting
 from lineage.decide.rules.lineage_incomplete import lineage_incomplete
@@ -79,6 +81,9 @@ RULES: dict[str, Rule] = {
         Rule("catalog_view", catalog_view, Action.BLOCK, "CREATE VIEW over system catalogs (pg_authid, ...): the view reads them with its owner's rights"),
         Rule("jit_registry", jit_registry, Action.BLOCK, "a statement reads or writes the JIT registry (lineage_jit)", floor=Action.BLOCK),
         Rule("copy_out", copy_out, Action.BLOCK, "COPY ... TO a file or program, EXPORT DATA, UNLOAD"),
+        Rule("copy_program", copy_program, Action.BLOCK, "COPY ... FROM/TO PROGRAM: a shell command on the database server", floor=Action.BLOCK),
+        Rule("file_read", file_read, Action.BLOCK, "COPY ... FROM a file, DuckDB's FROM 'data.csv': files off allowlist.files, the masking key file always",
+             floor=Action.BLOCK),
         Rule("opaque_statement", opaque_statement, Action.BLOCK, "SQL whose effect cannot be analysed (DO, PREPARE/EXECUTE, cursors, functions off the allowlist)"),
         Rule("unparseable", unparseable, Action.BLOCK, "SQL the parser cannot read"),
         Rule("unsafe_text", unsafe_text, Action.BLOCK, "text the database would read differently from the analysis (NUL, control characters, U&\"...\" escapes)",

@@ -142,3 +142,39 @@ def test_an_allowlisted_file_loads_on_duckdb(sessions, tmp_path):
     session.attempt("CREATE TABLE loot (line VARCHAR)")
     assert not isinstance(session.attempt(f"COPY loot FROM '{data}' (HEADER true)"), Exception)
     assert session.raw_rows("SELECT line FROM loot ORDER BY 1") == [("first",), ("second",)]
+
+
+OPEN = ("allowlist:\n  functions: [read_csv, read_text, pg_read_file, glob]\n"
+        "guardrails:\n  - rule: opaque_statement\n    action: allow\n")
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "duckdb"])
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/lineage/masking.key', header = false)",
+    "SELECT read_text('/etc/lineage/masking.key')",
+    "SELECT * FROM read_csv(['/data/a.csv', '/etc/lineage/masking.key'])",
+    "SELECT read_text(path) FROM staging.paths",
+    "SELECT pg_read_file('/etc/lineage/masking.key')",
+    "SELECT * FROM glob('/etc/lineage/*')",
+])
+def test_file_functions_read_only_allowlisted_files_even_when_the_functions_are_allowed(sql, dialect):
+    decision = _decision(sql, OPEN, dialect)
+    assert not decision.may_run, decision.to_dict()
+    assert {"file_read", "unparseable"} & set(_rules(decision)), decision.to_dict()  # PostgreSQL reads no FROM glob(...)
+
+
+def test_a_file_function_over_an_allowlisted_file_is_no_file_read():
+    policy = OPEN.replace("glob]\n", "glob]\n  files: ['/data/incoming/*.csv']\n")
+    decision = _decision("SELECT * FROM read_csv('/data/incoming/orders.csv')", policy, "duckdb")
+    assert "file_read" not in _rules(decision), decision.to_dict()
+
+
+def test_the_masking_key_is_not_read_through_a_file_function_by_an_identity_that_sees_everything_raw(sessions, tmp_path):
+    from masking_fixture import OFFICER
+
+    policy, key_file = _key_policy(tmp_path)
+    policy.write_text(policy.read_text() + "\n" + OPEN)
+    session = sessions("duckdb", OFFICER, policy=policy)
+    for sql in (f"SELECT * FROM read_text('{key_file}')", f"SELECT * FROM read_csv('{key_file}', header = false)"):
+        outcome = session.attempt(sql)
+        assert isinstance(outcome, REFUSED), f"{sql}: {outcome!r}"

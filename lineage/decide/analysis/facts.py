@@ -20,6 +20,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from lineage.decide.analysis.column_lineage import IDENTITY, LineageBudgetExceeded, Tracer
 from lineage.decide.analysis.commands import classify_command
 from lineage.decide.analysis.calls import statement_calls
+from lineage.decide.analysis.file_calls import file_calls
 from lineage.decide.analysis.drops import KNOWN_KINDS, OWNED, RELATION_KINDS, ROLE_KINDS, SAFETY_KINDS, DropInfo, drop_of_command, kind_of
 from lineage.decide.analysis.row_changes import row_changes
 from lineage.decide.analysis.session_settings import settings_in_tree, settings_of_alter, settings_of_pragma, settings_of_set
@@ -99,6 +100,7 @@ class _Analyzer:
         self.settings.extend(settings_in_tree(qualified))
         parsed = self.parsed
         self.facts.calls = statement_calls(expression, parsed.sql, parsed.offset, self.dialect, parsed.keyword_calls)
+        self.facts.files_read = self.facts.files_read + file_calls(expression, parsed.sql, parsed.offset, self.dialect)
         return self._finish(qualified)
 
     def _handler(self, node: exp.Expression):

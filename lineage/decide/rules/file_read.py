@@ -1,5 +1,6 @@
 """file_read: the database reads a file: ``COPY ... FROM '<file>'`` (PostgreSQL: a file on the
-server; DuckDB: any file the pipeline's own process may read) or DuckDB's ``FROM 'data.csv'``.
+server; DuckDB: any file the pipeline's own process may read), DuckDB's ``FROM 'data.csv'``, and
+the file functions (``read_csv``, ``read_text``, ``pg_read_file``, ...: ``analysis/file_calls.py``).
 
     COPY loot FROM '/etc/lineage/masking.key'
     -> file_read (block): reads the file /etc/lineage/masking.key, which is not governed ...
@@ -17,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from lineage.decide.analysis.file_calls import COMPUTED
 from lineage.model import Finding, StatementFacts
 from lineage.decide.rules.context import RuleContext
 
@@ -44,6 +46,8 @@ def _is_key(path: str, key: Path | None) -> bool:
 
 
 def _allowed(path: str, globs: list[str]) -> bool:
+    if path == COMPUTED:
+        return False
     normal = path if "://" in path else os.path.normpath(path)
     return ".." not in Path(normal).parts and any(fnmatch.fnmatchcase(normal, glob) for glob in globs)
 

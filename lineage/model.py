@@ -171,6 +171,8 @@ class StatementFacts:
     safety_disabled: tuple[str, ...] = ()
     privileges: tuple[dict[str, Any], ...] = ()
     copy_out: tuple[str, ...] = ()
+    programs: tuple[str, ...] = ()  # shell commands COPY ... FROM/TO PROGRAM runs on the database server
+    files_read: tuple[str, ...] = ()  # files the database reads: COPY ... FROM '<file>', DuckDB's FROM 'data.csv'
     returning: tuple[str, ...] = ()
     calls: tuple[Any, ...] = ()  # lineage.decide.allowlist.Call: every function call, as the database resolves its name
     parse_error: str | None = None

@@ -79,9 +79,12 @@ CASES = [
     ("MERGE INTO crm.orders t USING crm.customers s ON true WHEN MATCHED THEN DELETE", DEV, "delete_without_where", Action.BLOCK),
     ("MERGE INTO crm.orders t USING crm.customers s ON true WHEN MATCHED THEN UPDATE SET status = 'x'", DEV, "update_without_where", Action.BLOCK),
     ("COPY crm.orders TO '/tmp/orders.csv'", DEV, "copy_out", Action.BLOCK),
+    ("COPY crm.orders FROM PROGRAM 'curl https://example.org/orders.csv'", DEV, "copy_program", Action.BLOCK),
+    ("COPY crm.orders FROM '/var/lib/postgresql/orders.csv'", DEV, "file_read", Action.BLOCK),
     ("CREATE VIEW crm.pw AS SELECT rolname, rolpassword FROM pg_catalog.pg_authid", DEV, "catalog_view", Action.BLOCK),
     ("CREATE MATERIALIZED VIEW crm.pw AS SELECT rolname, rolpassword FROM pg_authid", DEV, "catalog_view", Action.BLOCK),
     ("CREATE VIEW crm.cols AS SELECT table_name FROM information_schema.columns", DEV, "catalog_view", Action.BLOCK),
+    ("UPDATE pg_catalog.pg_class SET relname = 'loot' WHERE relname = 'customers'", DPO, "system_catalog_write", Action.BLOCK),
     ("INSERT INTO lineage_jit.roles VALUES ('reporting', 'r', 'j', 'p', now(), now(), 'ended', NULL)", DEV, "jit_registry", Action.BLOCK),
     ("UPDATE lineage_jit.roles SET status = 'ended' WHERE role_name = 'x'", DEV, "jit_registry", Action.BLOCK),
     ("COPY (SELECT * FROM crm.orders) TO '/tmp/orders.csv'", DEV, "copy_out", Action.BLOCK),
@@ -138,7 +141,7 @@ def test_every_rule_has_a_case_and_a_docstring_example():
         "CREATE TABLE mart.order_totals AS SELECT customer_id, sum(amount) AS total FROM crm.orders GROUP BY 1",
         "BEGIN",
         "COMMIT",
-        "COPY crm.orders FROM '/tmp/orders.csv'",
+        "COPY crm.orders FROM STDIN",  # a file is file_read (tests/test_copy_files.py)
         "VACUUM crm.orders",
         "ALTER TABLE crm.customers ADD COLUMN tier int NOT NULL DEFAULT 0",
         "ALTER TABLE crm.customers ADD COLUMN note text",
@@ -201,16 +204,6 @@ def test_strictest_finding_wins(engine):
         "drop_column": Action.REQUIRE_APPROVAL,
         "alter_column_type": Action.WARN,
     }
-
-
-def test_dbt_swap_is_not_a_rename_or_a_drop(engine):
-    for sql in [
-        'alter table "analytics"."main"."customers" rename to "customers__dbt_backup"',
-        'alter table "analytics"."main"."customers__dbt_tmp" rename to "customers"',
-        'drop table if exists "analytics"."main"."customers__dbt_backup" cascade',
-    ]:
-        decision = decide(engine, sql, PROD)
-        assert decision.action == Action.ALLOW, decision.to_dict()
 
 
 def test_audit_mode_records_but_passes_original_sql(catalog):

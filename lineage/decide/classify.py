@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from lineage.decide.catalog import Catalog
-from lineage.decide.names import glob_match, table_matches, tag_matches
+from lineage.decide.names import dbt_logical_name, glob_match, table_matches, tag_matches
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ class Classifier:
         return Classifier([*self.entries, *extra])
 
     def _compute_table_entries(self, table: str) -> tuple[ClassificationEntry, ...]:
-        return tuple(entry for entry in self.entries if table_matches(entry.table, table))
+        # dbt's swap relations (x__dbt_tmp, x__dbt_backup) hold x's rows: x's classification covers them
+        logical = dbt_logical_name(table)
+        return tuple(entry for entry in self.entries if table_matches(entry.table, table) or table_matches(entry.table, logical))
 
     def _compute_tags(self, table: str, column: str) -> tuple[str, ...]:
         tags: dict[str, None] = {}
@@ -53,6 +55,10 @@ class Classifier:
 
     def tags(self, table: str, column: str) -> tuple[str, ...]:
         return self._tags(table, column)
+
+    def table_entries(self, table: str) -> tuple[ClassificationEntry, ...]:
+        """The entries whose table glob selects ``table`` (or, for a dbt swap name, its model)."""
+        return self._table_entries(table)
 
     def is_classified_table(self, table: str) -> bool:
         return bool(self._table_entries(table))

@@ -23,6 +23,7 @@ from lineage.decide.catalog import Catalog
 from lineage.decide.classify import ClassificationEntry, Classifier
 from lineage.identity.run_identity import RunIdentity
 from lineage.decide.deadline import deadline
+from lineage.decide.dbt_swap import node_relation
 from lineage.decide.limits import OVER_LIMITS, CheckLimits, CheckTooSlow, Clock, stand_in
 from lineage.mask.rewrite import mask_statement
 from lineage.model import Action, Decision, Finding, MaskedColumn, MaskResult, StatementFacts
@@ -124,7 +125,8 @@ class Engine:
     def check(self, sql: str, identity: RunIdentity, dialect: str | None = None) -> tuple[Decision, ...]:
         """Decisions for every statement in ``sql`` (cached)."""
         dialect = dialect or self.dialect
-        key = (sql, dialect, self.catalog.version, identity.principal, identity.groups, identity.environment)
+        # the dbt node's relation too: its own swap names are no rename or drop (``lineage.decide.dbt_swap``)
+        key = (sql, dialect, self.catalog.version, identity.principal, identity.groups, identity.environment, node_relation(identity))
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:

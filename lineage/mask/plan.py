@@ -23,7 +23,7 @@ from sqlglot.dialects.dialect import Dialect
 from lineage.mask.install import KeyFunction
 from lineage.mask.keys import KeyUnavailable, derive_key, load_key
 from lineage.mask.strategies import KEYED, MaskError, mask_expression
-from lineage.decide.names import glob_match, split_name, table_matches, tag_matches
+from lineage.decide.names import dbt_logical_name, glob_match, split_name, tag_matches
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class MaskPlanner:
             last = parts[-1].lower()
             for entry in self.classifier.entries:
                 pattern = split_name(entry.table)
-                if glob_match(pattern[-1], last):
+                if glob_match(pattern[-1], last) or glob_match(pattern[-1], dbt_logical_name(last)):
                     names.append(".".join(pattern[:-1] + (parts[-1],)))
         return names
 
@@ -151,7 +151,7 @@ class MaskPlanner:
         known = self.catalog.columns(name)
         if known is None:
             # unknown columns: protected if any entry could hide a masked tag
-            entries = [entry for entry in self.classifier.entries if table_matches(entry.table, name)]
+            entries = self.classifier.table_entries(name)
             if any(not self.sees_raw(tag) for entry in entries for tag in entry.tags):
                 masked = {}
                 for entry in entries:

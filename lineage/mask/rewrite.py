@@ -39,7 +39,7 @@ from lineage.decide.analysis.statements import get_dialect
 from lineage.mask.plan import KeyUnavailable, MaskError, MaskPlanner, TableMask, planner_for
 from lineage.mask.strategies import KEYED
 from lineage.model import Action, Finding, MaskedColumn, MaskResult, StatementFacts
-from lineage.decide.names import is_dbt_intermediate
+from lineage.decide.names import dbt_logical_name, table_part
 
 RULE = "masking_refused"
 
@@ -585,7 +585,8 @@ class _Rewrite:
         for action in alter.args.get("actions") or []:
             if isinstance(action, exp.AlterRename):
                 new = action.this.name if isinstance(action.this, exp.Table) else str(action.this)
-                if not (is_dbt_intermediate(name) or is_dbt_intermediate(new)):
+                # only dbt's swap names of the same table keep its classification (``Classifier``)
+                if dbt_logical_name(table_part(name)).lower() != dbt_logical_name(new).lower():
                     self.refuse("schema_change", f"renaming the protected table {name} would take it out of its classification", name)
                 continue
             if isinstance(action, exp.Drop):

@@ -190,6 +190,21 @@ class Allowlist(Strict):
         "classified data masked may read besides the built-in list, e.g. pg_catalog.pg_stat_user_tables",
     )
 
+    files: list[str] = Field(
+        default_factory=list,
+        description="files the database may read for COPY ... FROM '<file>' (and DuckDB's FROM 'data.csv'), as "
+        "globs of the path the statement names, e.g. /data/incoming/*.csv; others are refused (file_read), and "
+        "the masking key file always is",
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path or path.strip() != path:
+                raise ValueError(f"{path!r} is not a file path or glob (write /data/incoming/*.csv)")
+        return value
+
     @field_validator("functions", "relations")
     @classmethod
     def _names(cls, value: list[str]) -> list[str]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from lineage.decide.dbt_swap import DBT_RELATION
 from lineage.model import Action
 
 EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
@@ -390,8 +391,11 @@ class Governance:
             self.engine = Engine(self.policy, dialect=self.dialect, masker=None)
         own = self._relation_of(node_id)
         out = []
-        for decision in self.engine.check(sql, self.identity):
-            findings = tuple(f for f in decision.findings if f.rule not in REPLACED_AT_RUN_TIME and not _upkeep(f, own))
+        # the node's own relation: its swap names (x__dbt_tmp, x__dbt_backup) are no rename or drop
+        judged = self.identity.with_(attributes={**self.identity.attributes, DBT_RELATION: own}) if own else self.identity
+        for decision in self.engine.check(sql, judged):
+            findings = tuple(f for f in decision.findings
+                             if f.rule not in REPLACED_AT_RUN_TIME and not _upkeep(f, own) and not _seed_load(f, decision.facts, node_id, own))
             masks = self._masks_in(decision)
             action = Action.strictest(f.action or Action.ALLOW for f in findings)
             if decision.mode == "audit":
@@ -665,8 +669,20 @@ def _upkeep(finding, relation: str | None) -> bool:
     what the node the pre-flight cleared does, not a finding of its own."""
     if relation is None or finding.rule != "truncate" or not finding.object:
         return False
-    target = finding.object.lower()
+    return _is_relation(finding.object, relation)
+
+
+def _is_relation(name: str, relation: str) -> bool:
+    target = name.lower()
     return target == relation or target.endswith("." + relation) or relation.endswith("." + target)
+
+
+def _seed_load(finding, facts, node_id: str | None, relation: str | None) -> bool:
+    """dbt-duckdb loads a seed with ``COPY <seed's table> FROM '<its CSV>'``: the seed node's own
+    load, not a file read of its own (a hook's COPY is no seed node's and stays a finding)."""
+    if finding.rule != "file_read" or relation is None or not (node_id or "").startswith("seed.") or facts.kind != "copy_in":
+        return False
+    return any(_is_relation(target, relation) for target in facts.writes)
 
 
 def _rows(status: str | None) -> int | None:

@@ -20,6 +20,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from lineage.decide.analysis.column_lineage import IDENTITY, LineageBudgetExceeded, Tracer
 from lineage.decide.analysis.commands import classify_command
 from lineage.decide.analysis.calls import statement_calls
+from lineage.decide.analysis.file_calls import file_calls
 from lineage.decide.analysis.drops import KNOWN_KINDS, OWNED, RELATION_KINDS, ROLE_KINDS, SAFETY_KINDS, DropInfo, drop_of_command, kind_of
 from lineage.decide.analysis.recursive_ctes import recursive_self_references
 from lineage.decide.analysis.row_changes import row_changes
@@ -32,6 +33,16 @@ from lineage.decide.names import dbt_logical_name, is_dbt_intermediate
 DEFAULT_BUDGET_SECONDS = 0.25
 
 SYSTEM_SCHEMAS = {"information_schema", "pg_catalog", "pg_toast", "sys", "system"}
+FILE_NAME_CHARS = ("/", "\\", ".", ":")  # a DuckDB table name holding one of these may be read as a file
+
+
+def _is_client(item: exp.Expression) -> bool:
+    """``COPY ... FROM STDIN``: the rows come from the client, not from the server's files."""
+    return isinstance(item, exp.Identifier) and not item.quoted and item.name.upper() in ("STDIN", "STDOUT")
+
+
+def _path_of(item: exp.Expression, dialect: str) -> str:
+    return item.name if isinstance(item, exp.Literal) and item.is_string else item.sql(dialect)
 DML_TYPES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
 
 
@@ -113,6 +124,7 @@ class _Analyzer:
         self.settings.extend(settings_in_tree(qualified))
         parsed = self.parsed
         self.facts.calls = statement_calls(expression, parsed.sql, parsed.offset, self.dialect, parsed.keyword_calls)
+        self.facts.files_read = self.facts.files_read + file_calls(expression, parsed.sql, parsed.offset, self.dialect)
         return self._finish(qualified)
 
     def _handler(self, node: exp.Expression):
@@ -365,6 +377,14 @@ class _Analyzer:
             name = self.table_name(table)
             if name:
                 self._record_read(name)
+                self._replacement_scan(table)
+
+    def _replacement_scan(self, table: exp.Table) -> None:
+        """DuckDB reads a file for a table name that looks like one (``FROM 'data.csv'``, ``FROM "/x/y.parquet"``)."""
+        if self.dialect != "duckdb" or not isinstance(table.this, exp.Identifier):
+            return
+        if any(char in table.this.name for char in FILE_NAME_CHARS):
+            self.facts.files_read = self.facts.files_read + (table.this.name,)
 
     def _star_reads(self, tree: exp.Expression) -> None:
         stars: list[str] = []
@@ -673,9 +693,14 @@ class _Analyzer:
             for source in tree.args.get("files") or []:
                 if isinstance(source, exp.Query) or isinstance(source, exp.Subquery):
                     self._physical_reads(source)
+                elif not self._copy_program(source, tree) and not _is_client(source):
+                    # a file on the database server (PostgreSQL), or in the pipeline's own process (DuckDB)
+                    self.facts.files_read = self.facts.files_read + (_path_of(source, self.dialect),)
             return
         self.facts.kind = "copy_out"
         files = tree.args.get("files") or []
+        for item in files:
+            self._copy_program(item, tree)
         destination = ", ".join(item.sql(self.dialect) for item in files) or "STDOUT"
         # TO STDOUT hands the rows to the client, as a SELECT does; files and programs are copy_out
         to_client = destination.upper() == "STDOUT"
@@ -695,6 +720,17 @@ class _Analyzer:
             if not to_client:
                 self.facts.copy_out = tuple(_unique(self.reads)) or ("(query)",)
         self.notes.append(f"copies data out to {destination}")
+
+    def _copy_program(self, item: exp.Expression, tree: exp.Copy) -> bool:
+        """``COPY ... FROM/TO PROGRAM 'cmd'``: a shell command on the database server (sqlglot keeps the
+        command as the first parameter)."""
+        if not (isinstance(item, exp.Identifier) and not item.quoted and item.name.upper() == "PROGRAM"):
+            return False
+        params = tree.args.get("params") or []
+        first = params[0] if params else None
+        command = first.this.name if first is not None and first.args.get("expression") is None and first.this is not None else ""
+        self.facts.programs = self.facts.programs + (command or "(a program)",)
+        return True
 
     def _export(self, tree: exp.Export) -> None:
         self.facts.kind = "copy_out"

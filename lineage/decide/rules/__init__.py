@@ -3,7 +3,8 @@
 Each rule's action comes from the policy (``guardrails``), optionally per environment and
 table glob; without an entry the default below applies. A finding may carry its own
 stricter default (``privilege_change`` TO PUBLIC blocks, a widening type change only warns).
-A rule with a ``floor`` cannot be set below it (``masking_refused``, ``unsafe_text``, ``lexing_setting``, ``jit_registry``, ``check_limits``: block). A rule
+A rule with a ``floor`` cannot be set below it (``masking_refused``, ``unsafe_text``, ``lexing_setting``, ``jit_registry``, ``check_limits``,
+``system_catalog_write``, ``copy_program``, ``file_read``: block). A rule
 ``reported_by_masker`` gets its findings from the engine's masking step, which runs once per
 statement, so the engine does not run its function again.
 """
@@ -21,12 +22,14 @@ from lineage.decide.rules.catalog_view import catalog_view
 from lineage.decide.rules.check_limits import check_limits
 from lineage.decide.rules.context import RuleContext
 from lineage.decide.rules.copy_out import copy_out
+from lineage.decide.rules.copy_program import copy_program
 from lineage.decide.rules.delete_without_where import delete_without_where
 from lineage.decide.rules.disable_safety import disable_safety
 from lineage.decide.rules.drop_cascade import drop_cascade
 from lineage.decide.rules.drop_column import drop_column
 from lineage.decide.rules.drop_object import drop_object
 from lineage.decide.rules.drop_table import drop_table
+from lineage.decide.rules.file_read import file_read
 from lineage.decide.rules.jit_registry import jit_registry
 from lineage.decide.rules.lexing_setting import lexing_setting
 from lineage.decide.rules.lineage_incomplete import lineage_incomplete
@@ -40,6 +43,7 @@ from lineage.decide.rules.replace_table import replace_table
 from lineage.decide.rules.rewrite_column import rewrite_column
 from lineage.decide.rules.select_star_on_classified import select_star_on_classified
 from lineage.decide.rules.session_setting import session_setting
+from lineage.decide.rules.system_catalog_write import system_catalog_write
 from lineage.decide.rules.truncate import truncate
 from lineage.decide.rules.unparseable import unparseable
 from lineage.decide.rules.unsafe_text import unsafe_text
@@ -59,7 +63,7 @@ class Rule:
 
 
 _FUNCTIONS: dict[str, RuleFunction] = {function.__name__: function for function in (
-    drop_table, drop_object, drop_cascade, truncate, replace_table, drop_column, alter_column_type, rewrite_column, rename, add_not_null_without_default, delete_without_where, update_without_where, privilege_change, disable_safety, session_setting, lexing_setting, catalog_view, jit_registry, copy_out, opaque_statement, unparseable, unsafe_text, select_star_on_classified, pii_to_unapproved_zone, masked_overwrite, masking_refused, lineage_incomplete, check_limits,
+    drop_table, drop_object, drop_cascade, truncate, replace_table, drop_column, alter_column_type, rewrite_column, rename, add_not_null_without_default, delete_without_where, update_without_where, privilege_change, disable_safety, session_setting, lexing_setting, system_catalog_write, catalog_view, jit_registry, copy_out, copy_program, file_read, opaque_statement, unparseable, unsafe_text, select_star_on_classified, pii_to_unapproved_zone, masked_overwrite, masking_refused, lineage_incomplete, check_limits,
 )}
 if set(_FUNCTIONS) != set(RULE_SPECS):  # a rule without its spec, or the other way round
     raise RuntimeError(f"lineage.decide.rules: rule functions and rule_catalog differ: {sorted(set(_FUNCTIONS) ^ set(RULE_SPECS))}")

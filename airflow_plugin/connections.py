@@ -83,6 +83,21 @@ def describe(hook) -> Target:
     return Target(conn_id, conn_type, dialect, naming.sanitize_namespace(namespace), database, connection.login or None, host, port)
 
 
+def _sqlglot_dialect(name: str) -> str:
+    """A connection type sqlglot knows by the same name, else sqlglot's generic dialect ("").
+
+    >>> _sqlglot_dialect("doris"), _sqlglot_dialect("odbc")
+    ('doris', '')
+    """
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        Dialect.get_or_raise(name)
+        return name
+    except ValueError:
+        return ""
+
+
 def provider_naming(hook, connection) -> tuple[str, str | None] | None:
     """``(namespace, database)`` as the OpenLineage provider names this connection's datasets,
     or None when the hook has no OpenLineage database info (or the provider is not installed).

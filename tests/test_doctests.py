@@ -1,5 +1,5 @@
-"""The examples in the core's docstrings run: an example that no longer holds is a failing test,
-not a misleading comment."""
+"""The examples in the docstrings of the core and the Airflow plugin run: an example that no longer
+holds is a failing test, not a misleading comment."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pkgutil
 
 import pytest
 
+import airflow_plugin
 import lineage
 
-MODULES = sorted(info.name for info in pkgutil.walk_packages(lineage.__path__, "lineage."))
+MODULES = sorted(info.name for package in (lineage, airflow_plugin) for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."))
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -38,7 +38,8 @@ def _same(name: str, relation: str) -> bool:
 
 
 def own_swap(identity: RunIdentity, change: SchemaChange) -> bool:
-    """True for the node's own swap: ``m -> m__dbt_backup``, ``m__dbt_tmp -> m``, DROP of either."""
+    """True for the node's own swap: ``m -> m__dbt_backup``, ``m__dbt_tmp -> m``, DROP of either,
+    CREATE OR REPLACE of ``m`` or either."""
     relation = node_relation(identity)
     if relation is None:
         return False
@@ -48,4 +49,6 @@ def own_swap(identity: RunIdentity, change: SchemaChange) -> bool:
         return (_same(change.table, relation) and new == model + BACKUP) or (_same(change.table, relation + TMP) and new == model)
     if change.change == "dropped_table":
         return _same(change.table, relation + TMP) or _same(change.table, relation + BACKUP)
+    if change.change == "replaced_table":  # CREATE OR REPLACE of the node's own relation or its swap names
+        return any(_same(change.table, relation + suffix) for suffix in ("", TMP, BACKUP))
     return False

@@ -23,7 +23,7 @@ from sqlglot.dialects.dialect import Dialect
 from lineage.mask.install import KeyFunction
 from lineage.mask.keys import KeyUnavailable, derive_key, load_key
 from lineage.mask.strategies import KEYED, MaskError, mask_expression
-from lineage.decide.names import dbt_logical_name, glob_match, split_name, tag_matches
+from lineage.decide.names import dbt_logical_name, glob_match, split_name, table_matches, tag_matches
 
 
 @dataclass(frozen=True)

@@ -7,21 +7,22 @@
 
 Judged like ``drop_table`` (block by default). A table the catalog does not know is still a
 replacement when its name is classified by the policy, or when the catalog knows no table at all
-(it was not loaded: whether the table exists cannot be told). dbt's own swap relations
-(``x__dbt_tmp``, ``x__dbt_backup``) are not reported, as for ``drop_table``.
+(it was not loaded: whether the table exists cannot be told). A dbt node replacing its own
+relation or its swap relations (``lineage.decide.dbt_swap``) is not reported, as for ``drop_table``.
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
+from lineage.decide.dbt_swap import own_swap
 from lineage.model import Finding, StatementFacts
 from lineage.decide.rules.context import RuleContext
 
 
 def replace_table(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
     for change in facts.schema_changes:
-        if change.change != "replaced_table" or change.dbt_swap:
+        if change.change != "replaced_table" or own_swap(context.identity, change):
             continue
         if context.catalog.columns(change.table) is not None:
             why = "it exists"

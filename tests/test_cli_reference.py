@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "cli_reference.py"
 
@@ -20,8 +22,12 @@ def load_script():
 
 
 def test_docs_cli_md_is_what_the_parser_generates():
-    generated = load_script().reference()
+    script = load_script()
+    generated = script.reference()
     current = (ROOT / "docs" / "cli.md").read_text() if (ROOT / "docs" / "cli.md").exists() else ""
+    made_with = current.partition(script.GENERATED_WITH)[2].partition(" -->")[0]
+    if made_with and made_with != script.python_version():
+        pytest.skip(f"docs/cli.md was generated with Python {made_with}, whose argparse lays help out differently from {script.python_version()}'s")
     assert current == generated, "docs/cli.md is out of date with the CLI's options: run `python scripts/cli_reference.py`"
 
 
@@ -39,5 +45,7 @@ def test_the_page_holds_every_command_and_subcommand_help():
 def test_the_page_does_not_depend_on_the_terminal(tmp_path):
     """Run from elsewhere with a narrow terminal and other LINEAGE_* settings: the same page."""
     env = {"PATH": "/usr/bin:/bin", "COLUMNS": "40", "LINEAGE_POLICY": str(tmp_path / "p.yaml"), "LINEAGE_ENV": "prod"}
-    result = subprocess.run([sys.executable, str(SCRIPT), "--check"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    here = subprocess.run([sys.executable, str(SCRIPT), "--print"], env={**env, "COLUMNS": "200"}, capture_output=True, text=True)
+    there = subprocess.run([sys.executable, str(SCRIPT), "--print"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert here.returncode == there.returncode == 0, here.stderr + there.stderr
+    assert there.stdout == here.stdout and "## `lineage check`" in there.stdout

@@ -1,4 +1,4 @@
-"""The README's ``packages.yml`` entries install the lineage_governance package with real
+"""The ``packages.yml`` entries of docs/dbt.md ("Install the package") install the lineage_governance package with real
 ``dbt deps``: the git URL with ``subdirectory`` and a ``revision`` tag (against a local git
 repository over file://, no network) and, for a monorepo, a relative ``local:`` path. Both are
 committable: nothing in them names one machine. The project then parses with the macros."""
@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 JAFFLE = Path(__file__).resolve().parent / "jaffle_governed"
 
 
-def readme_packages() -> str:
-    """The ``packages.yml`` block of the README's "Install the package"."""
-    text = (ROOT / "README.md").read_text()
+def documented_packages() -> str:
+    """The ``packages.yml`` block of docs/dbt.md's "Install the package"."""
+    text = (ROOT / "docs" / "dbt.md").read_text()
     section = text.split("### Install the package", 1)[1]
     return section.split("```yaml", 1)[1].split("```", 1)[0]
 
@@ -46,8 +46,8 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(command, cwd=repo, check=True, capture_output=True, text=True).stdout
 
 
-def test_the_readme_git_entry_installs_the_package_at_its_revision(tmp_path):
-    entries = yaml.safe_load(readme_packages())["packages"]
+def test_the_documented_git_entry_installs_the_package_at_its_revision(tmp_path):
+    entries = yaml.safe_load(documented_packages())["packages"]
     entry = entries[0]
     assert set(entry) == {"git", "subdirectory", "revision"} and entry["subdirectory"] == "dbt_macros"
     assert not Path(entry["git"]).is_absolute() and "://" in entry["git"]  # a URL, the same for everyone
@@ -64,7 +64,7 @@ def test_the_readme_git_entry_installs_the_package_at_its_revision(tmp_path):
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "later")
 
-    local = dict(entry, git=repo.as_uri())  # the README's entry, pointed at the local repository
+    local = dict(entry, git=repo.as_uri())  # the documented entry, pointed at the local repository
     project = project_at(tmp_path / "jaffle", yaml.safe_dump({"packages": [local]}))
     deps = dbt(project, "deps")
     assert deps.success, deps.exception
@@ -75,8 +75,8 @@ def test_the_readme_git_entry_installs_the_package_at_its_revision(tmp_path):
     assert parsed.success, parsed.exception
 
 
-def test_the_readme_local_entry_works_from_a_monorepo(tmp_path):
-    commented = [line.strip().lstrip("#").strip() for line in readme_packages().splitlines() if "local:" in line]
+def test_the_documented_local_entry_works_from_a_monorepo(tmp_path):
+    commented = [line.strip().lstrip("#").strip() for line in documented_packages().splitlines() if "local:" in line]
     assert len(commented) == 1
     entry = yaml.safe_load(commented[0].lstrip("- "))
     path = Path(entry["local"])

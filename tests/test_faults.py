@@ -1,7 +1,7 @@
 """Faults an operator meets, injected for real: a slow, failing or killed backend, a process killed
 with -9, damaged spool files, the ledger's PostgreSQL stopped and restarted mid-statement.
 
-What every test holds the system to (the README's numbers): no event lost, each event at the
+What every test holds the system to (the numbers in docs/events.md): no event lost, each event at the
 backend at most twice (at most one duplicate per fault), order kept within each run, and the
 pipeline's own call never raising because of delivery. Timeouts are configured short here so
 the whole file stays quick; the mechanisms are the same at the defaults.

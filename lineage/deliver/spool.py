@@ -4,7 +4,7 @@
     sender thread               oldest first, in order per run: OpenLineageClient.emit(event)
                                 -> DELETE on success; a failure holds that run's later events
 
-Guarantees and limits (also in the README):
+Guarantees and limits (also in docs/events.md):
 
 - **Durable, zero lost**: an event is on disk when ``write`` returns. With the backend down,
   slow or failing, events wait there and survive a crash or restart of the process; the next

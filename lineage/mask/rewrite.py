@@ -13,7 +13,7 @@ sees masked values only. The rewrite starts from the statement as parsed, so the
 keeps its own names and output columns; only protected table references change.
 
 For an identity that reads anything masked, every statement must be positively understood
-(the doctrine, see the README's threat model): calls and system relations are checked against
+(the doctrine, see docs/security.md): calls and system relations are checked against
 ``lineage.decide.allowlist``, EXPLAIN options against a list, and the clauses of DML and DDL around a
 protected table against lists of the parts that may read its raw rows. What it cannot prove
 covered is refused with a ``masking_refused`` finding naming the reason: unknown column lists,

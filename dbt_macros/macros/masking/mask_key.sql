@@ -5,7 +5,7 @@
   v1" | strategy | tag), derived by `lineage dbt` (lineage/mask/keys.py) and handed over as
   the two HMAC pads in LINEAGE_DBT_PLAN. The master key never reaches dbt, its compiled SQL
   or its logs; the derived pads do, exactly as they reach the database's statement log when
-  the core masks (see the README's "Keys"). Without them there is no keyed mask: a compiler
+  the core masks (see docs/masking.md, "Keys"). Without them there is no keyed mask: a compiler
   error, never an unkeyed hash.
 
   A view keeps its SQL in the warehouse's catalog (duckdb_views(), pg_views), readable by masked

@@ -71,11 +71,16 @@ class Deployed:
         return self.deployment.api(user)
 
     def ledger(self, dag_id: str | None = None, dag_run_id: str | None = None) -> list[dict[str, Any]]:
-        """Ledger bodies (oldest first), of one DAG or DAG run if given; each with its ``seq``."""
-        from lineage.record import open_ledger
+        """Ledger bodies (oldest first), of one DAG or DAG run if given; each with its ``seq``; none
+        before the first task wrote (the ledger's tables do not exist yet)."""
+        from lineage.record import LedgerError, open_ledger
 
         out = []
-        with open_ledger(self.ledger_url, create=False) as ledger:
+        try:
+            ledger = open_ledger(self.ledger_url, create=False)
+        except LedgerError:
+            return out
+        with ledger:
             for entry in ledger.entries():
                 body = entry.body
                 attributes = (body.get("identity") or {}).get("attributes") or {}

@@ -24,6 +24,7 @@ identity:
   groups: [{principal: olga@corp, groups: [data-owners]}]
 guardrails:
   - {rule: update_without_where, action: require_approval}
+  - {rule: rewrite_column, action: require_approval}  # a USING that rewrites every row, as UPDATE without WHERE
 """
 IDENTITY = RunIdentity(principal="svc:etl", environment="prod", job_name="etl.nightly")
 

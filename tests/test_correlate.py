@@ -117,9 +117,9 @@ def test_correlate_finds_governed_unattributed_and_divergent_statements(postgres
     (run,) = report["runs"]
     assert run["run_id"] == identity.run_id and run["principal"] == "svc:etl" and run["job"] == "lineage-governance/nightly"
     assert run["database_users"] == ["postgres"] and f"lg:{identity.run_id}:svc:etl" in run["applications"]
-    assert run["statements"] == 2 + 3 + 3 + 3  # catalog + application_name, three statements, executemany x3, three borrowed comments
+    assert run["statements"] == 3 + 3 + 3 + 3  # catalog (columns, overloaded built-in names) + application_name, three statements, executemany x3, three borrowed comments
     assert run["divergent"] == 3 and run["control"] >= 2  # BEGIN / COMMIT of the psycopg transaction
-    assert report["principals"] == [{"principal": "svc:etl", "runs": 1, "statements": 11, "divergent": 3, "actors": []}]
+    assert report["principals"] == [{"principal": "svc:etl", "runs": 1, "statements": 12, "divergent": 3, "actors": []}]
 
     (outsider,) = report["unattributed"]
     assert outsider["user"] == "postgres" and outsider["application"] == "psql" and outsider["database"] == "correlate_test"
@@ -157,7 +157,7 @@ def test_correlate_recognises_a_ledger_in_the_same_database(postgres, tmp_path, 
 
     report = cli("correlate", str(postgres.log_dir), "--ledger", dsn, "--database", "same_server_test", "--since", since.isoformat(), "--format", "json").json()
     assert report["ledger_traffic"] >= 4  # the ledger's own migrations and appends
-    assert report["runs"][0]["statements"] == 3 and report["divergences"] == []
+    assert report["runs"][0]["statements"] == 4 and report["divergences"] == []  # the catalog's two reads, application_name, the select
     assert [item["sql"] for item in report["unattributed"]] == ["DELETE FROM lineage_ledger WHERE seq = ?"]
 
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
+from lineage.decide.catalog import Catalog
 from lineage.decide.engine import Engine
 from lineage.identity.run_identity import RunIdentity
 from lineage.jit.manager import JitManager, plan_grants
@@ -26,6 +27,11 @@ ADMIN_PASSWORD = "admin-S3cret-never-logged"
 OWNER = "lineage_jit_owner"
 POLICY = load_policy_text(f"jit: {{enabled: true, ttl: 15m, environments: [prod], role_prefix: lgtest_, owner_role: {OWNER}}}\n")
 IDENTITY = RunIdentity(principal="svc:etl", environment="prod", job_name="etl.load")
+# the tables the server fixture creates, as `lineage jit plan --dsn` reads them (a WHERE is judged by the column's type)
+CATALOG = Catalog.from_mapping({
+    "raw": {"orders": {"id": "integer", "customer_id": "integer", "amount": "integer"}, "customers": {"id": "integer", "email": "text"}},
+    "mart": {"totals": {"customer_id": "integer", "total": "bigint"}},
+}, dialect="postgres")
 STATEMENTS = "insert into mart.totals select customer_id, sum(amount) from raw.orders group by 1; delete from mart.totals where total < 0"
 
 
@@ -57,7 +63,7 @@ def manager(server, ledger=None, clock=None):
 
 
 def decisions(sql=STATEMENTS):
-    return Engine(POLICY).check(sql, IDENTITY)
+    return Engine(POLICY, catalog=CATALOG, dialect="postgres").check(sql, IDENTITY)
 
 
 def test_plan_is_least_privilege():

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, check_target, jaffle_statements, print_table, summary  # noqa: E402
+from common import ROOT, check_target, jaffle_statements, print_table, run, summary  # noqa: E402
 
 DAG_FILE = '''
 import json
@@ -177,4 +177,4 @@ def report(statements: list[str], timings: dict[str, list[list[float]]], runs: i
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main))

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, check_target  # noqa: E402
+from common import ROOT, check_target, machine  # noqa: E402
 
 from testkit.airflow_deployment import AirflowDeployment, User, plugin_environment  # noqa: E402
 from lineage.deliver.marquez.server import MarquezServer  # noqa: E402
@@ -97,19 +96,6 @@ with psycopg.connect(sys.argv[2]) as connection:
 timings["read the warehouse's catalog (live)"] = time.perf_counter() - started
 print(json.dumps(timings))
 """
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    return f"{os.cpu_count()} cores, {model}, {platform.python_implementation()} {platform.python_version()}, load average {load}"
 
 
 def seconds(text: str | None) -> datetime | None:

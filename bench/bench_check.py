@@ -15,7 +15,7 @@ import gc
 import openlineage_sql
 import sqlglot
 
-from common import check_target, each, jaffle_statements, print_table, summary, tpcds, tpch, tuva_models
+from common import check_target, each, jaffle_statements, print_table, run, summary, tpcds, tpch, tuva_models
 from lineage.decide.catalog import Catalog
 from lineage.decide.engine import Engine
 from lineage.identity.run_identity import RunIdentity
@@ -113,4 +113,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -23,7 +23,7 @@ import openlineage_sql
 import sqlglot
 from sqlglot import exp
 
-from common import check_target, tuva_models
+from common import check_target, run, tuva_models
 
 from lineage.decide.catalog import Catalog
 from lineage.adapters.dbt.node import Node
@@ -146,4 +146,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run(main))

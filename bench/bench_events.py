@@ -28,7 +28,7 @@ import requests
 
 import duckdb
 
-from common import check_target, print_table, summary
+from common import check_target, print_table, run, summary
 from lineage.decide.catalog import Catalog
 from lineage.decide.engine import Engine
 from lineage.deliver.emit import EventEmitter, serialize
@@ -228,4 +228,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import check_target
+from common import check_target, run
 from lineage.decide.catalog import Catalog
 from lineage.decide.engine import Engine
 from lineage.identity.run_identity import RunIdentity
@@ -208,4 +208,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -17,7 +17,7 @@ import os
 
 import openlineage_sql
 
-from common import check_target, each, print_table, summary, tpcds
+from common import check_target, each, print_table, run, summary, tpcds
 from lineage.decide.catalog import Catalog
 from lineage.decide.engine import Engine
 from lineage.identity.run_identity import RunIdentity
@@ -113,4 +113,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

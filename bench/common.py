@@ -7,6 +7,8 @@ different machines are comparable.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
 import statistics
 import sys
@@ -81,3 +83,26 @@ def check_target(label: str, ok: bool, detail: str) -> bool:
 
 def each(items: Iterable, function: Callable) -> list[float]:
     return [timed(lambda item=item: function(item)) for item in items]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return f"{os.cpu_count()} cores, {model}, {platform.python_implementation()} {platform.python_version()}, load average {load}"
+
+
+def run(main: Callable[[], int | None]) -> int:
+    """Run a benchmark's ``main`` between two lines naming the machine and its load, so every
+    figure it prints says where it was taken."""
+    print(f"machine: {machine()}", flush=True)
+    try:
+        return int(main() or 0)
+    finally:
+        print(f"machine at the end: {machine()}", flush=True)

@@ -1,14 +1,13 @@
-"""Red-team findings, masking: a masked identity gets raw values back (open attacks, one test each;
-they FAIL until fixed, then move to the permanent tests)."""
+"""Through the Airflow hook, a masked run cannot unmask a classified table by renaming it to a dbt
+swap name (``customers__dbt_backup``): only dbt renames its own node's relations, and a swap
+relation shares its model's classification (tests/airflow_dags/lg_redteam.py; the same on DB-API
+connections in tests/test_swap_names.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 
-# 7. The Airflow hook path (tests/airflow_dags/lg_redteam.py): the swap-name rename, through
-#    DuckDBHook as the run's masked identity (the learned column list: tests/test_masking_catalog.py).
-#    Waits on the dbt swap-name exemption for renames (branch rtrel), not on masking.
 AIRFLOW_SEED = """
 create schema if not exists raw;
 create or replace table raw.customers (id integer, full_name varchar, email varchar, ssn varchar,

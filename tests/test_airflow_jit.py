@@ -146,6 +146,10 @@ def test_a_task_killed_with_sigterm_drops_its_role(airflow_home, jit_server, tmp
             while time.monotonic() < deadline and admin.execute("select count(*) from pg_roles where rolname = %s", [name]).fetchone()[0]:
                 time.sleep(0.2)
             assert admin.execute("select count(*) from pg_roles where rolname = %s", [name]).fetchone()[0] == 0, "the role outlived SIGTERM"
+            # a terminated backend leaves pg_stat_activity when its process has exited, shortly after the signal
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and admin.execute("select count(*) from pg_stat_activity where usename = %s", [name]).fetchone()[0]:
+                time.sleep(0.2)
             assert admin.execute("select count(*) from pg_stat_activity where usename = %s", [name]).fetchone()[0] == 0
     finally:
         if task.poll() is None:

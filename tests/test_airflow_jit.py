@@ -131,7 +131,8 @@ def test_a_task_killed_with_sigterm_drops_its_role(airflow_home, jit_server, tmp
     # the task's identity reads classified data masked, so pg_sleep (no value function) needs listing
     policy.write_text((DATA / "airflow_policy.yaml").read_text() + JIT_SECTION + "allowlist: {functions: [pg_sleep]}\n")
     env = {**os.environ, **airflow_home.env, "AIRFLOW__LINEAGE_GOVERNANCE__POLICY_FILE": str(policy), "LINEAGE_JIT_ADMIN_DSN": jit_server.dsn}
-    task = subprocess.Popen([sys.executable, "-m", "airflow", "dags", "test", "lg_jit_sleep"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # its own process group: whatever it started is killed with it at the end (and lets go of the output pipe)
+    task = subprocess.Popen([sys.executable, "-m", "airflow", "dags", "test", "lg_jit_sleep"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     name = None
     try:
         with psycopg.connect(jit_server.dsn, autocommit=True) as admin:
@@ -152,7 +153,9 @@ def test_a_task_killed_with_sigterm_drops_its_role(airflow_home, jit_server, tmp
                 time.sleep(0.2)
             assert admin.execute("select count(*) from pg_stat_activity where usename = %s", [name]).fetchone()[0] == 0
     finally:
-        if task.poll() is None:
-            task.kill()
-        output = task.communicate(timeout=60)[0]
+        try:
+            output = task.communicate(timeout=60)[0]  # SIGTERM was sent: it ends by itself
+        except subprocess.TimeoutExpired:
+            os.killpg(task.pid, signal.SIGKILL)
+            output = task.communicate(timeout=60)[0]
     assert "dropping its JIT role" in output, output[-3000:]

@@ -22,7 +22,7 @@ from lineage.decide.analysis.commands import classify_command
 from lineage.decide.analysis.calls import statement_calls
 from lineage.decide.analysis.file_calls import file_calls
 from lineage.decide.analysis.drops import KNOWN_KINDS, OWNED, RELATION_KINDS, ROLE_KINDS, SAFETY_KINDS, DropInfo, drop_of_command, kind_of
-from lineage.decide.analysis.recursive_ctes import recursive_self_references
+from lineage.decide.analysis.recursive_ctes import inside, recursive_self_references
 from lineage.decide.analysis.row_changes import row_changes
 from lineage.decide.analysis.session_settings import settings_in_tree, settings_of_alter, settings_of_pragma, settings_of_set
 from lineage.decide.analysis.statements import ParsedStatement, get_dialect, split_statements
@@ -842,17 +842,8 @@ def _mark_cte_references(tree: exp.Expression) -> None:
             continue
         name = cte.alias_or_name.lower()
         for table in tree.find_all(exp.Table):
-            if not table.args.get("db") and table.name.lower() == name and not _inside(table, cte):
+            if not table.args.get("db") and table.name.lower() == name and not inside(table, cte):
                 table.meta["cte_reference"] = True
-
-
-def _inside(node: exp.Expression, ancestor: exp.Expression) -> bool:
-    parent = node.parent
-    while parent is not None:
-        if parent is ancestor:
-            return True
-        parent = parent.parent
-    return False
 
 
 def _type_of(columns: dict[str, str], name: str | None) -> str | None:

@@ -29,7 +29,7 @@ def recursive_self_references(tree: exp.Expression, dialect: str) -> list[str]:
             for table in body.find_all(exp.Table):
                 if table.args.get("db") is not None or table.name.lower() != name:
                     continue
-                if recursive_term is not None and (table is recursive_term or _inside(table, recursive_term)):
+                if recursive_term is not None and (table is recursive_term or inside(table, recursive_term)):
                     continue
                 found.append(
                     f"WITH RECURSIVE {alias.sql(dialect)}: {table.sql(dialect)} in the CTE's own body outside the recursive term of "
@@ -40,7 +40,8 @@ def recursive_self_references(tree: exp.Expression, dialect: str) -> list[str]:
     return found
 
 
-def _inside(node: exp.Expression, ancestor: exp.Expression) -> bool:
+def inside(node: exp.Expression, ancestor: exp.Expression) -> bool:
+    """Whether ``ancestor`` (this very node, not an equal one) encloses ``node``."""
     parent = node.parent
     while parent is not None:
         if parent is ancestor:

@@ -68,11 +68,13 @@ def test_an_exiting_process_waits_for_its_own_events_not_for_the_other_processes
         idle = Spool(path, client_factory=http_client(server), sender=False)
         stop = threading.Event()
 
+        bodies = [serialize(event) for event in run_events(200)]  # made beforehand: the writer must not hog the GIL
+
         def busy():  # another task process, writing all the time
-            for event in run_events(100_000):
+            for number in range(100_000):
                 if stop.is_set():
                     return
-                others.write(serialize(event))
+                others.write(bodies[number % len(bodies)])
                 time.sleep(0.005)
 
         writer = threading.Thread(target=busy, daemon=True)

@@ -24,9 +24,9 @@ from typing import Any, Callable
 
 from lineage.decide.catalog import Catalog, CatalogError
 from lineage.decide.engine import Engine
-from lineage.governor import ApprovalRequired, ExecutionContext, Governor, Outcome, OutcomeUnknown, StatementBlocked
+from lineage.governor import ApprovalRequired, ExecutionContext, GovernanceError, Governor, OutcomeUnknown
 from lineage.identity.run_identity import RunIdentity
-from lineage.model import Action, Decision
+from lineage.model import Decision
 from lineage.policy import LoadedPolicy, PolicyError, load_policy
 
 from airflow_plugin.connections import Target, describe
@@ -35,7 +35,6 @@ from airflow_plugin.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("airflow.task.lineage_governance")
 
-DDL_PREFIXES = ("create_", "alter_", "drop_", "rename", "select_into", "comment")
 MAX_NOTED = 1000  # decisions kept per task try for its OpenLineage facets
 RECENT = 32  # finished task tries kept for the OpenLineage provider's COMPLETE/FAIL facets
 
@@ -215,7 +214,6 @@ class Binding:
     governor: Governor
     identity: RunIdentity
     context: ExecutionContext
-    catalog_stale: bool = False
 
 
 @dataclass
@@ -253,13 +251,15 @@ class TaskGovernance:
                     comment=self.runtime.settings.comment,
                     statement_numbers=self.numbers,
                     retry_guard=retry_guard(self.runtime.ledger),
+                    refusals=lambda error, identity=identity: self.refusal(error, identity),
+                    on_decision=self.note,
                 )
                 context = ExecutionContext(target.dialect, target.namespace, target.database)
                 binding = Binding(target, engine, governor, identity, context)
                 self.bindings[conn_id] = binding
-            elif binding.catalog_stale:
+            elif binding.governor.catalog_stale:
                 binding.engine.set_catalog(load_catalog(self.runtime.settings, hook, binding.target, self._catalog_reads(binding.identity, binding.target)))
-                binding.catalog_stale = False
+                binding.governor.catalog_stale = False
             return binding
 
     def _catalog_reads(self, identity: RunIdentity, target: Target) -> "CatalogReads":
@@ -277,51 +277,21 @@ class TaskGovernance:
         binding = self.binding(hook)
         result = None
         for decision in binding.governor.decide(sql, binding.identity, binding.target.dialect):
-            result = self.execute_decision(binding, decision, run, rowcount).result
+            result = binding.governor.execute_decision(decision, binding.identity, run, binding.context, rowcount).result
         return result
 
-    def execute_decision(self, binding: Binding, decision: Decision, run: Callable[[str], Any], rowcount=None, refuse_only: bool = False) -> Outcome | None:
-        """One decided statement: refuse (fail or wait) or run it through the binding's governor.
-
-        ``refuse_only`` (the task-start pre-check): carry out a refusal, never run; returns None
-        when the statement may run after all (an approver answered meanwhile).
-        """
-        from airflow_plugin.approvals import wait_for_approval
-
-        self.note(decision)
-        if decision.effective_action == Action.REQUIRE_APPROVAL:
-            waiting = self.runtime.approvals.waiting(decision, binding.identity)
-            if waiting is not None:
-                # asked before (an earlier attempt of this try): check again without a new ledger record
-                wait_for_approval(self.runtime, waiting.id, decision)
-                if refuse_only:
-                    return None
-        for _ in range(2):
-            try:
-                outcome = binding.governor.execute_decision(decision, binding.identity, run, binding.context, rowcount)
-            except StatementBlocked as blocked:
-                raise self.refused(decision, binding, str(blocked)) from None
-            except OutcomeUnknown as unknown:  # it may have run: no automatic retry runs it blind
-                raise _fail(str(unknown)) from unknown.__cause__
-            except ApprovalRequired as held:
-                if held.request_id is None:
-                    raise self.refused(decision, binding, str(held)) from None
-                log.warning("%s", held)
-                wait_for_approval(self.runtime, held.request_id, decision)
-                if refuse_only:
-                    return None
-                continue  # approved between the request and the check: the governor now finds it
-            if catalog_changed(binding.engine, decision):
-                binding.catalog_stale = True
-            return outcome
-        raise _fail(f"lineage-governance: statement #{decision.index} was approved but the approval could not be used")
-
-    def refused(self, decision: Decision, binding: Binding, message: str) -> BaseException:
-        """Log the rule, the statement and what to do first; the task fails with ``message``."""
+    def refusal(self, error: GovernanceError, identity: RunIdentity) -> BaseException:
+        """The governor did not run a statement: the Airflow exception that says so (its
+        ``refusals`` collaborator). A pending approval reschedules the task; the rest fail it."""
+        from airflow_plugin.approvals import held_exception
         from airflow_plugin.refusal import failure, task_log_message
 
-        log.error("%s", task_log_message(decision, binding.identity, self.runtime.settings.policy_file))
-        return failure(message)
+        if isinstance(error, OutcomeUnknown):  # it may have run: no automatic retry runs it blind
+            return _fail(str(error))
+        if isinstance(error, ApprovalRequired) and error.request is not None:
+            return held_exception(error, self.runtime.settings.approval_poll_interval)
+        log.error("%s", task_log_message(error.decision, identity, self.runtime.settings.policy_file))
+        return failure(str(error))
 
     def note(self, decision: Decision) -> None:
         with self.lock:
@@ -338,35 +308,6 @@ class TaskGovernance:
             if set(facts.reads) - set(facts.system_reads):
                 return False
         return True
-
-
-def catalog_changed(engine: Engine, decision: Decision) -> bool:
-    """After a statement ran: must the catalog be read again before the next one?
-
-    Not when the engine can follow the change itself: a relation created from a query (CREATE
-    ... AS, a view: ``Engine.learn``), a rename of a relation whose columns it knows (the new name
-    gets them: dbt's ``x`` -> ``x__dbt_backup``, ``x__dbt_tmp`` -> ``x`` swap), a DROP (a stale
-    entry only describes a relation the database no longer has). Any other DDL: yes.
-    """
-    facts = decision.facts
-    if not facts.kind.startswith(DDL_PREFIXES):
-        return False
-    if facts.kind in ("create_table_as", "create_view", "select_into") and engine.learn(decision):
-        return False
-    if facts.kind.startswith("drop_"):
-        return False
-    renames = [change for change in facts.schema_changes if change.change == "renamed_table"]
-    if not renames or len(renames) != len(facts.schema_changes):
-        return True
-    catalog = engine.catalog
-    for change in renames:
-        columns = catalog.columns(change.table)
-        if columns is None or not change.new_name:
-            return True
-        new_name = change.new_name if "." in change.new_name else ".".join([*change.table.split(".")[:-1], change.new_name])
-        if catalog.columns(new_name) != columns:
-            catalog.add_table(new_name, columns)
-    return False
 
 
 def load_catalog(settings: Settings, hook, target: Target, reads: "CatalogReads | None" = None) -> Catalog:

@@ -98,14 +98,9 @@ def precheck(governance, task: Any) -> None:
     approvals = governance.runtime.approvals
     decisions = binding.governor.decide(text, binding.identity, binding.target.dialect)
     for decision in decisions:
-        held = decision.effective_action == Action.REQUIRE_APPROVAL and approvals.approval_for(decision, binding.identity) is None
-        if decision.effective_action == Action.BLOCK or held:
-            governance.execute_decision(binding, decision, _never, refuse_only=True)
+        if decision.effective_action in (Action.BLOCK, Action.REQUIRE_APPROVAL):
+            binding.governor.admit(decision, binding.identity, binding.context)  # raises the refusal; runs nothing
     from airflow_plugin import jit
 
     if jit.applies(governance, binding.target):
         jit.grant(governance, hook, binding, approvals.grantable(decisions, binding.identity))
-
-
-def _never(sql: str):
-    raise AssertionError("lineage-governance: a refused statement reached the database")

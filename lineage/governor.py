@@ -1,17 +1,22 @@
 """The one data path every adapter (DB-API wrapper, Airflow hook, dbt runner) drives.
 
     governor.execute(sql, identity, run)
-      -> engine decisions (one per statement)
-      -> block: ledger record, FAIL event, StatementBlocked
-      -> require_approval: approved? run : ledger record, approval request, ApprovalRequired
-      -> allow/warn/mask: run(final SQL stamped with the identity comment)
-      -> ledger record (rows, duration, error), START/COMPLETE|FAIL events
+      -> engine decisions (one per statement)                       decide()
+      -> block: ledger record, FAIL event, StatementBlocked          admit()
+      -> require_approval: approved? run : ledger record, approval
+         request (once per run), ApprovalRequired                    admit(), approval_state()
+      -> allow/warn/mask: ledger ``started``, START event            begin()
+      -> run(final SQL stamped with the identity comment)
+      -> ledger record (rows, duration, error), COMPLETE|FAIL event  end()
+      -> DDL that ran: the catalog follows it, or is marked stale    catalog_stale
 
 The adapters only translate their world into ``(sql, identity, run)`` and carry out the
-outcome; all judgement lives in the engine. A database error of an identity that reads
-classified data masked is raised scrubbed (its first line, values as ``?``), as is what the
-ledger and the events get. The ledger, events and approvals are optional
-collaborators so each can be used (and tested) alone.
+outcome; all judgement lives in the engine. A runner that runs statements itself after a
+judgement of its own (dbt, whose pre-flight judged the DAG) records them through ``begin`` and
+``end``. A database error of an identity that reads classified data masked is raised scrubbed
+(its first line, values as ``?``), as is what the ledger and the events get. The ledger,
+events, approvals and refusals are optional collaborators so each can be used (and tested)
+alone; ``refusals`` turns the governor's errors into the adapter's (Airflow's exceptions).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from lineage.disclosure import scrub_literals, scrub_values
 from lineage.decide.engine import Engine
 from lineage.identity.run_identity import RunIdentity
 from lineage.model import Action, Decision
+from lineage.decide.catalog_follow import catalog_follows
 from lineage.record.outcomes import OutcomeUnsettled, connection_lost
 
 
@@ -54,9 +60,13 @@ class OutcomeUnknown(GovernanceError):
 
 
 class ApprovalRequired(GovernanceError):
-    def __init__(self, message: str, decision: Decision, request_id: str | None):
+    """``request``: the approval request the statement waits on (its status: pending, denied,
+    expired, or approved but no longer valid); None when no approvals store is configured."""
+
+    def __init__(self, message: str, decision: Decision, request_id: str | None, request: Any = None):
         super().__init__(message, decision)
         self.request_id = request_id
+        self.request = request
 
 
 class LedgerLike(Protocol):
@@ -82,8 +92,16 @@ class ApprovalsLike(Protocol):
     def approver(self, approval_id: str) -> str | None:
         """Who approved ``approval_id`` (for the decision facet and the ledger)."""
 
+    def latest(self, decision: Decision, identity: RunIdentity) -> Any:
+        """The newest request for this statement from this run, whatever its status, else None."""
+
     # optional: ``evidence(approval_id) -> dict`` (the verified signature, kept in the ledger) and
     # ``ignored(decision, identity) -> tuple[str, ...]`` (why approvals that seemed to apply did not)
+
+
+class RefusalsLike(Protocol):
+    def __call__(self, error: GovernanceError) -> BaseException:
+        """The exception the adapter raises for a statement the governor did not run."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,21 @@ class ExecutionContext:
     statement_number: int = 0
 
 
+@dataclass(frozen=True)
+class ApprovalState:
+    """Where a statement held for approval stands for a run: ``approval_id`` when a verified
+    approval covers it; else ``request``, the run's newest request for it (None: not asked yet)."""
+
+    approval_id: str | None = None
+    request: Any = None
+
+    @property
+    def status(self) -> str:
+        if self.approval_id is not None:
+            return "approved"
+        return self.request.status if self.request is not None else "not requested"
+
+
 @dataclass
 class Outcome:
     decision: Decision
@@ -106,6 +139,17 @@ class Outcome:
     error: str | None = None
     approval_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Running:
+    """A statement between ``Governor.begin`` (recorded as started) and ``Governor.end``."""
+
+    outcome: Outcome
+    identity: RunIdentity
+    context: ExecutionContext
+    seq: int | None
+    started: float = field(default_factory=time.perf_counter)
 
 
 def explain_refusal(decision: Decision) -> str:
@@ -136,15 +180,23 @@ class Governor:
         comment: bool = True,
         statement_numbers: dict[str, int] | None = None,
         retry_guard: Any = None,
+        refusals: RefusalsLike | None = None,
+        on_decision: Callable[[Decision], None] | None = None,
     ):
         """``retry_guard`` (``lineage.record.outcomes.RetryGuard``): refuses a statement an earlier try of
-        the same work left with an unknown outcome (raises ``OutcomeUnknown``)."""
+        the same work left with an unknown outcome (raises ``OutcomeUnknown``). ``on_decision``: told
+        of every decision about to be carried out (Airflow keeps them for the task's facets)."""
         self.engine = engine
         self.retry_guard = retry_guard
         self.ledger = ledger
         self.events = events
         self.approvals = approvals
         self.comment = comment
+        self.refusals = refusals
+        self.on_decision = on_decision
+        # a statement changed relations in a way the catalog could not follow: read it again
+        # before the next statement is analysed (``lineage.decide.catalog_follow``)
+        self.catalog_stale = False
         # shared by the governors of one pipeline task (one per database connection), so the
         # statements of a run are numbered 1, 2, 3 ... whichever connection ran them
         self._statement_numbers: dict[str, int] = {} if statement_numbers is None else statement_numbers
@@ -160,7 +212,7 @@ class Governor:
         context: ExecutionContext | None = None,
         rowcount: Callable[[Any], int | None] | None = None,
     ) -> list[Outcome]:
-        """Govern and run every statement in ``sql``; ``run(final_sql)`` executes one statement.
+        """Govern and run every statement in ``sql``; ``run(final_sql)`` executes one.
 
         Statements before a refused one have run (as they would have without governance);
         the refused one and the rest do not.
@@ -179,30 +231,76 @@ class Governor:
         context: ExecutionContext,
         rowcount: Callable[[Any], int | None] | None = None,
     ) -> Outcome:
-        number = self._next_number(identity)
-        context = ExecutionContext(context.dialect, context.namespace, context.database, number)
+        """Carry out one decision: refuse it (raises), or run it and record how it went."""
+        approval_id = self.admit(decision, identity, context)
+        running = self.begin(decision, identity, context, approval_id)
+        outcome = running.outcome
+        failure = None
+        try:
+            outcome.result = run(outcome.executed_sql)
+        except Exception as error:
+            outcome.duration_ms = (time.perf_counter() - running.started) * 1000
+            failure = self._scrubbed(error, decision, identity, running.context)
+            shown = failure if failure is not None else error
+            outcome.error = f"{type(shown).__name__}: {shown}"
+            if connection_lost(error):
+                outcome.error = f"outcome unknown: the connection was lost while the statement ran ({outcome.error})"
+                self._record_end(running, "unknown", cause=shown)
+            self._record_end(running, "failed")
+            if failure is None:
+                raise
+        if failure is not None:
+            raise failure  # outside the handler: the raw error is not chained to it
+        rows = None
+        if rowcount is not None:
+            try:
+                rows = rowcount(outcome.result)
+            except Exception:
+                rows = None
+        return self.end(running, rowcount=rows)
+
+    def admit(self, decision: Decision, identity: RunIdentity, context: ExecutionContext) -> str | None:
+        """May ``decision`` run now? Returns the approval it runs under (None when it needs none).
+        Otherwise records the refusal (a held statement's approval is requested once per run)
+        and raises ``StatementBlocked``, ``ApprovalRequired`` or ``OutcomeUnknown`` (through
+        ``refusals`` when the adapter has its own exceptions)."""
+        if self.on_decision is not None:
+            self.on_decision(decision)
         approval_id = None
         if decision.effective_action == Action.BLOCK:
             message = explain_refusal(decision)
             self._refuse(decision, identity, context, message, None)
-            raise StatementBlocked(message, decision)
+            self._raise(StatementBlocked(message, decision))
         if decision.effective_action == Action.REQUIRE_APPROVAL:
-            approval_id = self.approvals.approval_for(decision, identity) if self.approvals else None
-            if approval_id is None:
+            state = self.approval_state(decision, identity)
+            if state.approval_id is None and state.request is None:
                 request_id = self.approvals.request(decision, identity) if self.approvals else None
-                message = explain_refusal(decision)
-                self._refuse(decision, identity, context, message, request_id)
-                message += f" Request id: {request_id}." if request_id else " No approvals store is configured."
-                ignored = getattr(self.approvals, "ignored", None)
-                reasons = ignored(decision, identity) if ignored is not None else ()
-                if reasons:
-                    message += " " + "; ".join(reasons) + "."
-                raise ApprovalRequired(message, decision, request_id)
+                self._refuse(decision, identity, context, explain_refusal(decision), request_id)
+                state = self.approval_state(decision, identity)  # an approver may have answered already
+            approval_id = state.approval_id
+            if approval_id is None:
+                self._raise(ApprovalRequired(self._held_message(decision, identity, state), decision,
+                                             state.request.id if state.request is not None else None, state.request))
         if self.retry_guard is not None:
             self._check_earlier_tries(decision, identity)
+        return approval_id
+
+    def approval_state(self, decision: Decision, identity: RunIdentity) -> ApprovalState:
+        """Whether a verified approval lets ``decision`` run in this run, or which request it waits on."""
+        if self.approvals is None:
+            return ApprovalState()
+        approval_id = self.approvals.approval_for(decision, identity)
+        if approval_id is not None:
+            return ApprovalState(approval_id=approval_id)
+        return ApprovalState(request=self.approvals.latest(decision, identity))
+
+    def begin(self, decision: Decision, identity: RunIdentity, context: ExecutionContext, approval_id: str | None = None) -> Running:
+        """The statement runs now: its number, its final SQL (stamped with the identity comment),
+        the durable ``started`` record and the START event."""
+        context = self._numbered(identity, context)
         final_sql = stamp(decision.sql, identity_comment(identity, decision.policy_version)) if self.comment else decision.sql
         outcome = Outcome(decision, final_sql, approval_id=approval_id)
-        if approval_id is not None:
+        if approval_id is not None and self.approvals is not None:
             outcome.extra["approver"] = self.approvals.approver(approval_id)
             evidence = getattr(self.approvals, "evidence", None)
             outcome.extra["approval_evidence"] = evidence(approval_id) if evidence is not None else None
@@ -212,30 +310,21 @@ class Governor:
                                                        approval_evidence=outcome.extra.get("approval_evidence")), "seq", None)
         if self.events is not None:
             self.events.statement_started(identity, decision, context)
-        started = time.perf_counter()
-        failure = None
-        try:
-            outcome.result = run(final_sql)
-        except Exception as error:
-            outcome.duration_ms = (time.perf_counter() - started) * 1000
-            failure = self._scrubbed(error, decision, identity, context)
-            shown = failure if failure is not None else error
-            outcome.error = f"{type(shown).__name__}: {shown}"
-            if connection_lost(error):
-                outcome.error = f"outcome unknown: the connection was lost while the statement ran ({outcome.error})"
-                self._record_end(identity, outcome, context, "unknown", seq, cause=shown)
-            self._record_end(identity, outcome, context, "failed", seq)
-            if failure is None:
-                raise
-        if failure is not None:
-            raise failure  # outside the handler: the raw error is not chained to it
-        outcome.duration_ms = (time.perf_counter() - started) * 1000
-        if rowcount is not None:
-            try:
-                outcome.rowcount = rowcount(outcome.result)
-            except Exception:
-                outcome.rowcount = None
-        self._record_end(identity, outcome, context, "finished", seq)
+        return Running(outcome, identity, context, seq)
+
+    def end(self, running: Running, rowcount: int | None = None, error: str | None = None, duration_ms: float | None = None) -> Outcome:
+        """The statement ended (``error``: it failed): the ledger record and the COMPLETE or FAIL
+        event; after DDL that ran, the catalog follows it or is marked stale."""
+        outcome = running.outcome
+        outcome.duration_ms = duration_ms if duration_ms is not None else (time.perf_counter() - running.started) * 1000
+        outcome.rowcount = rowcount
+        if error is not None:
+            outcome.error = error
+            self._record_end(running, "failed")
+            return outcome
+        if not catalog_follows(self.engine, outcome.decision):
+            self.catalog_stale = True
+        self._record_end(running, "finished")
         return outcome
 
     def _check_earlier_tries(self, decision: Decision, identity: RunIdentity) -> None:
@@ -247,16 +336,19 @@ class Governor:
                     "index": decision.index, "unsettled_seq": unsettled.entry.seq,
                     "fingerprint": (unsettled.entry.body.get("statement") or {}).get("fingerprint"),
                 })
-            raise OutcomeUnknown(str(unsettled), decision, unsettled.entry.seq) from None
+            error = OutcomeUnknown(str(unsettled), decision, unsettled.entry.seq)
+        else:
+            return
+        self._raise(error)
 
-    def _record_end(self, identity: RunIdentity, outcome: Outcome, context: ExecutionContext, phase: str, seq: int | None,
-                    cause: BaseException | None = None) -> None:
+    def _record_end(self, running: Running, phase: str, cause: BaseException | None = None) -> None:
         """Record how the statement ended. When that is not known (``unknown``) or cannot be
         recorded (the ledger fails), raise ``OutcomeUnknown``: the statement may have run, and
         running it again blind could do its work twice."""
+        outcome, identity, seq = running.outcome, running.identity, running.seq
         problem = None
         try:
-            self._record(identity, outcome, context, phase)
+            self._record(identity, outcome, running.context, phase)
         except Exception as error:
             problem = error
         if phase != "unknown" and problem is None:
@@ -276,7 +368,27 @@ class Governor:
         message = (f"lineage-governance: {what}. Its outcome is unknown to the ledger ({where}, started); do not run it "
                    f"again blind: check the target (its rows; the database's log, where it carries run_id '{identity.run_id}'), "
                    f"then settle it with {settle}.")
-        raise OutcomeUnknown(message, outcome.decision, seq) from (cause or problem)
+        error = OutcomeUnknown(message, outcome.decision, seq)
+        error.__cause__ = cause or problem
+        error.__suppress_context__ = True
+        self._raise(error)
+
+    def _raise(self, error: GovernanceError) -> None:
+        error.__suppress_context__ = True  # raised from within handlers: the cause is set, the context is noise
+        if self.refusals is None:
+            raise error
+        raise self.refusals(error) from error.__cause__
+
+    def _held_message(self, decision: Decision, identity: RunIdentity, state: ApprovalState) -> str:
+        message = explain_refusal(decision)
+        if state.request is None:
+            return message + " No approvals store is configured."
+        message += f" Request id: {state.request.id} ({state.request.status})."
+        ignored = getattr(self.approvals, "ignored", None)
+        reasons = ignored(decision, identity) if ignored is not None else ()
+        if reasons:
+            message += " " + "; ".join(reasons) + "."
+        return message
 
     def _scrubbed(self, error: Exception, decision: Decision, identity: RunIdentity, context: ExecutionContext) -> Exception | None:
         """For an identity that reads classified data masked, the database's error without the
@@ -296,12 +408,13 @@ class Governor:
             Exception.__init__(scrubbed, message)
         return scrubbed
 
-    def _next_number(self, identity: RunIdentity) -> int:
+    def _numbered(self, identity: RunIdentity, context: ExecutionContext) -> ExecutionContext:
         number = self._statement_numbers.get(identity.run_id, 0) + 1
         self._statement_numbers[identity.run_id] = number
-        return number
+        return ExecutionContext(context.dialect, context.namespace, context.database, number)
 
     def _refuse(self, decision: Decision, identity: RunIdentity, context: ExecutionContext, message: str, request_id: str | None) -> None:
+        context = self._numbered(identity, context)
         outcome = Outcome(decision, None, error=message, extra={"approval_request": request_id} if request_id else {})
         if self.events is not None:
             self.events.statement_started(identity, decision, context)

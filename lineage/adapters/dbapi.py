@@ -136,9 +136,7 @@ class _Governed:
         for decision in decisions:
             if self._guard is not None:  # asked before each statement: the one before may have changed the session
                 decision = self._guard.apply(decision)
-            outcome = self._governor.execute_decision(decision, self._identity, run_stamped, self._context, rowcount)
-            self._governor.engine.learn(decision)
-            outcomes.append(outcome)
+            outcomes.append(self._governor.execute_decision(decision, self._identity, run_stamped, self._context, rowcount))
         return outcomes
 
     def _note_repeats(self, final_sql: str, repeats: int) -> None:

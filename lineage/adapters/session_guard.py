@@ -23,6 +23,7 @@ from typing import Any
 from lineage.decide.analysis.session_settings import settings_of_options
 from lineage.decide.engine import Engine
 from lineage.identity.run_identity import RunIdentity
+from lineage.decide.verdict import revised
 from lineage.model import Action, Decision, Finding, StatementFacts
 from lineage.decide.rules import RULES
 
@@ -67,9 +68,4 @@ class SessionGuard:
             findings.append(Finding("lexing_setting", drift, None, action=Action.BLOCK, detail={"setting": "standard_conforming_strings"}))
         if not findings:
             return decision
-        action = Action.strictest([decision.action, *(finding.action or Action.BLOCK for finding in findings)])
-        if decision.mode == "audit" and not drift:
-            effective = decision.effective_action
-        else:
-            effective = action
-        return replace(decision, action=action, effective_action=effective, findings=decision.findings + tuple(findings))
+        return revised(decision, decision.findings + tuple(findings), unsafe_text=bool(drift))

@@ -416,6 +416,18 @@ class Approvals:
                 self._record("approval_notification_failed", identity, request, error=str(error))
         return request.id
 
+    def latest(self, decision: Decision, identity: RunIdentity) -> ApprovalRequest | None:
+        """The newest request for this statement from this run, whatever its status: a run asks
+        once per statement, and a denied or expired request stays the answer for that run."""
+        self.expire()
+        fingerprint = normalize(decision.original_sql, decision.facts.dialect)[1]
+        candidates = self.store.find(fingerprint, [PENDING, APPROVED, DENIED, EXPIRED])
+        if not candidates:
+            return None
+        binding = self.binding(decision)
+        mine = [request for request in candidates if self.same_request(request, binding, identity)]
+        return mine[-1] if mine else None
+
     @staticmethod
     def same_request(request: ApprovalRequest, binding: StatementBinding, identity: RunIdentity) -> bool:
         """``request`` asked for exactly this statement, in this run of this job, for this principal."""

@@ -30,6 +30,7 @@ from lineage.model import Action, Decision, Finding, MaskedColumn, MaskResult, S
 from lineage.decide.names import any_table_matches
 from lineage.policy import LoadedPolicy, default_policy
 from lineage.decide.rules import RULES, RuleContext
+from lineage.decide.verdict import runs_as_written, verdict
 
 
 class Masker(Protocol):
@@ -196,17 +197,14 @@ class Engine:
             rewritten = result.sql
             for finding in result.findings:
                 findings.append(replace(finding, action=finding.action or self._action_for(finding, identity)))
-        action = Action.strictest(finding.action for finding in findings)
-        if (masked or rewritten is not None) and action.rank < Action.MASK.rank:
-            action = Action.MASK  # the SQL that runs is rewritten, even if it reads no masked column
-        # audit mode runs what it records; text the database reads differently is never run
-        audit = self.policy.mode == "audit" and not facts.unsafe_text
+        audit = runs_as_written(self.policy.mode, facts.unsafe_text)
+        action, effective = verdict(findings, bool(masked) or rewritten is not None, audit)
         # the masked SQL whenever there is one: a statement held for approval runs it after approval
         final_sql = rewritten if rewritten is not None else facts.sql
         return Decision(
             index=facts.index,
             action=action,
-            effective_action=Action.ALLOW if audit else action,
+            effective_action=effective,
             sql=facts.sql if audit else final_sql,
             original_sql=facts.sql,
             # the parse before qualification only serves the masking rewrite: cached decisions

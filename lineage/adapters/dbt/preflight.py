@@ -45,6 +45,7 @@ from lineage.adapters.dbt.node import Node
 from lineage.decide.engine import Engine
 from lineage.identity.run_identity import RunIdentity
 from lineage.mask.plan import ColumnMask, MaskPlanner
+from lineage.decide.verdict import revised
 from lineage.model import Action, Decision, Finding
 from lineage.decide.rules.alter_column_type import type_change
 
@@ -123,9 +124,7 @@ class Report:
         """The node's decision with the pre-flight's findings: what an approval binds to."""
         if result.decision is None:
             return None
-        action = result.action
-        audit = self.mode == "audit"
-        return replace(result.decision, findings=tuple(result.findings), action=action, effective_action=Action.ALLOW if audit else action)
+        return revised(result.decision, result.findings)
 
 
 class Preflight:

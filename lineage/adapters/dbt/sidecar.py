@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lineage.decide.dbt_swap import DBT_RELATION
+from lineage.decide.verdict import revised
 from lineage.model import Action
 
 EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
@@ -157,6 +158,7 @@ class Governance:
         self.payload: dict = {}
         self.queued: list = []
         self.preflight_run = None
+        self.governor = None
 
     def hello(self) -> dict:
         from lineage.identity.comment import application_name
@@ -199,6 +201,7 @@ class Governance:
         layers.extend(payload["layers"])
         catalog = merged_catalog(self.dialect, payload.get("database"), payload.get("schema"), *layers)
         self.engine = Engine(self.policy, catalog, self.dialect, extra_classifications=payload["meta"], masker=None)
+        self.governor = None
         self.preflight_run = Preflight(self.engine, self.identity, payload["relations"], payload["exposures"], payload["contracts"])
         for node in self.queued:
             self.preflight_run.add(node)
@@ -275,7 +278,7 @@ class Governance:
         for result in report.results:
             if not result.node.selected or result.action != Action.REQUIRE_APPROVAL:
                 continue
-            approval = approvals.approval_for(report.decision_for(result), identity)
+            approval = self._governor().approval_state(report.decision_for(result), identity).approval_id
             if approval:
                 self.approved[result.node.unique_id] = approval
             else:
@@ -293,47 +296,60 @@ class Governance:
         return out
 
     def _request_approvals(self, report, approvals, results: list, say) -> None:
-        identity = self.identity
+        """Ask for the held nodes' approvals the way the governor asks for any statement's (a
+        ledger record, one request per run); stop, or wait for them with --wait."""
+        from lineage.governor import ApprovalRequired
+
+        identity, governor = self.identity, self._governor()
         for note in self.approval_notes:
             say(f"lineage-governance: {note}")
-        pending: dict[str, str] = {}
-        decisions: dict[str, Any] = {}
+        pending: dict[str, Any] = {}  # node -> (request id, decision)
         for result in results:
-            decision = decisions[result.node.unique_id] = report.decision_for(result)
-            for reason in approvals.ignored(decision, identity):
-                say(f"lineage-governance: {reason}")
-            pending[result.node.unique_id] = approvals.request(decision, identity)
-        self.requests = sorted(set(pending.values()))
+            decision = report.decision_for(result)
+            try:
+                approval = governor.admit(decision, identity, self._execution_context())
+            except ApprovalRequired as held:
+                for reason in approvals.ignored(decision, identity):
+                    say(f"lineage-governance: {reason}")
+                if held.request is not None and held.request.status != "pending":
+                    raise Stop(f"lineage-governance: approval request {held.request_id} for {result.node.unique_id} was "
+                               f"{held.request.status}; nothing ran", EXIT_BLOCKED, [held.request_id]) from None
+                pending[result.node.unique_id] = (held.request_id, decision)
+            else:
+                self.approved[result.node.unique_id] = approval  # an approver answered as it was asked
+        if not pending:
+            return
+        self.requests = sorted({request for request, _ in pending.values()})
         say("lineage-governance: approval required before anything runs:")
-        for node, request in sorted(pending.items()):
+        for node, (request, _) in sorted(pending.items()):
             say(f"  {request}  {node}")
         if not self.config.wait:
             say("Approve with `lineage approvals approve <id> --key FILE`, then run again with --approval <id> (or use --wait).")
             raise Stop(f"lineage-governance pre-flight: approval required ({', '.join(self.requests)}); nothing ran", EXIT_APPROVAL, self.requests)
-        self._wait(approvals, pending, decisions, say)
+        self._wait(approvals, pending, say)
 
-    def _wait(self, approvals, pending: dict[str, str], decisions: dict[str, Any], say) -> None:
-        from lineage.approve.approvals import APPROVED, PENDING
-
+    def _wait(self, approvals, pending: dict[str, Any], say) -> None:
+        """Poll the governor's ``approval_state`` of each held node until all are approved (a
+        verified signature for this statement and run: the store's word is not enough)."""
         timeout = self.config.wait_timeout if self.config.wait_timeout is not None else approvals.ttl.total_seconds()
         deadline = time.monotonic() + timeout
+        governor = self._governor()
         say(f"lineage-governance: waiting up to {timeout:.0f} s for {', '.join(self.requests)}")
         while pending:
-            for node, request_id in list(pending.items()):
-                request = approvals.status(request_id)
-                if request.status == APPROVED:
-                    # the store's word is not enough: the signature must verify for this statement and run
-                    approval = approvals.approval_for(decisions[node], self.identity)
-                    if approval is None:
-                        reasons = "; ".join(approvals.ignored(decisions[node], self.identity)) or f"approval {request_id} does not verify"
-                        raise Stop(f"lineage-governance: {reasons}; nothing ran", EXIT_APPROVAL, self.requests)
-                    self.approved[node] = approval
+            for node, (request_id, decision) in list(pending.items()):
+                state = governor.approval_state(decision, self.identity)
+                if state.approval_id is not None:
+                    self.approved[node] = state.approval_id
                     del pending[node]
-                elif request.status != PENDING:
-                    raise Stop(f"lineage-governance: approval request {request_id} for {node} was {request.status}; nothing ran", EXIT_BLOCKED, self.requests)
+                elif state.status == "approved":
+                    reasons = "; ".join(approvals.ignored(decision, self.identity)) or f"approval {request_id} does not verify"
+                    raise Stop(f"lineage-governance: {reasons}; nothing ran", EXIT_APPROVAL, self.requests)
+                elif state.status != "pending":
+                    raise Stop(f"lineage-governance: approval request {request_id} for {node} was {state.status}; nothing ran", EXIT_BLOCKED, self.requests)
             if pending:
                 if time.monotonic() >= deadline:
-                    raise Stop(f"lineage-governance: no decision on {', '.join(sorted(set(pending.values())))} in {timeout:.0f} s; nothing ran", EXIT_APPROVAL, self.requests)
+                    waiting = ", ".join(sorted({request for request, _ in pending.values()}))
+                    raise Stop(f"lineage-governance: no decision on {waiting} in {timeout:.0f} s; nothing ran", EXIT_APPROVAL, self.requests)
                 time.sleep(self.config.poll_seconds)
         for node, line in sorted(self._covering(approvals).items()):
             say(f"  APPROVED         {node}  runs under approval {line}")
@@ -342,41 +358,46 @@ class Governance:
     # -- statements -------------------------------------------------------------------------------
 
     def statement_started(self, thread: int, node_id: str | None, sql: str) -> None:
+        """dbt sent a statement (it runs it as it is: the pre-flight judged its node): recorded
+        through the governor as started."""
         self._fail_pending(thread, "dbt sent the next statement on this thread before reporting this one's status")
         decisions = self._decisions(sql, node_id)
         identity = self._identity_for(node_id)
         approval = self.approved.get(node_id) if node_id else None
-        evidence = self.approvals.evidence(approval) if approval and self.approvals is not None else None
         if node_id:
             from lineage.adapters.dbt.masks import merged
 
             masked = [decision.masked_columns for decision in decisions if decision.masked_columns]
             if masked:
                 self.ran[node_id] = merged(self.ran.get(node_id, ()), *masked)
+        governor, context, running = self._governor(), self._execution_context(), []
         for decision in decisions:
-            self._record(identity, decision, "started", approval_id=approval, approval_evidence=evidence)
-        self.pending[thread] = (identity, decisions, approval, time.monotonic())
+            try:
+                running.append(governor.begin(decision, identity, context, approval))
+            except Exception as error:
+                self.warn(f"lineage dbt: ledger write failed: {error}")
+        self.pending[thread] = running
 
     def statement_finished(self, thread: int, status: str | None, elapsed: float | None) -> None:
-        pending = self.pending.pop(thread, None)
-        if pending is None:
-            return
-        identity, decisions, approval, began = pending
-        seconds = elapsed if elapsed else time.monotonic() - began
-        for decision in decisions:
-            self._record(identity, decision, "finished", rows=_rows(status), duration_ms=seconds * 1000.0, approval_id=approval)
+        for running in self.pending.pop(thread, None) or ():
+            self._end(running, rowcount=_rows(status), duration_ms=elapsed * 1000.0 if elapsed else None)
 
     def _fail_pending(self, thread: int | None, error: str, node_id: str | None = None) -> None:
         """Statements that got no status: the next one on their thread came, their node failed, or dbt ended."""
         threads = [thread] if thread is not None else list(self.pending)
         for key in threads:
-            pending = self.pending.get(key)
-            if pending is None or (node_id is not None and pending[0].attributes.get("node_id") != node_id):
+            running = self.pending.get(key)
+            if not running or (node_id is not None and running[0].identity.attributes.get("node_id") != node_id):
                 continue
             del self.pending[key]
-            identity, decisions, approval, began = pending
-            for decision in decisions:
-                self._record(identity, decision, "failed", error=error, duration_ms=(time.monotonic() - began) * 1000.0, approval_id=approval)
+            for one in running:
+                self._end(one, error=error)
+
+    def _end(self, running, **how: Any) -> None:
+        try:
+            self._governor().end(running, **how)
+        except Exception as error:
+            self.warn(f"lineage dbt: ledger write failed: {error}")
 
     def _decisions(self, sql: str, node_id: str | None = None):
         """The record of what dbt sent, as it ran. dbt runs it as it is: enforcement happened in the
@@ -385,29 +406,18 @@ class Governance:
         run, and a statement that ran is never recorded as blocked or held (in enforce mode a rule
         that would have stopped it on its own stays among its findings). The masked columns are
         the masks in the SQL itself (``lineage.adapters.dbt.masks``)."""
-        if self.engine is None:
-            from lineage.decide.engine import Engine
-
-            self.engine = Engine(self.policy, dialect=self.dialect, masker=None)
         own = self._relation_of(node_id)
         out = []
         # the node's own relation: its swap names (x__dbt_tmp, x__dbt_backup) are no rename or drop
         judged = self.identity.with_(attributes={**self.identity.attributes, DBT_RELATION: own}) if own else self.identity
-        for decision in self.engine.check(sql, judged):
+        for decision in self._governor().decide(sql, judged):
             findings = tuple(f for f in decision.findings
                              if f.rule not in REPLACED_AT_RUN_TIME and not _upkeep(f, own) and not _seed_load(f, decision.facts, node_id, own))
-            masks = self._masks_in(decision)
-            action = Action.strictest(f.action or Action.ALLOW for f in findings)
-            if decision.mode == "audit":
-                effective = Action.ALLOW
-            else:
-                if not action.may_run and not (action == Action.REQUIRE_APPROVAL and node_id in self.approved):
-                    action = Action.WARN  # it ran: the pre-flight judged its node, not this statement alone
-                effective = action
-            if masks:
-                action = action if action.rank >= Action.MASK.rank else Action.MASK
-                effective = effective if effective.rank >= Action.MASK.rank else Action.MASK
-            out.append(replace(decision, findings=findings, action=action, effective_action=effective, masked_columns=masks))
+            decision = revised(decision, findings, self._masks_in(decision))
+            if not decision.may_run and not (decision.effective_action == Action.REQUIRE_APPROVAL and node_id in self.approved):
+                ran = Action.MASK if decision.masked_columns else Action.WARN  # it ran: the pre-flight judged its node
+                decision = replace(decision, action=ran, effective_action=ran)
+            out.append(decision)
         return out
 
     def _masks_in(self, decision) -> tuple:
@@ -557,6 +567,26 @@ class Governance:
         }
 
     # -- plumbing ---------------------------------------------------------------------------------
+
+    def _governor(self):
+        """The governor dbt's statements are decided and recorded through (the pre-flight's engine;
+        the statements run in dbt, so it stamps nothing: dbt's query-comment does)."""
+        from lineage.governor import Governor
+
+        if self.engine is None:
+            from lineage.decide.engine import Engine
+
+            self.engine = Engine(self.policy, dialect=self.dialect, masker=None)
+        if self.governor is None or self.governor.engine is not self.engine:
+            self.governor = Governor(self.engine, ledger=self.ledger, approvals=self.approvals, comment=False)
+        self.governor.approvals = self.approvals
+        return self.governor
+
+    def _execution_context(self):
+        from lineage.governor import ExecutionContext
+
+        where = self.where
+        return ExecutionContext(self.dialect, where.namespace if where else None, where.database if where else None)
 
     def _ledger(self):
         from lineage.record import open_ledger

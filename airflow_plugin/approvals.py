@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from lineage.approve.approvals import DENIED, EXPIRED, PENDING, Approvals, ApprovalStore, default_url, next_to_ledger
+from lineage.approve.approvals import APPROVED, DENIED, EXPIRED, PENDING, Approvals, ApprovalStore, default_url, next_to_ledger
 from lineage.disclosure import shown_statement
 from lineage.governor import ApprovalRequired
 from lineage.approve.notify import notifier_from_policy, slack_notifier, webhook_notifier
@@ -38,7 +38,7 @@ def held_exception(held: ApprovalRequired, poll_interval: float) -> BaseExceptio
 
     request, decision = held.request, held.decision
     statement = " ".join(shown_statement(decision).split())[:200]
-    if request.status == PENDING:
+    if request.status in (PENDING, APPROVED):  # approved but not verified (forged, or no longer valid): the next try asks again
         log.warning(
             "lineage-governance: statement #%s waits for approval %s (expires %s): %s. Approve it in the Airflow UI "
             "(Browse > Lineage governance) or with `lineage approvals approve %s --key FILE`; checking again in %ss",
@@ -53,10 +53,7 @@ def held_exception(held: ApprovalRequired, poll_interval: float) -> BaseExceptio
             f"lineage-governance: approval request {request.id} for statement #{decision.index} expired at {request.expires_at} "
             f"without a decision. Statement: {statement}. Clear the task to ask again."
         )
-    return AirflowFailException(
-        f"lineage-governance: the approval {request.id} for statement #{decision.index} is no longer valid "
-        f"(valid until {request.valid_until}): {held}. Statement: {statement}. Clear the task to ask again."
-    )
+    return AirflowFailException(f"lineage-governance: {held}")
 
 
 def task_approvals(settings, policy, ledger) -> Approvals:

@@ -273,7 +273,9 @@ class Governor:
             self._raise(StatementBlocked(message, decision))
         if decision.effective_action == Action.REQUIRE_APPROVAL:
             state = self.approval_state(decision, identity)
-            if state.approval_id is None and state.request is None:
+            # asked once per run; an "approved" request that does not verify (forged in the store,
+            # or past its validity) answers nothing: ask again
+            if state.approval_id is None and state.status in ("not requested", "approved"):
                 request_id = self.approvals.request(decision, identity) if self.approvals else None
                 self._refuse(decision, identity, context, explain_refusal(decision), request_id)
                 state = self.approval_state(decision, identity)  # an approver may have answered already

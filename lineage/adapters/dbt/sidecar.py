@@ -311,7 +311,7 @@ class Governance:
             except ApprovalRequired as held:
                 for reason in approvals.ignored(decision, identity):
                     say(f"lineage-governance: {reason}")
-                if held.request is not None and held.request.status != "pending":
+                if held.request is not None and held.request.status not in ("pending", "approved"):  # approved: not verified yet
                     raise Stop(f"lineage-governance: approval request {held.request_id} for {result.node.unique_id} was "
                                f"{held.request.status}; nothing ran", EXIT_BLOCKED, [held.request_id]) from None
                 pending[result.node.unique_id] = (held.request_id, decision)

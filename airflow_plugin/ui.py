@@ -139,7 +139,7 @@ def approver_identity(current, user):
 def decide(current, request_id: str, user, verdict: str, note: str | None) -> dict[str, Any]:
     from lineage.approve.approvals import ApprovalError
 
-    approvals = current.approvals.approvals
+    approvals = current.approvals
     signer = ui_signer(current, approver_identity(current, user))
     try:
         request = approvals.approve(request_id, signer, note) if verdict == "approve" else approvals.deny(request_id, signer, note)
@@ -169,7 +169,7 @@ def ui_signer(current, approver):
 
 
 def list_approvals(current, status: str) -> list[dict[str, Any]]:
-    approvals = current.approvals.approvals
+    approvals = current.approvals
     if status not in ("pending", "approved", "denied", "expired", "all"):
         raise HTTPException(status_code=422, detail=f"status {status!r}: use pending, approved, denied, expired or all")
     approvals.expire()

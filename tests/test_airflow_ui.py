@@ -54,7 +54,7 @@ def pending_request(airflow_home):
     identity = RunIdentity(principal="dag_test", environment="prod", source="airflow", job_namespace="airflow-test",
                            job_name="ui_fixture.task", attributes={"dag_id": "ui_fixture", "task_id": "task"})
     decision = engine.check("alter table raw.scratch drop column note", identity)[0]
-    return current.approvals.approvals.request(decision, identity)
+    return current.approvals.request(decision, identity)
 
 
 def test_routes_need_a_logged_in_user(api):
@@ -83,7 +83,7 @@ def carols_request(airflow_home):
     current = runtime()
     identity = RunIdentity(principal="carol", environment="prod", source="airflow", job_namespace="airflow-test", job_name="ui_fixture.carol")
     decision = Engine(current.policy, Catalog(dialect="duckdb"), dialect="duckdb").check("alter table raw.scratch drop column note", identity)[0]
-    return current.approvals.approvals.request(decision, identity)
+    return current.approvals.request(decision, identity)
 
 
 @pytest.mark.parametrize("account, why", [("CAROL", "cannot decide on it"), ("ＣＡＲＯＬ", "cannot decide on it"),

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
 
 from lineage.decide.allowlist import FUNCTIONS_KEY, RELATIONS_KEY, Call, builtins, function_known, refused_calls, refused_relation
 from lineage.decide.allowlist.overloads import overloaded_call_message
@@ -40,6 +39,7 @@ from lineage.mask.plan import KeyUnavailable, MaskError, MaskPlanner, TableMask,
 from lineage.mask.strategies import KEYED
 from lineage.model import Action, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.decide.names import dbt_logical_name, table_part
+from lineage.decide.analysis.cte_references import is_cte_reference, normalized
 
 RULE = "masking_refused"
 
@@ -202,7 +202,7 @@ class _Rewrite:
             if isinstance(row, exp.Column) and row.args.get("table") is None and isinstance(dot.expression, exp.Identifier):
                 fields.append((row.this, dot.expression, dot))
         for qualifier, field, node in fields:
-            names = columns.get(_normalized(qualifier, self.dialect))
+            names = columns.get(normalized(qualifier, self.dialect))
             if names is None or field.name.lower() in names:
                 continue
             quoted = isinstance(field, exp.Identifier) and bool(field.args.get("quoted"))
@@ -234,7 +234,7 @@ class _Rewrite:
                 continue
             parts = tuple(part.name for part in (table.args.get("catalog"), table.args.get("db"), table.this) if part is not None and part.name)
             name = refused_relation(parts, self.dialect, allowed)
-            if name is not None and name.rsplit(".", 1)[-1] not in VALUE_STATISTICS and not _is_cte_reference(table, self.dialect):
+            if name is not None and name.rsplit(".", 1)[-1] not in VALUE_STATISTICS and not is_cte_reference(table, self.dialect):
                 self.refuse(
                     "system_relation",
                     f"{name} is a system relation not known to describe the schema only (it may show statement texts, settings "
@@ -301,7 +301,7 @@ class _Rewrite:
                 continue
             role = _role(table)
             # a DML target is always a table: WITH customers AS (...) UPDATE customers updates the table
-            if role not in (INSERT_TARGET, DML_TARGET) and _is_cte_reference(table, self.dialect):
+            if role not in (INSERT_TARGET, DML_TARGET) and is_cte_reference(table, self.dialect):
                 continue
             parts = tuple(part.name for part in (table.args.get("catalog"), table.args.get("db"), table.this) if part is not None and part.name)
             masks = {}
@@ -316,7 +316,7 @@ class _Rewrite:
                 self.refuse("ambiguous", f"{written} may be any of {', '.join(sorted(masks))} (the search path decides at run time); qualify it", written)
                 continue
             mask = next(iter(masks.values()))
-            references.append(_Reference(table, mask, role, _normalized(table.args.get("alias").this if table.args.get("alias") else table.this, self.dialect)))
+            references.append(_Reference(table, mask, role, normalized(table.args.get("alias").this if table.args.get("alias") else table.this, self.dialect)))
         return references
 
     # -- checks over the whole statement -----------------------------------------------------------
@@ -359,19 +359,19 @@ class _Rewrite:
             if isinstance(column.this, exp.Star):
                 if qualifier is None or isinstance(column.parent, (exp.Select, exp.Returning)):
                     continue  # SELECT c.* / RETURNING c.* are expanded to (masked) columns
-                reference = protected.get(id(self._resolve_alias(column, _normalized(qualifier, self.dialect))))
+                reference = protected.get(id(self._resolve_alias(column, normalized(qualifier, self.dialect))))
                 if reference is not None:
                     self._whole_row(reference, column, "passes whole rows of {table} to an expression")
                 continue
             if qualifier is not None:
-                alias = _normalized(qualifier, self.dialect)
+                alias = normalized(qualifier, self.dialect)
                 if alias not in aliases or column.name.lower() in columns[alias]:
                     continue  # a column of whichever protected source it names (the common case: no lookup)
                 reference = protected.get(id(self._resolve_alias(column, alias)))
                 if reference is not None and reference.mask.columns is not None and column.name.lower() not in self._visible_columns(reference):
                     self._attribute_call(reference, column, column.this)
                 continue
-            name = _normalized(column.this, self.dialect)
+            name = normalized(column.this, self.dialect)
             if name not in aliases:
                 continue
             reference = protected.get(id(self._resolve_whole_row(column, name)))
@@ -385,7 +385,7 @@ class _Rewrite:
     def _visible_columns(self, reference: _Reference) -> set[str]:
         """The column names a reference shows: ``crm.customers AS z(i, n)`` renames the first two."""
         alias = reference.table.args.get("alias")
-        renamed = [_normalized(column, self.dialect) for column in alias.args.get("columns") or []] if alias is not None else []
+        renamed = [normalized(column, self.dialect) for column in alias.args.get("columns") or []] if alias is not None else []
         names = [column.lower() for column, _ in reference.mask.columns or ()]
         return set(renamed) | set(names[len(renamed):])
 
@@ -414,7 +414,7 @@ class _Rewrite:
         """Whether ``column`` may read ``name`` of ``table`` (unknown sources count as maybe)."""
         qualifier = column.args.get("table")
         if qualifier is not None:
-            return self._resolve_alias(column, _normalized(qualifier, self.dialect)) is table
+            return self._resolve_alias(column, normalized(qualifier, self.dialect)) is table
         for scope in _scopes_around(column):
             sources = self._scope_sources(scope)
             if any(source is table for _, source, _ in sources):
@@ -455,14 +455,14 @@ class _Rewrite:
             identifier = alias.this if alias is not None and alias.this else (source.this if isinstance(source, exp.Table) else None)
             if not isinstance(identifier, exp.Identifier):
                 continue
-            out.append((_normalized(identifier, self.dialect), source, self._source_columns(source)))
+            out.append((normalized(identifier, self.dialect), source, self._source_columns(source)))
         return out
 
     def _source_columns(self, source: exp.Expression) -> set[str] | None:
         """The source's column names; an alias list renames the first ones and the rest keep their
         names (``customers AS z(i, n)``: i, n, then the table's third column on)."""
         alias = source.args.get("alias")
-        renamed = [_normalized(column, self.dialect) for column in alias.args["columns"]] if alias is not None and alias.args.get("columns") else []
+        renamed = [normalized(column, self.dialect) for column in alias.args["columns"]] if alias is not None and alias.args.get("columns") else []
         underlying = self._underlying_columns(source)
         if not renamed:
             return set(underlying) if underlying is not None else None
@@ -491,7 +491,7 @@ class _Rewrite:
             for column in tree.find_all(exp.Column):
                 if isinstance(column.this, exp.Star):
                     qualifier = column.args.get("table")
-                    if qualifier is not None and _normalized(qualifier, self.dialect) == reference.alias:
+                    if qualifier is not None and normalized(qualifier, self.dialect) == reference.alias:
                         self.refuse("deny", f"{column.sql(self.dialect)} includes {table}.{', '.join(sorted(denied))}, which may not be referenced (strategy deny)", table)
                     continue
                 name = column.name.lower()
@@ -616,7 +616,7 @@ class _Rewrite:
                 continue  # REFERENCES other (cols): the other table's columns, see _reference
             qualifier = column.args.get("table")
             name = column.name.lower()
-            if isinstance(column.this, exp.Star) or mask.columns is None or name not in known or (qualifier is not None and _normalized(qualifier, self.dialect) not in table_names):
+            if isinstance(column.this, exp.Star) or mask.columns is None or name not in known or (qualifier is not None and normalized(qualifier, self.dialect) not in table_names):
                 self.refuse(
                     "schema_change",
                     f"{what} evaluates {column.sql(self.dialect)} over every row of {mask.name}, and it is no known column "
@@ -711,11 +711,11 @@ class _Rewrite:
                     )
 
     def _target_names(self, reference: _Reference) -> set[str]:
-        names = {reference.alias, _normalized(reference.table.this, self.dialect)}
+        names = {reference.alias, normalized(reference.table.this, self.dialect)}
         return names
 
     def _refers_to_target(self, column: exp.Column, statement: exp.Expression, target_names: set[str]) -> bool:
-        qualifier = _normalized(column.args["table"], self.dialect) if column.args.get("table") else None
+        qualifier = normalized(column.args["table"], self.dialect) if column.args.get("table") else None
         name = column.name.lower()
         node = column.parent
         while node is not None and node is not statement:
@@ -745,7 +745,7 @@ class _Rewrite:
         others = bool(statement.args.get("from_") or statement.args.get("using"))
         items = []
         for item in returning.expressions:
-            star = isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star) and _normalized(item.args["table"], self.dialect) in names)
+            star = isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star) and normalized(item.args["table"], self.dialect) in names)
             if star:
                 if isinstance(item, exp.Star) and others:
                     self.refuse("not_understood", f"RETURNING * with other tables besides {mask.name}: list the columns", mask.name)
@@ -843,7 +843,7 @@ class _Rewrite:
             return
         names = {reference.alias for reference in unaliased}
         for column in tree.find_all(exp.Column):
-            if column.args.get("db") is not None and column.args.get("table") is not None and _normalized(column.args["table"], self.dialect) in names:
+            if column.args.get("db") is not None and column.args.get("table") is not None and normalized(column.args["table"], self.dialect) in names:
                 column.set("db", None)
                 column.set("catalog", None)
 
@@ -955,50 +955,6 @@ def _columns_read(facts: StatementFacts, table: str) -> set[str]:
 
 
 @functools.lru_cache(maxsize=65536)
-def _normalize(name: str, quoted: bool, dialect: str) -> str:
-    identifier = exp.Identifier(this=name, quoted=quoted)
-    return Dialect.get_or_raise(dialect).normalize_identifier(identifier).name
-
-
-def _normalized(identifier: exp.Expression | str, dialect: str) -> str:
-    """An identifier as the database compares it (quoted: exact; bare: folded)."""
-    if isinstance(identifier, str):
-        return _normalize(identifier, False, dialect)
-    if isinstance(identifier, exp.Identifier):
-        return _normalize(identifier.name, bool(identifier.args.get("quoted")), dialect)
-    return _normalize(identifier.name, False, dialect)
-
-
-def _is_cte_reference(table: exp.Table, dialect: str) -> bool:
-    """True when an unqualified name denotes a CTE visible where it stands (SQL's scoping rules).
-
-    In ``WITH customers AS (SELECT * FROM customers)`` the inner ``customers`` is the
-    physical table (a CTE does not see itself unless RECURSIVE); the outer one is the CTE.
-    """
-    if table.args.get("db") is not None or table.args.get("catalog") is not None:
-        return False
-    name = _normalized(table.this, dialect)
-    child: exp.Expression = table
-    node = table.parent
-    while node is not None:
-        with_ = node.args.get("with_") if isinstance(node, exp.Expression) else None
-        if isinstance(with_, exp.With) and child is not with_:
-            ctes = with_.expressions
-            if any(_normalized(cte.args["alias"].this, dialect) == name for cte in ctes if cte.args.get("alias")):
-                return True
-        if isinstance(node, exp.With):
-            recursive = bool(node.args.get("recursive"))
-            ctes = node.expressions
-            position = next((index for index, cte in enumerate(ctes) if cte is child), None)
-            if position is not None:
-                visible = ctes[: position + 1] if recursive else ctes[:position]
-                if any(_normalized(cte.args["alias"].this, dialect) == name for cte in visible if cte.args.get("alias")):
-                    return True
-        child = node
-        node = node.parent
-    return False
-
-
 def _explain_prefix(sql: str, dialect: str) -> str | None:
     from lineage.decide.analysis.commands import classify_command
 

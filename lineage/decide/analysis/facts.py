@@ -15,18 +15,19 @@ from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify_columns import qualify_columns, quote_identifiers
 from sqlglot.optimizer.qualify_tables import qualify_tables
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import traverse_scope
 
 from lineage.decide.analysis.column_lineage import LineageBudgetExceeded, Tracer
 from lineage.decide.analysis.commands import classify_command
 from lineage.decide.analysis.calls import statement_calls
 from lineage.decide.analysis.file_calls import file_calls
 from lineage.decide.analysis.copies import CopyFacts
+from lineage.decide.analysis.cte_references import is_cte_reference
 from lineage.decide.analysis.ddl import DdlFacts
 from lineage.decide.analysis.dml import DML_TYPES, DmlFacts, dml_nodes
 from lineage.decide.analysis.drops import ROLE_KINDS, drop_of_command
 from lineage.decide.analysis.grants import GrantFacts
-from lineage.decide.analysis.recursive_ctes import inside, recursive_self_references
+from lineage.decide.analysis.recursive_ctes import recursive_self_references
 from lineage.decide.analysis.session_settings import settings_in_tree, settings_of_alter
 from lineage.decide.analysis.set_statements import SettingFacts
 from lineage.decide.analysis.statements import ParsedStatement, split_statements
@@ -151,7 +152,7 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
     def _qualify_tables(self, tree: exp.Expression) -> exp.Expression:
         try:
             tree = normalize_identifiers(tree, dialect=self.dialect)
-            _mark_cte_references(tree)
+            _mark_cte_references(tree, self.dialect)
             tree = qualify_tables(tree, db=self.catalog.default_schema, catalog=self.catalog.default_database, dialect=self.dialect)
             for node in dml_nodes(tree):
                 if node is not tree:
@@ -404,31 +405,14 @@ def _command_rest(command: exp.Command, dialect: str) -> str:
     return rest.sql(dialect) if isinstance(rest, exp.Expression) else str(rest or "")
 
 
-def _mark_cte_references(tree: exp.Expression) -> None:
-    """Flag table references that name a CTE, before qualification hides the difference.
-
-    sqlglot's scopes resolve shadowing (``WITH customers AS (SELECT * FROM customers)``
-    reads the physical table inside the CTE body); CTEs whose body is DML have no scope,
-    so their references are matched by name.
-    """
-    ctes = list(tree.find_all(exp.CTE))
-    if not ctes:
-        return  # no CTE, nothing to tell apart (and scopes are costly on very large statements)
-    try:
-        scopes = traverse_scope(tree)
-    except Exception:
-        scopes = []
-    for scope in scopes:
-        for table in scope.tables:
-            if isinstance(scope.sources.get(table.alias_or_name), Scope):
-                table.meta["cte_reference"] = True
-    for cte in ctes:
-        if not isinstance(cte.this, DML_TYPES):
-            continue
-        name = cte.alias_or_name.lower()
-        for table in tree.find_all(exp.Table):
-            if not table.args.get("db") and table.name.lower() == name and not inside(table, cte):
-                table.meta["cte_reference"] = True
+def _mark_cte_references(tree: exp.Expression, dialect: str) -> None:
+    """Flag table references that name a CTE, before qualification hides the difference
+    (``lineage.decide.analysis.cte_references``: the masking rewrite asks the same question)."""
+    if not any(True for _ in tree.find_all(exp.CTE)):
+        return  # no CTE, nothing to tell apart
+    for table in tree.find_all(exp.Table):
+        if is_cte_reference(table, dialect):
+            table.meta["cte_reference"] = True
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -89,7 +89,7 @@ def wait_for_approval(runtime, request_id: str, decision: Decision) -> None:
     (an approver may have answered between the request and this check)."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
-    from airflow_plugin.runtime import reschedule_at
+    from airflow_plugin.failures import reschedule_at
 
     request = runtime.approvals.status(request_id)
     if request.is_valid_approval(now_utc()):

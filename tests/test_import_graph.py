@@ -1,5 +1,5 @@
-"""The core library has no import circle, counting imports inside functions too (a function-local
-import that closes a circle only hides it). Also: no module of the core imports Airflow or dbt at
+"""The core library and the Airflow plugin have no import circle, counting imports inside functions
+too (a function-local import that closes a circle only hides it). Also: no module of the core imports Airflow or dbt at
 module level (they are optional extras)."""
 
 from __future__ import annotations
@@ -73,6 +73,10 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_core_library_has_no_import_circle():
     assert circles(import_graph("lineage")) == []
+
+
+def test_the_airflow_plugin_has_no_import_circle():
+    assert circles(import_graph("airflow_plugin")) == []
 
 
 def test_a_circle_is_found_when_there_is_one():

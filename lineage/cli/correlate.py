@@ -21,7 +21,7 @@ from datetime import timezone
 from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError, summary
 from lineage.cli.ledger import _cut, add_ledger_option, open_for_reading
 from lineage.cli.times import parse_time
-from lineage.evidence.correlate import WINDOW_SECONDS, Report, correlate
+from lineage.evidence.correlate import WINDOW_SECONDS, CorrelationReport, correlate
 from lineage.evidence.csvlog import LogError, read_statements
 from lineage.record.postgres import ledger_statements
 
@@ -78,7 +78,7 @@ def _time(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:23] if value is not None else "-"
 
 
-def render(report: Report, url: str) -> str:
+def render(report: CorrelationReport, url: str) -> str:
     lines = [
         f"database log: {report.logged} statement(s) from {report.first or '-'} to {report.last or '-'}; ledger {url}",
         f"  attributed {report.attributed} ({sum(run.statements for run in report.runs)} with a run's comment, "

@@ -254,7 +254,7 @@ class Catalog:
             source = "postgres connection"
         tables: dict[tuple[str, ...], dict[str, str]] = {}
         for db, schema, table, column, data_type, length, precision, scale in rows:
-            tables.setdefault((db, schema, table), {})[column] = _postgres_type(data_type, length, precision, scale)
+            tables.setdefault((db, schema, table), {})[column] = postgres_type(data_type, length, precision, scale)
         return cls(tables, "postgres", database, "public", source, overloads)
 
     @classmethod
@@ -321,7 +321,12 @@ def _at(path: Path, line: int | None, column: int | None) -> str:
     return f"{path}:{line}:{column}" if line is not None else str(path)
 
 
-def _postgres_type(data_type: str, length: int | None, precision: int | None, scale: int | None) -> str:
+def postgres_type(data_type: str, length: int | None, precision: int | None, scale: int | None) -> str:
+    """A column's type as information_schema describes it, written as PostgreSQL does.
+
+    >>> postgres_type("character varying", 40, None, None), postgres_type("numeric", None, 12, 2)
+    ('character varying(40)', 'numeric(12,2)')
+    """
     if length is not None and data_type in ("character varying", "character", "bit", "bit varying"):
         return f"{data_type}({length})"
     if data_type == "numeric" and precision is not None:

@@ -7,6 +7,10 @@
     intercept.py   DbApiHook interception (_run_command, get_conn, SQLAlchemy engines, application_name)
     rawconn.py     raw ``hook.get_conn()`` connections through ``lineage.adapters.dbapi``
     runtime.py     settings + policy + engines + governors for the running task
+    catalog.py     the catalog a connection is analysed against (none, a JSON file, read live)
+    scopes.py      context variables: inside a governed call, provider lookups, standing credentials
+    failures.py    how the plugin stops a task: fail(), reschedule_at(), GovernanceConfigError
+    jit.py         just-in-time PostgreSQL roles for the task try (dropped when it finishes)
     connections.py a hook's connection as dialect, dataset namespace and database
     identity.py    RunIdentity from the task context, with the OpenLineage provider's run id
     approvals.py   one request per held statement and task try; waiting by rescheduling; webhooks

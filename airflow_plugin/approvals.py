@@ -34,7 +34,7 @@ def held_exception(held: ApprovalRequired, poll_interval: float) -> BaseExceptio
     (rescheduled); a denied, expired or no longer valid approval fails it."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
-    from airflow_plugin.runtime import reschedule_at
+    from airflow_plugin.failures import reschedule_at
 
     request, decision = held.request, held.decision
     statement = " ".join(shown_statement(decision).split())[:200]

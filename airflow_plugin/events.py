@@ -18,7 +18,8 @@ log = logging.getLogger("airflow.task.lineage_governance")
 
 
 def _job_events():
-    from airflow_plugin.runtime import GovernanceConfigError, provider_emits_task_events, runtime
+    from airflow_plugin.failures import GovernanceConfigError
+    from airflow_plugin.runtime import provider_emits_task_events, runtime
 
     if provider_emits_task_events():
         return None, None

@@ -27,48 +27,31 @@ Outside a running task (DAG parsing, the API server testing a connection) hooks 
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import logging
 import threading
-from typing import Any, Callable
+from typing import Callable
 
 from lineage.identity.comment import escape_for_format_params
 
-log = logging.getLogger("airflow.task.lineage_governance")
+from airflow_plugin.scopes import DIALECT_SETUP, GOVERNED, PROVIDER_METADATA, RAW, STANDING_CREDENTIALS, scope
 
-# inside a governed hook call: get_conn() returns the raw connection
-RAW = contextvars.ContextVar("lineage_governance_raw", default=False)
-# the statement was governed by an outer hook method: inner methods pass it through
-GOVERNED = contextvars.ContextVar("lineage_governance_governed", default=False)
-# inside the OpenLineage provider's metadata lookups
-PROVIDER_METADATA = contextvars.ContextVar("lineage_governance_provider", default=False)
-# inside SQLAlchemy's dialect initialisation (its own probes when an engine first connects)
-DIALECT_SETUP = contextvars.ContextVar("lineage_governance_dialect_setup", default=False)
+log = logging.getLogger("airflow.task.lineage_governance")
 
 MARK = "__lineage_governed__"
 _install_lock = threading.Lock()
 _installed = False
 
 
-@contextlib.contextmanager
-def _scope(var: contextvars.ContextVar, value: Any = True):
-    token = var.set(value)
-    try:
-        yield
-    finally:
-        var.reset(token)
-
-
 def _governance():
     """The running task's governance, or None; an unusable policy fails the task here."""
-    from airflow_plugin.runtime import GovernanceConfigError, _fail, current
+    from airflow_plugin.failures import GovernanceConfigError, fail
+    from airflow_plugin.runtime import current
 
     try:
         return current()
     except GovernanceConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 # -- wrappers, one per patched method ------------------------------------------------------------
@@ -80,7 +63,7 @@ def _wrap_run(original: Callable) -> Callable:
         from airflow_plugin.refusal import is_refusal, without_internals
 
         try:
-            with _scope(RAW):
+            with scope(RAW):
                 return original(self, *args, **kwargs)
         except Exception as error:
             if is_refusal(error):  # the outermost plugin frame: the traceback starts here
@@ -111,7 +94,7 @@ def _wrap_run_command(original: Callable) -> Callable:
         from airflow_plugin.refusal import is_refusal, without_internals
 
         try:
-            with _scope(GOVERNED), _scope(RAW):
+            with scope(GOVERNED), scope(RAW):
                 return governance.govern(self, sql_statement, execute, rowcount=lambda _: _rowcount(cur))
         except Exception as error:
             if is_refusal(error):  # the task log shows the refusal, not the plugin's frames
@@ -167,7 +150,7 @@ def govern_engine(engine, hook) -> None:
     def initialize_raw(connection):
         # SQLAlchemy's own first-connect probes (server version, standard_conforming_strings,
         # current_schema): the dialect's session setup, not the task's statements
-        with _scope(DIALECT_SETUP):
+        with scope(DIALECT_SETUP):
             return initialize(connection)
 
     dialect.initialize = initialize_raw
@@ -187,7 +170,7 @@ def govern_engine(engine, hook) -> None:
                 return cursor.executemany(final_sql, parameters)
             return cursor.execute(final_sql) if parameters is None else cursor.execute(final_sql, parameters)
 
-        with _scope(GOVERNED):
+        with scope(GOVERNED):
             governance.govern(hook, statement, run, rowcount=lambda _: _rowcount(cursor))
         return True  # executed: SQLAlchemy must not run it again
 
@@ -205,7 +188,7 @@ def _wrap_get_conn(original: Callable) -> Callable:
         governance = _governance()
         if governance is None:
             return original(self, *args, **kwargs)
-        with _scope(RAW):
+        with scope(RAW):
             connection = original(self, *args, **kwargs)
         return wrap_connection(governance, self, connection)
 
@@ -219,7 +202,7 @@ def _wrap_create_connection(original: Callable) -> Callable:
         if governance is not None:
             from lineage.identity.comment import application_name
 
-            from airflow_plugin.jit import STANDING_CREDENTIALS, credentials
+            from airflow_plugin.jit import credentials
 
             conn_args = {**conn_args, "application_name": application_name(governance.identity)}
             role = None
@@ -241,7 +224,7 @@ def _wrap_create_connection(original: Callable) -> Callable:
 def _wrap_provider_call(original: Callable) -> Callable:
     @functools.wraps(original)
     def call(*args, **kwargs):
-        with _scope(PROVIDER_METADATA):
+        with scope(PROVIDER_METADATA):
             return original(*args, **kwargs)
 
     return call
@@ -270,18 +253,6 @@ def wrap_connection(governance, hook, connection):
     from airflow_plugin.rawconn import governed_connection
 
     return governed_connection(governance, hook, connection)
-
-
-@contextlib.contextmanager
-def raw_connection(hook):
-    """The hook's own connection, ungoverned (for the plugin's catalog lookups)."""
-    with _scope(RAW):
-        connection = hook.get_conn()
-    try:
-        yield connection
-    finally:
-        with contextlib.suppress(Exception):
-            connection.close()
 
 
 # -- installing ----------------------------------------------------------------------------------
@@ -347,7 +318,8 @@ def _wrap_send_sql_hook_lineage(original: Callable) -> Callable:
 
     @functools.wraps(original)
     def send_sql_hook_lineage(*args, **kwargs):
-        from airflow_plugin.runtime import GovernanceConfigError, current
+        from airflow_plugin.failures import GovernanceConfigError
+        from airflow_plugin.runtime import current
 
         if PROVIDER_METADATA.get():
             # the provider's own lookups (CURRENT_SCHEMA, information_schema), possibly in its

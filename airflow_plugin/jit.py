@@ -19,14 +19,13 @@ granted up front: under JIT it fails at its first PostgreSQL connection with a c
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
 
-log = logging.getLogger("airflow.task.lineage_governance")
+from airflow_plugin.failures import fail
+from airflow_plugin.scopes import STANDING_CREDENTIALS
 
-# reading the catalog or serving the provider's metadata lookups: the connection's own login
-STANDING_CREDENTIALS = contextvars.ContextVar("lineage_governance_standing_credentials", default=False)
+log = logging.getLogger("airflow.task.lineage_governance")
 
 _swept_at_start = False
 _sweep_lock = threading.Lock()
@@ -40,8 +39,6 @@ def grant(governance, hook, binding, decisions) -> None:
     """Create the task's role for this connection from its decided statements."""
     from lineage.jit.manager import JitError, JitManager
 
-    from airflow_plugin.runtime import _fail
-
     key = governance.connection_key(hook)
     if key in governance.jit_roles:
         return
@@ -50,7 +47,9 @@ def grant(governance, hook, binding, decisions) -> None:
         sweep_at_start(manager)
         role = manager.create(binding.identity, decisions)
     except JitError as error:
-        raise _fail(f"lineage-governance JIT credentials: {error}") from None
+        raise fail(f"lineage-governance JIT credentials: {error}") from None
+    if not governance.jit_roles:  # the task's end drops them: runtime.finish calls this back
+        governance.on_finish.append(lambda state: revoke_all(governance, state))
     governance.jit_roles[key] = (manager, role)
     binding.identity = binding.identity.with_(database_user=role.name)
     log.info("lineage-governance: statements run as %s (valid until %s), granted: %s", role.name, role.expires_at.isoformat(), "; ".join(role.grants) or "nothing")
@@ -82,14 +81,12 @@ def check_session(governance, hook, connection) -> None:
         return
     from lineage.jit.dsn import DsnError, check_session_user
 
-    from airflow_plugin.runtime import _fail
-
     cursor = connection.cursor()
     try:
         check_session_user(cursor, granted[1].name)
     except DsnError as error:
         connection.close()
-        raise _fail(f"lineage-governance JIT credentials: {error}") from None
+        raise fail(f"lineage-governance JIT credentials: {error}") from None
     finally:
         cursor.close()
     if not getattr(connection, "autocommit", True):
@@ -108,9 +105,7 @@ def credentials(governance, hook) -> tuple[str, str] | None:
         return None
     granted = governance.jit_roles.get(governance.connection_key(hook))
     if granted is None:
-        from airflow_plugin.runtime import _fail
-
-        raise _fail(
+        raise fail(
             "lineage-governance: the policy requires just-in-time credentials in environment "
             f"{governance.identity.environment!r}, but this task's SQL on connection {hook.get_conn_id()!r} was not "
             "known before it ran (a @task calling a hook?), so no role could be granted. Use a SQL operator "
@@ -139,9 +134,9 @@ def terminated() -> None:
     """The task is being killed (SIGTERM: Airflow calls the task's ``on_kill``): drop its roles now,
     which also ends their sessions, so the statement running stops; the SIGKILL that may follow
     would leave the roles alive until their TTL."""
-    from airflow_plugin import runtime
+    from airflow_plugin.runtime import running
 
-    governance = runtime._active  # no lock: the signal handler runs on the thread that may hold it
+    governance = running()
     if governance is not None and governance.jit_roles:
         log.warning("lineage-governance: task terminated: dropping its JIT role(s)")
         revoke_all(governance, "TERMINATED")

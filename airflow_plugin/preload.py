@@ -35,7 +35,8 @@ def preload() -> bool:
     import lineage.deliver.spool  # noqa: F401
     import lineage.deliver.transport  # noqa: F401
     import lineage.record.postgres  # noqa: F401
-    from airflow_plugin.runtime import GovernanceConfigError, runtime
+    from airflow_plugin.failures import GovernanceConfigError
+    from airflow_plugin.runtime import runtime
     from lineage.decide.catalog import Catalog
     from lineage.decide.engine import Engine
     from lineage.identity.run_identity import RunIdentity

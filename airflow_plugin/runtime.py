@@ -19,17 +19,18 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from lineage.decide.catalog import Catalog, CatalogError
+from lineage.decide.catalog import Catalog
 from lineage.decide.engine import Engine
 from lineage.governor import ApprovalRequired, ExecutionContext, GovernanceError, Governor, OutcomeUnknown
 from lineage.identity.run_identity import RunIdentity
 from lineage.model import Decision
 from lineage.policy import LoadedPolicy, PolicyError, load_policy
 
+from airflow_plugin.catalog import CatalogReads, load_catalog
 from airflow_plugin.connections import Target, describe
+from airflow_plugin.failures import GovernanceConfigError, fail
 from airflow_plugin.identity import task_identity, with_target
 from airflow_plugin.settings import Settings, SettingsError, load_settings
 
@@ -37,10 +38,6 @@ log = logging.getLogger("airflow.task.lineage_governance")
 
 MAX_NOTED = 1000  # decisions kept per task try for its OpenLineage facets
 RECENT = 32  # finished task tries kept for the OpenLineage provider's COMPLETE/FAIL facets
-
-
-class GovernanceConfigError(Exception):
-    """The plugin cannot govern: the settings or the policy are unusable (the message says why)."""
 
 
 # -- the process-wide part ---------------------------------------------------------------------
@@ -225,6 +222,7 @@ class TaskGovernance:
     numbers: dict[str, int] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)  # what the task's statements were decided (for the task's facets)
     jit_roles: dict[tuple, tuple] = field(default_factory=dict)  # connection -> (JitManager, JitRole)
+    on_finish: list[Callable[[str], None]] = field(default_factory=list)  # called with the end state (jit: drop the roles)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- connections -----------------------------------------------------------------------
@@ -262,7 +260,7 @@ class TaskGovernance:
                 binding.governor.catalog_stale = False
             return binding
 
-    def _catalog_reads(self, identity: RunIdentity, target: Target) -> "CatalogReads":
+    def _catalog_reads(self, identity: RunIdentity, target: Target) -> CatalogReads:
         return CatalogReads(identity, self.runtime.policy.version, self.runtime.ledger, target.dialect or "postgres", self.runtime.settings.comment)
 
     # -- statements ------------------------------------------------------------------------
@@ -287,7 +285,7 @@ class TaskGovernance:
         from airflow_plugin.refusal import failure, task_log_message
 
         if isinstance(error, OutcomeUnknown):  # it may have run: no automatic retry runs it blind
-            return _fail(str(error))
+            return fail(str(error))
         if isinstance(error, ApprovalRequired) and error.request is not None:
             return held_exception(error, self.runtime.settings.approval_poll_interval)
         log.error("%s", task_log_message(error.decision, identity, self.runtime.settings.policy_file))
@@ -310,64 +308,6 @@ class TaskGovernance:
         return True
 
 
-def load_catalog(settings: Settings, hook, target: Target, reads: "CatalogReads | None" = None) -> Catalog:
-    """The catalog a connection's statements are analysed against (``[lineage_governance] catalog``).
-    A live read is stamped and recorded through ``reads`` (so ``lineage correlate`` attributes it)."""
-    choice = settings.catalog
-    if choice == "none":
-        return Catalog(dialect=target.dialect or "postgres", default_database=target.database)
-    if choice != "live":
-        try:
-            return Catalog.from_json_file(choice, dialect=target.dialect or "postgres", default_database=target.database)
-        except CatalogError as error:
-            raise GovernanceConfigError(f"[lineage_governance] catalog: {error}") from None
-    if target.dialect not in ("postgres", "redshift", "duckdb"):
-        return Catalog(dialect=target.dialect or "postgres", default_database=target.database)
-    from airflow_plugin.intercept import _scope, raw_connection
-    from airflow_plugin.jit import STANDING_CREDENTIALS
-
-    with _scope(STANDING_CREDENTIALS), raw_connection(hook) as connection:
-        cursor = connection.cursor()
-        try:
-            executor = _CursorExecutor(cursor, reads)
-            catalog = Catalog.from_duckdb(executor) if target.dialect == "duckdb" else Catalog.from_postgres(executor)
-        finally:
-            cursor.close()
-    return catalog
-
-
-@dataclass(frozen=True)
-class CatalogReads:
-    """The plugin's own catalog reads on a task's connection: stamped with the task's identity
-    comment and recorded in the ledger as ``session`` events (purpose ``catalog``), as
-    ``lineage.adapters.dbapi`` does, so ``lineage correlate`` attributes them to the task's run."""
-
-    identity: RunIdentity
-    policy_version: str
-    ledger: Any
-    dialect: str
-    comment: bool = True
-
-    def prepare(self, sql: str) -> str:
-        from lineage.identity.comment import identity_comment
-        from lineage.fingerprint import normalize
-
-        if self.ledger is not None and hasattr(self.ledger, "record_event"):
-            text, fingerprint = normalize(sql, self.dialect)
-            self.ledger.record_event("session", self.identity, {"purpose": "catalog", "fingerprint": fingerprint, "sql": text})
-        return f"{sql.strip()} {identity_comment(self.identity, self.policy_version)}" if self.comment else sql
-
-
-class _CursorExecutor:
-    """``execute(sql) -> cursor`` over any DB-API cursor (psycopg2's execute returns None)."""
-
-    def __init__(self, cursor, reads: CatalogReads | None = None):
-        self.cursor = cursor
-        self.reads = reads
-
-    def execute(self, sql: str):
-        self.cursor.execute(self.reads.prepare(sql) if self.reads is not None else sql)
-        return self.cursor
 
 
 def retry_guard(ledger):
@@ -376,14 +316,6 @@ def retry_guard(ledger):
     from lineage.record.outcomes import RetryGuard
 
     return RetryGuard(ledger, earlier_task_runs) if ledger is not None else None
-
-
-def _fail(message: str) -> BaseException:
-    try:
-        from airflow.sdk.exceptions import AirflowFailException
-    except ImportError:  # pragma: no cover
-        from airflow.exceptions import AirflowFailException
-    return AirflowFailException(message)
 
 
 # -- which task is running ---------------------------------------------------------------------
@@ -432,14 +364,18 @@ def finish(state: str = "COMPLETE") -> None:
     global _active
     with _active_lock:
         if _active is not None:
-            if _active.jit_roles:
-                from airflow_plugin.jit import revoke_all
-
-                revoke_all(_active, state)
+            for cleanup in _active.on_finish:
+                cleanup(state)
             _recent[_active.identity.run_id] = _active
             while len(_recent) > RECENT:
                 _recent.popitem(last=False)
         _active = None
+
+
+def running() -> TaskGovernance | None:
+    """The task this process runs, without the lock: for a signal handler, which runs on the
+    thread that may hold it."""
+    return _active
 
 
 def governance_of(run_id: str) -> TaskGovernance | None:
@@ -448,7 +384,3 @@ def governance_of(run_id: str) -> TaskGovernance | None:
         if _active is not None and _active.identity.run_id == run_id:
             return _active
         return _recent.get(run_id)
-
-
-def reschedule_at(seconds: float) -> datetime:
-    return datetime.now(timezone.utc) + timedelta(seconds=seconds)

@@ -62,13 +62,14 @@ def guard(task: Any) -> None:
 def begin(context, task: Any):
     """Start governing this task try; raises AirflowFailException when it cannot be governed."""
     from airflow_plugin.intercept import install
-    from airflow_plugin.runtime import GovernanceConfigError, _fail, start
+    from airflow_plugin.failures import GovernanceConfigError, fail
+    from airflow_plugin.runtime import start
 
     install()
     try:
         governance = start(context)
     except GovernanceConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     if governance is None:
         log.info("lineage-governance is disabled ([lineage_governance] enabled = False): SQL runs ungoverned")
         return None

@@ -39,7 +39,8 @@ def create_app() -> FastAPI:
     app = FastAPI(title="lineage-governance", description="Approvals, ledger and policy of lineage-governance")
 
     def state():
-        from airflow_plugin.runtime import GovernanceConfigError, runtime
+        from airflow_plugin.failures import GovernanceConfigError
+        from airflow_plugin.runtime import runtime
 
         try:
             current = runtime()

@@ -84,14 +84,14 @@ def plain(url: str, rows) -> None:
                     (text, columns["time"], columns["kind"], columns["run_id"], columns["principal"], columns["action"]),
                 )
         return
-    from lineage.record.sqlite import _retry  # the same fair retry the ledger uses, so only the chain differs
+    from lineage.record.sqlite import retry_while_locked  # the same fair retry the ledger uses, so only the chain differs
 
     connection = sqlite3.connect(url, timeout=0, isolation_level=None)
-    _retry(lambda: connection.execute("PRAGMA journal_mode=WAL"))
+    retry_while_locked(lambda: connection.execute("PRAGMA journal_mode=WAL"))
     connection.execute("PRAGMA synchronous=FULL")
     for text, columns in rows:
         values = (text, columns["time"], columns["kind"], columns["run_id"], columns["principal"], columns["action"])
-        _retry(lambda: connection.execute("INSERT INTO plain_rows (body, time, kind, run_id, principal, action) VALUES (?, ?, ?, ?, ?, ?)", values))
+        retry_while_locked(lambda: connection.execute("INSERT INTO plain_rows (body, time, kind, run_id, principal, action) VALUES (?, ?, ?, ?, ?, ?)", values))
     connection.close()
 
 

@@ -66,3 +66,17 @@ def file_url(scheme: str, path: str | Path) -> str:
     """The URL of a file store, the inverse of ``location``: ``sqlite:///`` + the path (absolute:
     four slashes)."""
     return f"{scheme}:///{path}"
+
+
+def without_password(dsn: str) -> str:
+    """A URL or DSN fit for an error message: the password never appears.
+
+    >>> without_password("postgresql://app:s3cret@db/prod")
+    'postgresql://app:***@db/prod'
+    >>> without_password("host=db password=s3cret dbname=prod")
+    'host=db password=*** dbname=prod'
+    """
+    parsed = urlparse(dsn)
+    if parsed.password:
+        return dsn.replace(f":{parsed.password}@", ":***@")
+    return " ".join("password=***" if part.startswith("password=") else part for part in dsn.split())

@@ -173,7 +173,7 @@ class Warehouse:
             return f"{type(error).__name__}: {error}"
 
 
-def _load(execute_many: Callable[[str, list[tuple]], None], execute: Callable[[str], Any], customers: list[tuple], payments: list[tuple]) -> None:
+def load_tables(execute_many: Callable[[str, list[tuple]], None], execute: Callable[[str], Any], customers: list[tuple], payments: list[tuple]) -> None:
     for statement in DDL:
         execute(statement)
     execute_many("INSERT INTO crm.customers VALUES (%s)" % ", ".join(["?"] * 9), customers)
@@ -215,7 +215,7 @@ def duck(key_env):
     def many(connection):
         return lambda sql, rows: connection.executemany(sql, rows)
 
-    _load(many(raw), raw.execute, CUSTOMERS, PAYMENTS)
+    load_tables(many(raw), raw.execute, CUSTOMERS, PAYMENTS)
     catalog = Catalog.from_duckdb(raw)
 
     def run(connection):
@@ -226,7 +226,7 @@ def duck(key_env):
         return execute
 
     warehouse = Warehouse("duckdb", run(raw), run(twin), catalog)
-    _load(many(twin), twin.execute, _masked_customers(warehouse), _masked_payments())
+    load_tables(many(twin), twin.execute, _masked_customers(warehouse), _masked_payments())
     yield warehouse
     raw.close()
     twin.close()
@@ -251,7 +251,7 @@ def pg(postgres, key_env):
 
         return execute_many
 
-    _load(many(raw), raw.execute, CUSTOMERS, PAYMENTS)
+    load_tables(many(raw), raw.execute, CUSTOMERS, PAYMENTS)
     catalog = Catalog.from_postgres(raw)
 
     def run(connection):
@@ -263,7 +263,7 @@ def pg(postgres, key_env):
         return execute
 
     warehouse = Warehouse("postgres", run(raw), run(twin), catalog)
-    _load(many(twin), twin.execute, _masked_customers(warehouse), _masked_payments())
+    load_tables(many(twin), twin.execute, _masked_customers(warehouse), _masked_payments())
     yield warehouse
     raw.close()
     twin.close()

@@ -14,7 +14,7 @@ from lineage.adapters.dbapi import govern
 from lineage.governor import ApprovalRequired, StatementBlocked
 from lineage.identity.run_identity import RunIdentity
 
-from masking_fixture import ALICE, CUSTOMERS, PAYMENTS, POLICY_PATH, _load, leaked
+from masking_fixture import ALICE, CUSTOMERS, PAYMENTS, POLICY_PATH, load_tables, leaked
 from masking_fixture import key_env  # noqa: F401  (fixture)
 
 PIPELINE = RunIdentity(principal="svc:etl", groups=("pipelines",))  # no exemption: reads PII masked, runs DDL/DML
@@ -40,7 +40,7 @@ def pg_dsn(postgres, key_env):  # noqa: F811
             with connection.cursor() as cursor:
                 cursor.executemany(sql.replace("?", "%s"), rows)
 
-        _load(many, connection.execute, CUSTOMERS, PAYMENTS)
+        load_tables(many, connection.execute, CUSTOMERS, PAYMENTS)
     yield dsn
     with psycopg.connect(postgres.dsn, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -86,7 +86,7 @@ def sessions(request, key_env):  # noqa: F811
             import duckdb
 
             raw = duckdb.connect()
-            _load(lambda sql, rows: raw.executemany(sql, rows), raw.execute, CUSTOMERS, PAYMENTS)
+            load_tables(lambda sql, rows: raw.executemany(sql, rows), raw.execute, CUSTOMERS, PAYMENTS)
         opened.append(raw)
         return Session(kind, raw, identity, policy)
 

@@ -1,6 +1,6 @@
-"""The core library has no import circle, counting imports inside functions too (a function-local
-import that closes a circle only hides it). Also: no module of the core imports Airflow or dbt at
-module level (they are optional extras)."""
+"""The core library and the Airflow plugin have no import circle, counting imports inside functions
+too (a function-local import that closes a circle only hides it). Also: no module of the core imports Airflow or dbt at
+module level (they are optional extras), and no module imports another module's private (``_name``) helpers."""
 
 from __future__ import annotations
 
@@ -75,6 +75,10 @@ def test_the_core_library_has_no_import_circle():
     assert circles(import_graph("lineage")) == []
 
 
+def test_the_airflow_plugin_has_no_import_circle():
+    assert circles(import_graph("airflow_plugin")) == []
+
+
 def test_a_circle_is_found_when_there_is_one():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
@@ -85,3 +89,37 @@ def test_the_core_imports_no_airflow_or_dbt_at_module_level():
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 imported = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 assert not [module for module in imported if module.split(".")[0] in {"airflow", "dbt"}], f"{name} imports {imported} at module level"
+
+
+PACKAGES = {"lineage", "airflow_plugin", "testkit"}
+FOLDERS = ("lineage", "airflow_plugin", "testkit", "tests", "bench", "scripts", "dags_examples")
+
+
+def private_imports(source: str, project: set[str]) -> list[str]:
+    """``from <project module> import _name`` in ``source`` (``__future__`` and dunders aside).
+
+    A helper another module needs is public in the module that owns its concern."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ImportFrom) or node.module == "__future__":
+            continue
+        if node.level or (node.module or "").split(".")[0] in project:
+            found += [f"line {node.lineno}: {alias.name} from {'.' * node.level}{node.module or ''}" for alias in node.names
+                      if alias.name.startswith("_") and not (alias.name.startswith("__") and alias.name.endswith("__"))]
+    return found
+
+
+def test_no_module_imports_a_private_name_of_another():
+    found = {}
+    for folder in FOLDERS:
+        for path in (ROOT / folder).rglob("*.py"):
+            siblings = {sibling.stem for sibling in path.parent.glob("*.py")}  # tests/, bench/: modules on sys.path
+            imports = private_imports(path.read_text(encoding="utf-8"), PACKAGES | siblings)
+            if imports:
+                found[str(path.relative_to(ROOT))] = imports
+    assert found == {}
+
+
+def test_a_private_import_is_found_when_there_is_one():
+    source = "from __future__ import annotations\nfrom lineage.x import _helper, shown, __version__\nfrom os import _exit\nfrom . import _y"
+    assert private_imports(source, PACKAGES) == ["line 2: _helper from lineage.x", "line 4: _y from ."]

@@ -186,10 +186,10 @@ def governed_duck(key_env):
     import duckdb
 
     from lineage.adapters.dbapi import govern
-    from masking_fixture import CUSTOMERS, PAYMENTS, _load
+    from masking_fixture import CUSTOMERS, PAYMENTS, load_tables
 
     raw = duckdb.connect()
-    _load(lambda sql, rows: raw.executemany(sql, rows), raw.execute, CUSTOMERS, PAYMENTS)
+    load_tables(lambda sql, rows: raw.executemany(sql, rows), raw.execute, CUSTOMERS, PAYMENTS)
     connection = govern(raw, policy=str(POLICY_PATH), identity=ALICE, ledger=False)
     yield connection, raw
     raw.close()

@@ -13,6 +13,7 @@ import sys
 
 from lineage.cli import UsageError
 from lineage.identity.run_identity import RunIdentity
+from lineage.locations import without_password
 
 
 def add_approval_options(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +34,7 @@ def open_approvals(policy, args: argparse.Namespace, ledger, identity: RunIdenti
         raise UsageError(str(error)) from None
     except Exception as error:  # an unreachable PostgreSQL store, an unwritable file
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise UsageError(f"approvals store {_redacted(url)}: {type(error).__name__}: {first}") from None
+        raise UsageError(f"approvals store {without_password(url)}: {type(error).__name__}: {first}") from None
     try:
         notifier = notifier_from_policy(policy)
     except Exception:
@@ -49,9 +50,3 @@ def held_hint(request_id: str | None) -> str:
     if not request_id:
         return ""
     return f"lineage: once approved (`lineage approvals approve {request_id} --key FILE`), run the same command again with --approval {request_id}"
-
-
-def _redacted(url: str) -> str:
-    from lineage.decide.catalog import _redact
-
-    return _redact(url)

@@ -19,9 +19,9 @@ import sys
 from datetime import timezone
 
 from lineage.cli import EXIT_BLOCKED, EXIT_OK, UsageError, summary
-from lineage.cli.ledger import _cut, add_ledger_option, open_for_reading
+from lineage.cli.ledger import shortened, add_ledger_option, open_for_reading
 from lineage.cli.times import parse_time
-from lineage.evidence.correlate import WINDOW_SECONDS, Report, correlate
+from lineage.evidence.correlate import WINDOW_SECONDS, CorrelationReport, correlate
 from lineage.evidence.csvlog import LogError, read_statements
 from lineage.record.postgres import ledger_statements
 
@@ -78,7 +78,7 @@ def _time(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:23] if value is not None else "-"
 
 
-def render(report: Report, url: str) -> str:
+def render(report: CorrelationReport, url: str) -> str:
     lines = [
         f"database log: {report.logged} statement(s) from {report.first or '-'} to {report.last or '-'}; ledger {url}",
         f"  attributed {report.attributed} ({sum(run.statements for run in report.runs)} with a run's comment, "
@@ -90,28 +90,28 @@ def render(report: Report, url: str) -> str:
         f"  {'principal':<28} {'runs':>5} {'statements':>10} {'divergent':>9}  actors",
     ]
     for item in report.principals():
-        lines.append(f"  {_cut(item['principal'] or '-', 28):<28} {item['runs']:>5} {item['statements']:>10} {item['divergent']:>9}  {', '.join(item['actors']) or '-'}")
+        lines.append(f"  {shortened(item['principal'] or '-', 28):<28} {item['runs']:>5} {item['statements']:>10} {item['divergent']:>9}  {', '.join(item['actors']) or '-'}")
     lines += ["", "BY RUN", f"  {'run id':<36}  {'principal':<20} {'job':<28} {'stmts':>5} {'div':>4} {'ctl':>4} {'cat':>4}  {'db user':<12} first"]
     for run in report.runs:
         lines.append(
-            f"  {run.run_id:<36}  {_cut(run.principal or '-', 20):<20} {_cut(run.job or '-', 28):<28} {run.statements:>5} {run.divergent:>4} "
-            f"{run.control:>4} {run.catalog_lookups:>4}  {_cut(','.join(sorted(run.database_users)) or '-', 12):<12} {run.first or '-'}"
+            f"  {run.run_id:<36}  {shortened(run.principal or '-', 20):<20} {shortened(run.job or '-', 28):<28} {run.statements:>5} {run.divergent:>4} "
+            f"{run.control:>4} {run.catalog_lookups:>4}  {shortened(','.join(sorted(run.database_users)) or '-', 12):<12} {run.first or '-'}"
         )
         if run.catalog_by_time:
             lines.append(f"      {run.catalog_by_time} catalog lookup(s) attributed by time (same database user and database, no session of the run)")
         for missing in run.not_in_log:
-            lines.append(f"      recorded but not in this log: {_cut(missing['sql'] or missing['fingerprint'], 90)}")
+            lines.append(f"      recorded but not in this log: {shortened(missing['sql'] or missing['fingerprint'], 90)}")
     lines += ["", f"UNATTRIBUTED ({len(report.unattributed)}): in the database log, explained by no governed run"]
     if report.unattributed:
         lines.append(f"  {'time (log)':<23} {'user':<12} {'database':<12} {'application':<16} {'client':<22} statement (normalised)")
     for item in report.unattributed:
         s = item.statement
-        lines.append(f"  {_time(s.time):<23} {_cut(s.user, 12):<12} {_cut(s.database, 12):<12} {_cut(s.application or '-', 16):<16} {_cut(s.client or '-', 22):<22} {_cut(item.sql, 80)}")
+        lines.append(f"  {_time(s.time):<23} {shortened(s.user, 12):<12} {shortened(s.database, 12):<12} {shortened(s.application or '-', 16):<16} {shortened(s.client or '-', 22):<22} {shortened(item.sql, 80)}")
         lines.append(f"  {'':<23} {item.reason}" + (f"; tables: {', '.join(item.tables)}" if item.tables else ""))
     lines += ["", f"DIVERGENT ({len(report.divergences)}): carries a run's identity, but the ledger does not record this SQL for that run"]
     for item in report.divergences:
         s = item.statement
         lines.append(f"  {_time(s.time):<23} run {item.run_id} ({item.principal}) user {s.user} app {s.application or '-'} client {s.client or '-'}")
-        lines.append(f"  {'':<23} {_cut(item.sql, 100)}")
+        lines.append(f"  {'':<23} {shortened(item.sql, 100)}")
         lines.append(f"  {'':<23} {item.reason}")
     return "\n".join(lines)

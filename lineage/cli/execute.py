@@ -22,8 +22,8 @@ import sys
 from typing import Any
 
 from lineage.decide.analysis import split_statements
-from lineage.decide.catalog import Catalog, CatalogError, _redact
-from lineage.locations import location
+from lineage.decide.catalog import Catalog, CatalogError
+from lineage.locations import location, without_password
 from lineage.cli import EXIT_APPROVAL, EXIT_BLOCKED, EXIT_OK, UsageError, summary
 from lineage.cli.check import read_sql
 from lineage.cli.approval_options import add_approval_options, held_hint, open_approvals
@@ -145,7 +145,7 @@ def _connect(dsn: str) -> tuple[Any, str]:
         try:
             return psycopg.connect(dsn, autocommit=True, connect_timeout=10), "postgres"
         except psycopg.Error as error:
-            raise UsageError(f"{_redact(dsn)}: cannot connect: {str(error).strip().splitlines()[0]}") from None
+            raise UsageError(f"{without_password(dsn)}: cannot connect: {str(error).strip().splitlines()[0]}") from None
     if where.warehouse_kind() == "duckdb":
         import duckdb
 
@@ -153,7 +153,7 @@ def _connect(dsn: str) -> tuple[Any, str]:
             return duckdb.connect(str(where.path)), "duckdb"
         except duckdb.Error as error:
             raise UsageError(f"{dsn}: cannot open: {error}") from None
-    raise UsageError(f"{_redact(dsn)}: not a PostgreSQL (postgresql://...) or DuckDB (duckdb:///path) DSN")
+    raise UsageError(f"{without_password(dsn)}: not a PostgreSQL (postgresql://...) or DuckDB (duckdb:///path) DSN")
 
 
 def _result(cursor: Any) -> dict[str, Any]:

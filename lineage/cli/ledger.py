@@ -207,16 +207,17 @@ def render_table(entries: list[Entry]) -> str:
         payload = entry.body.get("payload") or {}
         statement = row["sql"] or payload.get("sql") or json.dumps(payload, sort_keys=True)
         tables = " ".join(filter(None, [row["tables_read"], ("-> " + row["tables_written"]) if row["tables_written"] else ""]))
-        detail = _cut(statement, 90) + (f"  [{tables}]" if tables else "") + (f"  [{row['error']}]" if row["error"] else "")
+        detail = shortened(statement, 90) + (f"  [{tables}]" if tables else "") + (f"  [{row['error']}]" if row["error"] else "")
         lines.append(
             f"{entry.seq:>6}  {(row['time'] or '')[:19].replace('T', ' '):<19}  {record[:16]:<16} {row['action'] or '-':<16} "
-            f"{_cut(who, 28):<28} {row['run_id'] or '-':<36}  {detail}"
+            f"{shortened(who, 28):<28} {row['run_id'] or '-':<36}  {detail}"
         )
     lines.append(f"{len(entries)} record(s)")
     return "\n".join(lines)
 
 
-def _cut(text: str, width: int) -> str:
+def shortened(text: str, width: int) -> str:
+    """``text`` fit into ``width`` characters for a table column ("..." marks the cut)."""
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -314,7 +315,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
         for entry in waiting:
             row = _unsettled_row(entry)
             print(f"{row['seq']:>6}  {row['time'][:19].replace('T', ' ')}  run {row['run_id']}  {row['job']}  {row['principal']}")
-            print(f"        {_cut(row['sql'] or '', 110)}")
+            print(f"        {shortened(row['sql'] or '', 110)}")
             if row["tables_written"]:
                 print(f"        writes {', '.join(row['tables_written'])}")
             print(f"        settle: lineage ledger reconcile --seq {row['seq']} --ran|--not-run --evidence \"...\"")

@@ -13,7 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
-from lineage.decide.catalog import _redact
+from lineage.locations import without_password
 from lineage.cli import EXIT_OK, UsageError, summary
 from lineage.mask.install import DEFAULT_SCHEMA
 from lineage.mask.keys import KeyUnavailable, load_key
@@ -43,7 +43,7 @@ def run_install(args: argparse.Namespace) -> int:
     from lineage.locations import location
 
     if not location(args.dsn).is_postgres:
-        raise UsageError(f"{_redact(args.dsn)}: keyed masking functions need PostgreSQL (DuckDB has no roles to keep the key from a session)")
+        raise UsageError(f"{without_password(args.dsn)}: keyed masking functions need PostgreSQL (DuckDB has no roles to keep the key from a session)")
     try:
         KeySource(database=args.schema)
     except ValueError as error:
@@ -58,13 +58,13 @@ def run_install(args: argparse.Namespace) -> int:
     try:
         connection = psycopg.connect(args.dsn, autocommit=True, connect_timeout=10)
     except psycopg.Error as error:
-        raise UsageError(f"{_redact(args.dsn)}: cannot connect: {str(error).strip().splitlines()[0]}") from None
+        raise UsageError(f"{without_password(args.dsn)}: cannot connect: {str(error).strip().splitlines()[0]}") from None
     try:
         done = install(connection, args.schema, master, rotate=args.rotate, grant=args.grant or ("PUBLIC",))
     except psycopg.errors.InsufficientPrivilege as error:
-        raise UsageError(f"{_redact(args.dsn)}: {str(error).strip().splitlines()[0]} (run as the schema's owner; importing a key also needs the right to turn statement logging off)") from None
+        raise UsageError(f"{without_password(args.dsn)}: {str(error).strip().splitlines()[0]} (run as the schema's owner; importing a key also needs the right to turn statement logging off)") from None
     except psycopg.Error as error:
-        raise UsageError(f"{_redact(args.dsn)}: {str(error).strip().splitlines()[0]}") from None
+        raise UsageError(f"{without_password(args.dsn)}: {str(error).strip().splitlines()[0]}") from None
     finally:
         connection.close()
     print(f"lineage: masking key {done.key} in schema {done.schema}; {done.schema}.hmac_sha256_hex granted to {', '.join(done.granted)}")

@@ -13,10 +13,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
-from urllib.parse import urlparse
 
 from lineage.decide.allowlist.overloads import POSTGRES_QUERY as OVERLOADS_QUERY, builtin_overloads
-from lineage.locations import location
+from lineage.locations import location, without_password
 
 DEFAULT_SCHEMAS = {"postgres": "public", "duckdb": "main", "redshift": "public"}
 
@@ -223,7 +222,7 @@ class Catalog:
             return cls.from_postgres(dsn)
         if where.warehouse_kind() == "duckdb":
             return cls.from_duckdb(str(where.path))
-        raise CatalogError(f"{_redact(dsn)}: not a PostgreSQL (postgresql://...) or DuckDB (duckdb:///path) DSN")
+        raise CatalogError(f"{without_password(dsn)}: not a PostgreSQL (postgresql://...) or DuckDB (duckdb:///path) DSN")
 
     @classmethod
     def from_postgres(cls, dsn_or_connection: Any) -> "Catalog":
@@ -246,8 +245,8 @@ class Catalog:
                     database = connection.info.dbname
                     overloads = builtin_overloads(connection.execute(OVERLOADS_QUERY).fetchall())
             except psycopg.Error as error:
-                raise CatalogError(f"{_redact(dsn_or_connection)}: cannot read information_schema: {error}") from None
-            source = _redact(dsn_or_connection)
+                raise CatalogError(f"{without_password(dsn_or_connection)}: cannot read information_schema: {error}") from None
+            source = without_password(dsn_or_connection)
         else:
             rows = dsn_or_connection.execute(query).fetchall()
             database = rows[0][0] if rows else None
@@ -255,7 +254,7 @@ class Catalog:
             source = "postgres connection"
         tables: dict[tuple[str, ...], dict[str, str]] = {}
         for db, schema, table, column, data_type, length, precision, scale in rows:
-            tables.setdefault((db, schema, table), {})[column] = _postgres_type(data_type, length, precision, scale)
+            tables.setdefault((db, schema, table), {})[column] = postgres_type(data_type, length, precision, scale)
         return cls(tables, "postgres", database, "public", source, overloads)
 
     @classmethod
@@ -322,17 +321,14 @@ def _at(path: Path, line: int | None, column: int | None) -> str:
     return f"{path}:{line}:{column}" if line is not None else str(path)
 
 
-def _postgres_type(data_type: str, length: int | None, precision: int | None, scale: int | None) -> str:
+def postgres_type(data_type: str, length: int | None, precision: int | None, scale: int | None) -> str:
+    """A column's type as information_schema describes it, written as PostgreSQL does.
+
+    >>> postgres_type("character varying", 40, None, None), postgres_type("numeric", None, 12, 2)
+    ('character varying(40)', 'numeric(12,2)')
+    """
     if length is not None and data_type in ("character varying", "character", "bit", "bit varying"):
         return f"{data_type}({length})"
     if data_type == "numeric" and precision is not None:
         return f"numeric({precision},{scale or 0})"
     return data_type
-
-
-def _redact(dsn: str) -> str:
-    """A DSN fit for an error message: the password never appears."""
-    parsed = urlparse(dsn)
-    if parsed.password:
-        return dsn.replace(f":{parsed.password}@", ":***@")
-    return " ".join("password=***" if part.startswith("password=") else part for part in dsn.split())

@@ -1,9 +1,9 @@
 """Line PostgreSQL's own statement log up with the ledger: who ran what, and what no run explains.
 
     correlate(read_statements(["pg_log/"]), ledger.entries())
-    -> Report(runs=[RunSummary(run_id, principal, statements=12, ...)],
-              unattributed=[Unattributed(user="bob", application="psql", sql="SELECT ssn FROM ...", ...)],
-              divergences=[Divergence(run_id, reason="fingerprint differs from every statement ...")])
+    -> CorrelationReport(runs=[RunSummary(run_id, principal, statements=12, ...)],
+                         unattributed=[Unattributed(user="bob", application="psql", sql="SELECT ssn FROM ...", ...)],
+                         divergences=[Divergence(run_id, reason="fingerprint differs from every statement ...")])
 
 Every governed statement carries the run-identity comment (``lineage.identity.comment``), and the
 ledger holds the fingerprint of the SQL that run executed. For each logged statement:
@@ -125,7 +125,7 @@ class Divergence:
 
 
 @dataclass
-class Report:
+class CorrelationReport:
     runs: list[RunSummary]
     unattributed: list[Unattributed]
     divergences: list[Divergence]
@@ -204,7 +204,7 @@ def correlate(
     dialect: str = "postgres",
     ledger_statements: Iterable[str] = (),
     window: float = WINDOW_SECONDS,
-) -> Report:
+) -> CorrelationReport:
     runs = _runs_from_ledger(entries, dialect)
     ledger_fps = {normalize(sql, dialect)[1] for sql in ledger_statements}
     summaries: dict[str, RunSummary] = {}
@@ -213,7 +213,7 @@ def correlate(
     windows: dict[str, _Window] = {}
     pending: list[_Pending] = []
     unattributed: list[tuple[int, Unattributed]] = []
-    report = Report([], [], [])
+    report = CorrelationReport([], [], [])
     for position, statement in enumerate(statements):
         report.logged += 1
         stamp = statement.time.isoformat() if statement.time else None
@@ -314,7 +314,7 @@ def _seen_in(summary: RunSummary, statement: LoggedStatement, windows: dict[str,
         windows[summary.run_id].add(statement)
 
 
-def _attribute(item: _Pending, run_id: str, runs, summaries, windows, report: Report, seen, dialect: str, by_time: bool = False) -> None:
+def _attribute(item: _Pending, run_id: str, runs, summaries, windows, report: CorrelationReport, seen, dialect: str, by_time: bool = False) -> None:
     summary = _summary(summaries, run_id, runs[run_id])
     for key in comparable_fingerprints(item.text, dialect):  # a runner may record its COMMITs too
         if runs[run_id].executed.get(key):

@@ -58,7 +58,7 @@ WRITE_PRIVILEGES = {
     "truncate": ("TRUNCATE",),
     "select_into": (),
 }
-CREATING_KINDS = ("create_table", "create_table_as", "create_view", "select_into")
+RELATION_CREATING_KINDS = ("create_table", "create_table_as", "create_view", "select_into")
 OWNER_ONLY_KINDS = ("drop_table", "drop_view", "alter_table", "alter_view", "create_index")
 ROLE_KINDS = ("create_role", "alter_role", "drop_role", "set_role")
 
@@ -158,7 +158,7 @@ def plan_grants(
         plan.functions |= names.functions
         label = f"statement {decision.index} ({facts.kind})"
         reads = [pair for name in (*facts.reads, *facts.system_reads) for pair in resolve(name, names)]
-        creating = facts.kind in CREATING_KINDS
+        creating = facts.kind in RELATION_CREATING_KINDS
         writes = [pair for name in facts.writes for pair in resolve(name, names, creating=creating)]
         touched = reads + writes
         if facts.kind in ROLE_KINDS:

@@ -313,7 +313,9 @@ class ServerKey(Strict):
         return _public_key(value)
 
 
-class Approvals(Strict):
+class ApprovalsPolicy(Strict):
+    """The policy's ``approvals`` section: who approves held statements, for how long, how they are told."""
+
     approvers: list[IdentityMatch] = Field(default_factory=list)
     ttl: timedelta = Field(default=timedelta(hours=1), description="how long a request (and an approval) lives: 1h, 15m, 2d")
     scope: Literal["run", "job"] = Field(default="run", description="run: an approval covers the run that asked; job: any run of that job (same environment and principal) until it expires")
@@ -434,7 +436,7 @@ class Policy(Strict):
     guardrails: list[Guardrail] = Field(default_factory=list)
     session_settings: SessionSettings = Field(default_factory=SessionSettings)
     zones: list[Zone] = Field(default_factory=list)
-    approvals: Approvals = Field(default_factory=Approvals)
+    approvals: ApprovalsPolicy = Field(default_factory=ApprovalsPolicy)
     identity: Identity = Field(default_factory=Identity)
     jit: Jit = Field(default_factory=Jit)
     allowlist: Allowlist = Field(default_factory=Allowlist)

@@ -27,6 +27,7 @@ import os
 import threading
 from typing import Any, Iterator, Mapping
 
+from lineage.locations import without_password
 from lineage.record.chain import Entry
 from lineage.record.migrations import POSTGRES, SchemaTooNew, backfill_sql, migrate, version_sql
 from lineage.record.record import now
@@ -82,7 +83,7 @@ class PostgresLedger(Ledger):
             raise LedgerError("a PostgreSQL ledger needs the 'postgres' extra (psycopg)") from error
         self._psycopg = psycopg
         self.dsn = url
-        self.url = _redact(url)
+        self.url = without_password(url)
         self._lock = threading.Lock()
         self._connection: Any = None
         self._durable: str | None = None
@@ -212,9 +213,3 @@ class PostgresLedger(Ledger):
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _redact(dsn: str) -> str:
-    from lineage.decide.catalog import _redact as redact
-
-    return redact(dsn)

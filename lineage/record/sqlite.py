@@ -57,7 +57,7 @@ class SqliteLedger(Ledger):
     def _connect(self) -> sqlite3.Connection:
         try:
             connection = sqlite3.connect(str(self.path), timeout=0, isolation_level=None, check_same_thread=False)
-            _retry(lambda: connection.execute("PRAGMA journal_mode=WAL"))
+            retry_while_locked(lambda: connection.execute("PRAGMA journal_mode=WAL"))
             connection.execute(f"PRAGMA synchronous={self.synchronous}")
         except sqlite3.Error as error:
             raise LedgerError(f"{self.path}: cannot open the ledger: {error}") from None
@@ -89,7 +89,7 @@ class SqliteLedger(Ledger):
         with self._lock:
             connection = self._conn()
             try:
-                _retry(lambda: connection.execute("BEGIN IMMEDIATE"))
+                retry_while_locked(lambda: connection.execute("BEGIN IMMEDIATE"))
                 try:
                     connection.execute("CREATE TABLE IF NOT EXISTS lineage_ledger_schema (version INTEGER NOT NULL, applied_at TEXT NOT NULL)")
                     current = connection.execute("SELECT COALESCE(MAX(version), 0) FROM lineage_ledger_schema").fetchone()[0]
@@ -112,7 +112,7 @@ class SqliteLedger(Ledger):
         with self._lock:
             connection = self._conn()
             try:
-                _retry(lambda: connection.execute("BEGIN IMMEDIATE"))
+                retry_while_locked(lambda: connection.execute("BEGIN IMMEDIATE"))
                 try:
                     seq, prev_hash = connection.execute("SELECT seq, hash FROM lineage_ledger_head WHERE id = 1").fetchone()
                     seq += 1
@@ -138,7 +138,7 @@ class SqliteLedger(Ledger):
         with self._lock:
             try:
                 connection = self._conn()
-                rows = _retry(lambda: connection.execute(f"{self._select()} WHERE seq > ?{where} ORDER BY seq LIMIT ?", [after, *params, limit]).fetchall())
+                rows = retry_while_locked(lambda: connection.execute(f"{self._select()} WHERE seq > ?{where} ORDER BY seq LIMIT ?", [after, *params, limit]).fetchall())
             except sqlite3.Error as error:
                 raise LedgerError(f"{self.path}: cannot read the ledger: {error}") from None
         return [entry_from_row(row) for row in rows]
@@ -160,7 +160,7 @@ class SqliteLedger(Ledger):
             connection.close()
 
 
-def _retry(operation):
+def retry_while_locked(operation):
     """Run ``operation`` until the file is not locked by another writer (up to the timeout).
 
     Pauses are short and random so that waiting writers take turns; switching a fresh file

@@ -100,7 +100,9 @@ class Options:
 
 
 @dataclass
-class Outcome:
+class DbtRunResult:
+    """What one `lineage dbt` invocation ended with (its exit code, the pre-flight report, approval requests, ...)."""
+
     exit_code: int
     identity: dict
     report: dict | None = None  # the pre-flight report (``lineage.adapters.dbt.sidecar.report_json``)
@@ -193,7 +195,7 @@ class DbtRun:
         self._governed: dict[str, list[str]] = {}
         self.catalog_queries: dict[str, str] = {}
 
-    def invoke(self, args: list[str]) -> Outcome:
+    def invoke(self, args: list[str]) -> DbtRunResult:
         command = next((arg for arg in args if not arg.startswith("-")), None)
         project = _project_name(_project_dir(args, self.options.env))
         options = self.options
@@ -209,13 +211,13 @@ class DbtRun:
         finally:
             self.sidecar.close()
 
-    def _invoke(self, args: list[str], command: str | None) -> Outcome:
+    def _invoke(self, args: list[str], command: str | None) -> DbtRunResult:
         from dbt.cli.main import dbtRunner  # meanwhile the sidecar loads the policy, sqlglot, openlineage
 
         try:
             hello = self.sidecar.receive("ready")
         except PreflightStopped as stop:
-            return Outcome(stop.exit_code, {}, message=str(stop))
+            return DbtRunResult(stop.exit_code, {}, message=str(stop))
         self.catalog_queries = hello["catalog_queries"]
         exported = dict(hello["env"])
         exported[PLAN_VAR] = ""  # no plan until the pre-flight makes one: the macros fail closed
@@ -232,7 +234,7 @@ class DbtRun:
             finally:
                 os.chdir(cwd)  # dbt moves to the project directory
                 release_duckdb()
-        outcome = Outcome(EXIT_OK, hello["identity"], invocation_id=self.invocation_id, dbt_success=bool(result.success))
+        outcome = DbtRunResult(EXIT_OK, hello["identity"], invocation_id=self.invocation_id, dbt_success=bool(result.success))
         stopped = result.exception if isinstance(result.exception, PreflightStopped) else None
         if stopped is not None:
             outcome.exit_code, outcome.message, outcome.requests = stopped.exit_code, str(stopped), stopped.requests
@@ -422,7 +424,7 @@ class DbtRun:
             self.sidecar.send(("invocation", self.invocation_id))
 
 
-def run_dbt(args: list[str], options: Options, out: TextIO | None = None, err: TextIO | None = None) -> Outcome:
+def run_dbt(args: list[str], options: Options, out: TextIO | None = None, err: TextIO | None = None) -> DbtRunResult:
     return DbtRun(options, out, err).invoke(args)
 
 

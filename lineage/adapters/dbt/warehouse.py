@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from lineage.decide.catalog import Catalog, _postgres_type
+from lineage.decide.catalog import Catalog, postgres_type
 from lineage.adapters.dbt.manifest import get, relation_name
 
 LIVE = ("postgres", "redshift", "duckdb")
@@ -46,7 +46,7 @@ def live_tables(adapter: Any, query: str) -> dict[tuple[str, ...], dict[str, str
     for row in cursor.fetchall():
         database, schema, table, column, data_type, *sizes = row
         if sizes:
-            data_type = _postgres_type(data_type, *sizes)
+            data_type = postgres_type(data_type, *sizes)
         tables.setdefault((database, schema, table), {})[column] = data_type
     return tables
 

@@ -45,11 +45,12 @@ def statement_calls(expression: exp.Expression, sql: str, offset: int, dialect: 
     of the text sqlglot tokenized, where its positions count from)."""
     found: dict[Call, None] = dict.fromkeys(keyword_calls)
     for node in expression.find_all(exp.Func):
-        found.setdefault(_call(node, sql, offset, dialect), None)
+        found.setdefault(call_of(node, sql, offset, dialect), None)
     return tuple(found)
 
 
-def _call(node: exp.Func, sql: str, offset: int, dialect: str) -> Call:
+def call_of(node: exp.Func, sql: str, offset: int, dialect: str) -> Call:
+    """The function ``node`` calls, by the name the database resolves (as written in ``sql``)."""
     if isinstance(node, ANONYMOUS):
         this = node.this
         quoted = isinstance(this, exp.Identifier) and bool(this.args.get("quoted"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from lineage.decide.analysis.calls import ANONYMOUS, _call
+from lineage.decide.analysis.calls import ANONYMOUS, call_of
 
 COMPUTED = "(a computed path)"
 FILE_FUNCTIONS = frozenset({
@@ -31,7 +31,7 @@ FILE_FUNCTIONS = frozenset({
 def file_calls(expression: exp.Expression, sql: str, offset: int, dialect: str) -> tuple[str, ...]:
     found: list[str] = []
     for node in expression.find_all(exp.Func):
-        name = _call(node, sql, offset, dialect).name.lower().rpartition(".")[2]
+        name = call_of(node, sql, offset, dialect).name.lower().rpartition(".")[2]
         if name not in FILE_FUNCTIONS:
             continue
         first = node.expressions[0] if isinstance(node, ANONYMOUS) and node.expressions else node.this

@@ -8,6 +8,7 @@ included) and the events are checked for what each statement did.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -45,6 +46,10 @@ class Approvals:
 
     def approver(self, approval_id):
         return "olga@corp" if approval_id == self.granted else None
+
+    def latest(self, decision, identity):
+        """The run's request for this statement (the governor asks once per run)."""
+        return SimpleNamespace(id="req-42", status="pending") if decision.original_sql in self.requests else None
 
 
 class Database:

@@ -376,3 +376,16 @@ def test_a_rename_of_a_known_relation_carries_its_columns(warehouse):
     assert not warehouse.governor.catalog_stale
     assert list(warehouse.engine.catalog.columns("crm.orders_old")) == ["id", "amount"]
     assert warehouse.execute("select amount from crm.orders_old")[0].result == [(10,)]
+
+
+def test_a_created_table_the_catalog_cannot_place_is_recorded_and_marks_it_stale(tmp_path):
+    # two databases and no default: the catalog cannot tell where `crm.totals` belongs
+    catalog = Catalog.from_mapping({"db1": {"crm": {"orders": {"id": "int"}}}, "db2": {"other": {"t": {"a": "int"}}}}, dialect="duckdb")
+    connection = duckdb.connect()
+    connection.execute("attach ':memory:' as db1; create schema db1.crm; create table db1.crm.orders (id int); insert into db1.crm.orders values (1); use db1")
+    ledger = open_ledger(tmp_path / "ledger.db")
+    governor = Governor(Engine(None, catalog, dialect="duckdb"), ledger=ledger)
+    governor.execute("create table crm.totals as select id from crm.orders", ETL, lambda sql: connection.execute(sql).fetchall(), ExecutionContext("duckdb"))
+    assert connection.execute("select id from db1.crm.totals").fetchall() == [(1,)]
+    assert [entry.body["phase"] for entry in ledger.entries()] == ["started", "finished"]  # it ran, and the ledger says so
+    assert governor.catalog_stale  # read the catalog again rather than guess

@@ -324,7 +324,11 @@ class Governor:
             outcome.error = error
             self._record_end(running, "failed")
             return outcome
-        if not catalog_follows(self.engine, outcome.decision):
+        try:
+            follows = catalog_follows(self.engine, outcome.decision)
+        except Exception:  # the statement ran: it is recorded as such, and a catalog that could not follow is read again
+            follows = False
+        if not follows:
             self.catalog_stale = True
         self._record_end(running, "finished")
         return outcome

@@ -1,13 +1,14 @@
 """Governed statements on real DuckDB and PostgreSQL produce valid, Marquez-ready OpenLineage events.
 
 Each scenario drives real SQL through lineage.governor.Governor with GovernanceEvents writing a
-JSONL file; the file is then validated (spec + facet schemas + MARQUEZ.md rules, stream rules
+JSONL file; the file is then validated (spec + facet schemas + Marquez's rules in docs/marquez.md, stream rules
 included) and the events are checked for what each statement did.
 """
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -45,6 +46,10 @@ class Approvals:
 
     def approver(self, approval_id):
         return "olga@corp" if approval_id == self.granted else None
+
+    def latest(self, decision, identity):
+        """The run's request for this statement (the governor asks once per run)."""
+        return SimpleNamespace(id="req-42", status="pending") if decision.original_sql in self.requests else None
 
 
 class Database:
@@ -144,7 +149,7 @@ def test_governed_statements_produce_valid_events(database, loaded_policy, tmp_p
     assert database.run("select count(*) from crm.orders")[0][0] == 3
     assert database.columns("crm.orders") == ["id", "customer_id", "amount"]
 
-    # every event validates: spec, facet schemas, MARQUEZ.md rules (stream rules too)
+    # every event validates: spec, facet schemas, Marquez's rules (docs/marquez.md; stream rules too)
     text = path.read_text()
     assert validate_lines(text.splitlines()) == []
     result = cli("events", "validate", str(path))

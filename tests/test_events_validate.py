@@ -1,4 +1,4 @@
-"""Each validation layer, and each MARQUEZ.md rule check, catches the event that breaks it.
+"""Each validation layer, and each check of a Marquez rule (docs/marquez.md), catches the event that breaks it.
 
 The valid events come from a real governed INSERT ... SELECT on DuckDB; every negative test
 breaks one thing and asserts that the responsible check (and the validator) reports it.

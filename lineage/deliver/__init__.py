@@ -9,6 +9,6 @@
     spool.py        the durable spool and its background sender
     transport.py    openlineage-python's client and transports behind the spool
     registry.py     the JSON Schemas (spec/ vendored from OpenLineage, schemas/ ours)
-    marquez/        MARQUEZ.md's rules, one check per file
+    marquez/        Marquez's rules (docs/marquez.md), one check per file
     validate.py     spec + facet schemas + Marquez rules, for one event or a JSONL stream
 """

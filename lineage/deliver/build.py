@@ -11,7 +11,7 @@ Two shapes:
       ``identity.run_id``, parent = the identity's parent when it has one.
 
 Every event carries ``eventType``, an ``eventTime`` in UTC with an offset, and facets with our
-producer and a ``_schemaURL``: what MARQUEZ.md asks for.
+producer and a ``_schemaURL``: what Marquez asks for (docs/marquez.md).
 """
 
 from __future__ import annotations

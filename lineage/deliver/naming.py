@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlparse
 
 from openlineage.client.naming import dataset as ol_naming
 
-# Marquez rejects other dataset namespaces with 400 (see MARQUEZ.md)
+# Marquez rejects other dataset namespaces with 400 (see docs/marquez.md)
 DATASET_NAMESPACE_PATTERN = re.compile(r"^[a-zA-Z:;=/0-9_\-.@+]{1,1024}$")
 _NAMESPACE_FORBIDDEN = re.compile(r"[^a-zA-Z:;=/0-9_\-.@+]")
 # Marquez cleans other characters out of job namespaces (a parent then no longer matches)

@@ -8,8 +8,8 @@ Three layers, all offline:
 1. the core schema (``spec/OpenLineage.json``, Draft 2020-12, formats checked) for the event;
 2. each facet against the schema for its location and key (the core schema checks facets only
    as BaseFacet), our ``lineageGovernance_*`` facets against ``schemas/``;
-3. MARQUEZ.md's rules (``lineage.deliver.marquez``); over a file, also the rules that span the
-   events of one run (datasets repeated, parent on every event, each event once).
+3. Marquez's rules (``lineage.deliver.marquez``, described in docs/marquez.md); over a file, also the
+   rules that span the events of one run (datasets repeated, parent on every event, each event once).
 
 Other producers' events (the Airflow OpenLineage provider's, with its ``airflow*`` facets and
 column lineage without descriptions) are checked as the spec and Marquez check them: the core

@@ -1,4 +1,4 @@
-"""What Marquez needs beyond the OpenLineage spec (MARQUEZ.md), one check per file.
+"""What Marquez needs beyond the OpenLineage spec (docs/marquez.md), one check per file.
 
 Each check is a pure function ``check(event) -> problems`` over one event as JSON; the stream
 checks (``datasets_repeated``, ``parent_every_event``, ``emitted_once``) also see

@@ -1,5 +1,5 @@
 """A custom facet points ``_schemaURL`` at its own versioned schema, not at OpenLineage's generic
-base facet (MARQUEZ.md: a producer's practice; Marquez stores such a facet all the same).
+base facet (docs/marquez.md: a producer's practice; Marquez stores such a facet all the same).
 
     "lineageGovernance_identity": {"_schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunFacet"}
       ->  "run.facets.lineageGovernance_identity._schemaURL points at OpenLineage's generic base facet; ..."

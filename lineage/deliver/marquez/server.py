@@ -11,7 +11,7 @@ the events against without Docker, and the tests' Marquez.
 Answers like Marquez 0.51: **201** for an accepted event, **400** for a body that is not JSON or
 a dataset namespace outside Marquez's pattern, **422** when the event breaks the OpenLineage
 spec, a standard facet's schema or a rule Marquez refuses events for (body: ``{"errors": [...]}``).
-Events this project produced are held to every MARQUEZ.md rule and our facets to their schemas
+Events this project produced are held to every Marquez rule in docs/marquez.md and our facets to their schemas
 (stricter than Marquez, so what passes here Marquez takes as meant); other producers' events
 (the Airflow provider's ``airflow*`` facets, column lineage without descriptions) pass as they
 pass Marquez.

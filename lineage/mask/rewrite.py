@@ -954,7 +954,6 @@ def _columns_read(facts: StatementFacts, table: str) -> set[str]:
     return set()
 
 
-@functools.lru_cache(maxsize=65536)
 def _explain_prefix(sql: str, dialect: str) -> str | None:
     from lineage.decide.analysis.commands import classify_command
 

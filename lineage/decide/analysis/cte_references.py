@@ -7,10 +7,13 @@ rules, for the analysis (what the statement reads) and the masking rewrite (what
 
 from __future__ import annotations
 
+import functools
+
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 
+@functools.lru_cache(maxsize=65536)  # a few names, asked about for every table of every statement
 def _normalize(name: str, quoted: bool, dialect: str) -> str:
     identifier = exp.Identifier(this=name, quoted=quoted)
     return Dialect.get_or_raise(dialect).normalize_identifier(identifier).name

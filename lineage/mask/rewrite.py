@@ -26,7 +26,6 @@ a missing hash key, and any table reference in a place the rewrite does not know
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import sqlglot

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 
-from lineage.approve.approvals import APPROVED, DENIED, EXPIRED, PENDING, Approvals, ApprovalStore, default_url, next_to_ledger
+from lineage.approve.approvals import APPROVED, DENIED, EXPIRED, PENDING, Approvals, default_url, next_to_ledger
+from lineage.approve.service import open_approvals
 from lineage.disclosure import shown_statement
 from lineage.governor import ApprovalRequired
 from lineage.approve.notify import notifier_from_policy, slack_notifier, webhook_notifier
@@ -59,8 +60,7 @@ def held_exception(held: ApprovalRequired, poll_interval: float) -> BaseExceptio
 def task_approvals(settings, policy, ledger) -> Approvals:
     """The governor's approvals collaborator: a task try asks once per statement; a denied or
     expired request stays the answer for that try (the task fails), a new try asks again."""
-    store = ApprovalStore(approvals_url(settings))
-    return Approvals(policy, store, ledger=ledger, notifier=notifier(settings, policy))
+    return open_approvals(policy, approvals_url(settings), ledger=ledger, notifier=notifier(settings, policy))
 
 
 def approvals_url(settings) -> str:

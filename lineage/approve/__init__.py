@@ -5,4 +5,5 @@
     keys.py           Ed25519 keys; approver_keys.py a folder of them and a policy trusting them (demo, tests)
     verify.py         the worker's check of a signed approval before the statement runs
     notify.py         Slack and webhook notices
+    service.py        the service as every runner of statements opens it (store, ledger, notifier)
 """

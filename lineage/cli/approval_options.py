@@ -24,22 +24,17 @@ def add_approval_options(parser: argparse.ArgumentParser) -> None:
 
 def open_approvals(policy, args: argparse.Namespace, ledger, identity: RunIdentity):
     """(the governor's approvals collaborator, the identity of the run, continued when --approval says so)."""
-    from lineage.approve.approvals import ApprovalError, Approvals, ApprovalStore, default_url
-    from lineage.approve.notify import notifier_from_policy
+    from lineage.approve.approvals import ApprovalError, default_url
+    from lineage.approve.service import open_approvals as open_service
 
     url = args.approvals or default_url(getattr(args, "ledger", None))
     try:
-        store = ApprovalStore(url)
+        approvals = open_service(policy, url, ledger=ledger)
     except ApprovalError as error:
         raise UsageError(str(error)) from None
     except Exception as error:  # an unreachable PostgreSQL store, an unwritable file
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise UsageError(f"approvals store {without_password(url)}: {type(error).__name__}: {first}") from None
-    try:
-        notifier = notifier_from_policy(policy)
-    except Exception:
-        notifier = None
-    approvals = Approvals(policy, store, ledger=ledger, notifier=notifier)
     identity, notes = approvals.continuing(identity, args.approval)
     for note in notes:
         print(f"lineage: {note}", file=sys.stderr)

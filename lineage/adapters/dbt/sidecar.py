@@ -600,16 +600,10 @@ class Governance:
         return emitter if emitter.sinks else None
 
     def _approvals_store(self):
-        from lineage.approve.approvals import Approvals, ApprovalStore, default_url
-        from lineage.approve.notify import notifier_from_policy
+        from lineage.approve.service import open_approvals
 
         if self.approvals is None:
-            try:
-                notifier = notifier_from_policy(self.policy.policy)
-            except Exception:
-                notifier = None
-            store = ApprovalStore(self.config.approvals or default_url(self.config.ledger))
-            self.approvals = Approvals(self.policy, store, ledger=self.ledger, notifier=notifier)
+            self.approvals = open_approvals(self.policy, self.config.approvals, ledger=self.ledger, ledger_url=self.config.ledger)
         return self.approvals
 
 

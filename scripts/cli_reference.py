@@ -6,7 +6,7 @@
     python scripts/cli_reference.py --print    # write the page to stdout instead
 
 Help is formatted 100 columns wide whatever the terminal, so the page is the same everywhere;
-tests/test_cli_reference.py fails when an option changed and the page was not regenerated.
+tests/cli/test_cli_reference.py fails when an option changed and the page was not regenerated.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from lineage.deliver.spool import Spool
 from lineage.deliver.transport import client_from_config
 from lineage.deliver.marquez.server import MarquezServer
 
-from test_events_delivery import run_events, wait_for
+from delivery_support import run_events, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 LINEAGE = str(Path(sys.executable).parent / "lineage")

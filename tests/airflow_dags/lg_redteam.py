@@ -1,5 +1,5 @@
-"""Attacks through the Airflow hook path (tests/test_airflow_swap_names.py,
-tests/test_masking_catalog.py): a masked run's statements that would read raw values of a
+"""Attacks through the Airflow hook path (tests/airflow_plugin/test_airflow_swap_names.py,
+tests/mask/test_masking_catalog.py): a masked run's statements that would read raw values of a
 classified table. Its own connection (``rt_warehouse``),
 so what it does to the engine's catalog stays out of the other DAGs' runs."""
 import datetime

@@ -2,7 +2,7 @@
 
 The data lives in one file per kind beside this module (``builtins.yaml``: the built-in value
 functions and the system relations of each dialect, each entry tested on the real database by
-``tests/test_allowlist.py``); the policy adds to it (``allowlist.functions``,
+``tests/decide/test_allowlist.py``); the policy adds to it (``allowlist.functions``,
 ``allowlist.relations``). The analysis records every call as the database will resolve it
 (``Call``); the rules and the masking rewrite ask here whether it is known:
 

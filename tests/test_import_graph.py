@@ -124,3 +124,15 @@ def test_no_module_imports_a_private_name_of_another():
 def test_a_private_import_is_found_when_there_is_one():
     source = "from __future__ import annotations\nfrom lineage.x import _helper, shown, __version__\nfrom os import _exit\nfrom . import _y"
     assert private_imports(source, PACKAGES) == ["line 2: _helper from lineage.x", "line 4: _y from ."]
+
+
+def test_no_test_module_imports_another():
+    """Helpers two test files share live in tests/support (on pytest's pythonpath): a test module
+    is found by its folder, so one test importing another works only while they sit side by side."""
+    found = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(name.split(".")[0].startswith("test_") for name in names):
+                found.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
+    assert found == {}

@@ -24,7 +24,7 @@ KEY = "redteam-dbt-key-0123456789abcdef"
 def test_dbt_view_models_do_not_store_key_material_a_masked_identity_can_read(tmp_path, monkeypatch, capfd):
     import duckdb
 
-    import test_dbt_runner as runner
+    import dbt_runs as runner
     from testkit.dbt_project import example_project
 
     hashed = runner.POLICY.read_text().replace("    strategy: show_last\n    args:\n      chars: 4", "    strategy: hash\n    args:\n      length: 16")

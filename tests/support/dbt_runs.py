@@ -6,6 +6,7 @@ import csv
 import json
 import tempfile
 from pathlib import Path
+
 from dbt_helpers import environment
 from lineage.adapters.dbt.runner import Options, run_dbt
 from lineage.record import open_ledger
@@ -13,10 +14,12 @@ from lineage.approve.approver_keys import ApproverKeys
 from testkit.dbt_project import EXAMPLE, project_env
 
 
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_POLICY = ROOT / "dags_examples" / "dbt_project" / "policy.yaml"
+# the example policy, trusting an approver key made for this test session (alice is in data-owners)
 KEYS = ApproverKeys(Path(tempfile.mkdtemp(prefix="dbt-approver-keys-")))
-
-
 POLICY = Path(KEYS.folder) / "policy.yaml"
+POLICY.write_text(KEYS.policy_text(EXAMPLE_POLICY.read_text() + "identity:\n  groups: [{principal: alice@corp, groups: [data-owners]}]\n", ["alice@corp"]))
 
 
 def raw_values() -> set[str]:

@@ -14,7 +14,6 @@ import json
 import re
 import shutil
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -33,10 +32,6 @@ from dbt_runs import KEYS, POLICY, Warehouse, governed, raw_values  # noqa: F401
 
 pytestmark = [pytest.mark.dbt]
 
-ROOT = Path(__file__).resolve().parents[3]
-EXAMPLE_POLICY = ROOT / "dags_examples" / "dbt_project" / "policy.yaml"
-# the example policy, trusting an approver key made for this test session (alice is in data-owners)
-POLICY.write_text(KEYS.policy_text(EXAMPLE_POLICY.read_text() + "identity:\n  groups: [{principal: alice@corp, groups: [data-owners]}]\n", ["alice@corp"]))
 AIRFLOW_TASK = ("airflow", "governed_shop_dbt.dbt_build", "01a22000-0000-7000-8000-00000000a11f")
 AIRFLOW_DAG = ("airflow", "governed_shop_dbt", "01a22000-0000-7000-8000-00000000da60")
 APPROVER = signer_for(load_policy(POLICY).policy.approvals, KEYS.key("alice@corp"))

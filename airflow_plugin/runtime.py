@@ -27,6 +27,7 @@ from lineage.governor import ApprovalRequired, ExecutionContext, GovernanceError
 from lineage.identity.run_identity import RunIdentity
 from lineage.model import Decision
 from lineage.policy import LoadedPolicy, PolicyError, load_policy
+from lineage.decide.analysis.kinds import Kind
 
 from airflow_plugin.catalog import CatalogReads, load_catalog
 from airflow_plugin.connections import Target, describe
@@ -301,7 +302,7 @@ class TaskGovernance:
         binding = self.binding(hook)
         for decision in binding.governor.decide(sql, binding.identity, binding.target.dialect):
             facts = decision.facts
-            if facts.kind != "select" or facts.writes or facts.opaque:
+            if facts.kind != Kind.SELECT or facts.writes or facts.opaque:
                 return False
             if set(facts.reads) - set(facts.system_reads):
                 return False

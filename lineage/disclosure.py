@@ -37,6 +37,7 @@ from sqlglot import exp
 
 from lineage.fingerprint import literal_values, normalize
 from lineage.model import Decision, Finding
+from lineage.decide.analysis.kinds import Kind
 
 
 def shown_sql(expression: exp.Expression, dialect: str) -> str:
@@ -53,7 +54,7 @@ def shown_sql(expression: exp.Expression, dialect: str) -> str:
 def shown_statement(decision: Decision) -> str:
     """The statement as its author wrote it, each literal as ``?`` (normalised when unparseable)."""
     dialect = decision.facts.dialect
-    if decision.facts.kind == "unparseable":
+    if decision.facts.kind == Kind.UNPARSEABLE:
         return normalize(decision.original_sql, dialect)[0]
     return scrub_literals(decision.original_sql, literal_values(decision.original_sql, dialect)) or ""
 
@@ -63,7 +64,7 @@ def shown_findings(decision: Decision) -> tuple[Finding, ...]:
         return ()
     dialect = decision.facts.dialect
     literals = literal_values(decision.original_sql, dialect) | literal_values(decision.sql, dialect)
-    unparsed = decision.facts.kind == "unparseable"
+    unparsed = decision.facts.kind == Kind.UNPARSEABLE
     names = statement_names(decision) if unparsed else set()
     shown = []
     for finding in decision.findings:

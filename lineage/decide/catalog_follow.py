@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lineage.model import Decision
+from lineage.decide.analysis.kinds import CREATING_FROM_QUERIES, is_ddl, is_drop
 
 if TYPE_CHECKING:
     from lineage.decide.engine import Engine
 
-DDL_PREFIXES = ("create_", "alter_", "drop_", "rename", "select_into", "comment")
-CREATING_FROM_QUERIES = ("create_table_as", "create_view", "select_into")
 
 
 def catalog_follows(engine: "Engine", decision: Decision) -> bool:
@@ -28,11 +27,11 @@ def catalog_follows(engine: "Engine", decision: Decision) -> bool:
     ``alter table t__dbt_tmp rename to t`` with t__dbt_tmp's columns known -> True, and t has them.
     """
     facts = decision.facts
-    if not facts.kind.startswith(DDL_PREFIXES):
+    if not is_ddl(facts.kind):
         return True
     if facts.kind in CREATING_FROM_QUERIES and engine.learn(decision):
         return True
-    if facts.kind.startswith("drop_"):
+    if is_drop(facts.kind):
         return True
     renames = [change for change in facts.schema_changes if change.change == "renamed_table"]
     if not renames or len(renames) != len(facts.schema_changes):

@@ -31,6 +31,7 @@ from lineage.decide.names import any_table_matches
 from lineage.policy import LoadedPolicy, default_policy
 from lineage.decide.rules import RULES, RuleContext
 from lineage.decide.verdict import runs_as_written, verdict
+from lineage.decide.analysis.kinds import CREATING_FROM_QUERIES
 
 
 class Masker(Protocol):
@@ -98,7 +99,7 @@ class Engine:
         are unknown here; the catalog is reloaded from the database when they matter.
         """
         facts = decision.facts
-        if facts.kind not in ("create_table_as", "create_view", "select_into") or not facts.output_columns:
+        if facts.kind not in CREATING_FROM_QUERIES or not facts.output_columns:
             return False
         if "*" in facts.output_columns or not facts.writes:
             return False

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from lineage.decide.analysis.kinds import Kind
 from dataclasses import dataclass
 
 DEFAULT_MAX_SQL_BYTES = 1024 * 1024
 DEFAULT_MAX_CHECK_SECONDS = 5.0
-OVER_LIMITS = "over_limits"  # the statement kind of refused text
+OVER_LIMITS = Kind.OVER_LIMITS  # the statement kind of refused text
 
 
 class CheckTooSlow(BaseException):

@@ -31,8 +31,8 @@ from lineage.deliver.facets import (
 from lineage.deliver.naming import dataset_name, default_namespace, sanitize_namespace
 from lineage.model import Action, Decision, MaskedColumn
 from lineage.decide.names import dbt_logical_name
+from lineage.decide.analysis.kinds import CREATING_FROM_QUERIES
 
-COLUMNS_FROM_QUERY_KINDS = ("create_table_as", "create_view", "select_into")  # a query defines the new relation's columns
 UNKNOWN_TYPES = ("", "UNKNOWN")
 
 
@@ -122,7 +122,7 @@ def _output_columns(decision: Decision, catalog: Catalog | None, table: str) -> 
     facts = decision.facts
     known = _catalog_columns(catalog, table) or {}
     produced = [column for column in facts.output_columns if column != "*"]
-    if facts.kind in COLUMNS_FROM_QUERY_KINDS and produced and "*" not in facts.output_columns:
+    if facts.kind in CREATING_FROM_QUERIES and produced and "*" not in facts.output_columns:
         lowered = {key.lower(): value for key, value in known.items()}
         return {column: lowered.get(column.lower(), "") for column in produced}
     if known:

@@ -31,7 +31,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from lineage.identity.run_identity import RunIdentity
@@ -41,8 +41,9 @@ from lineage.jit.handover import hand_over
 from lineage.jit.names import CATALOG_SCHEMAS, DEFAULT_PATH, TEMP_SCHEMA, Resolver, SearchPath, StatementNames, parse_path, statement_names
 from lineage.jit.names import Catalog as NameCatalog
 from lineage.model import Decision
-from lineage.decide.rules.catalog_view import VIEW_KINDS, catalog_relations
+from lineage.decide.rules.catalog_view import catalog_relations
 from lineage.decide.rules.jit_registry import REGISTRY_SCHEMA
+from lineage.decide.analysis.kinds import CREATING_RELATIONS, VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,6 @@ WRITE_PRIVILEGES = {
     "truncate": ("TRUNCATE",),
     "select_into": (),
 }
-RELATION_CREATING_KINDS = ("create_table", "create_table_as", "create_view", "select_into")
 OWNER_ONLY_KINDS = ("drop_table", "drop_view", "alter_table", "alter_view", "create_index")
 ROLE_KINDS = ("create_role", "alter_role", "drop_role", "set_role")
 
@@ -158,14 +158,14 @@ def plan_grants(
         plan.functions |= names.functions
         label = f"statement {decision.index} ({facts.kind})"
         reads = [pair for name in (*facts.reads, *facts.system_reads) for pair in resolve(name, names)]
-        creating = facts.kind in RELATION_CREATING_KINDS
+        creating = facts.kind in CREATING_RELATIONS
         writes = [pair for name in facts.writes for pair in resolve(name, names, creating=creating)]
         touched = reads + writes
         if facts.kind in ROLE_KINDS:
             plan.refusals.append(f"{label} changes a role: a JIT role never does (it could change its own password)")
         if any(schema == REGISTRY_SCHEMA for schema, _ in touched):
             plan.refusals.append(f"{label} reads or writes the JIT registry ({REGISTRY_SCHEMA}): never granted")
-        if facts.kind in VIEW_KINDS and (catalog_relations(facts) or any(schema in CATALOG_SCHEMAS for schema, _ in reads)):
+        if facts.kind in VIEWS and (catalog_relations(facts) or any(schema in CATALOG_SCHEMAS for schema, _ in reads)):
             system = sorted({f"{schema}.{relation}" for schema, relation in reads if schema in CATALOG_SCHEMAS} | set(facts.system_reads))
             plan.refusals.append(f"{label} creates a view over system catalogs ({', '.join(system) or 'pg_*'}): it would read them with its owner's rights")
         for schema, relation in reads:

@@ -39,6 +39,7 @@ from lineage.mask.strategies import KEYED
 from lineage.model import Action, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.decide.names import dbt_logical_name, table_part
 from lineage.decide.analysis.cte_references import is_cte_reference, normalized
+from lineage.decide.analysis.kinds import Kind
 
 RULE = "masking_refused"
 
@@ -129,7 +130,7 @@ class _Rewrite:
 
     def run(self) -> MaskResult:
         facts = self.facts
-        if facts.kind == "unparseable" or facts.parse_error:
+        if facts.kind == Kind.UNPARSEABLE or facts.parse_error:
             # (an EXPLAIN of an unparseable statement has kind explain and a parse error)
             self.refuse("unparseable", "the statement cannot be parsed, so masking cannot prove it leaves protected tables alone")
         for part in facts.opaque:
@@ -258,7 +259,7 @@ class _Rewrite:
     def _prefix(self) -> str | None:
         """What precedes the rewritten statement: ``EXPLAIN ANALYZE `` for an EXPLAIN, else nothing.
         EXPLAIN options are allow-listed: VERBOSE shows the expressions a statement computes."""
-        if self.facts.kind != "explain":
+        if self.facts.kind != Kind.EXPLAIN:
             return ""
         prefix = _explain_prefix(self.facts.sql, self.facts.dialect)
         if prefix is None:
@@ -288,7 +289,7 @@ class _Rewrite:
         # columns); a view keeps its whole definition
         if prefix and any(column.strategy in KEYED for column in self._reported()):
             self.refuse("hash_key", "EXPLAIN would show the masking key material the rewritten SQL carries; install the keyed masking functions in the database (lineage masking install) to explain such statements")
-        elif self.facts.kind == "create_view":
+        elif self.facts.kind == Kind.CREATE_VIEW:
             self.refuse("hash_key", "a view keeps its SQL, which would carry the masking key material, readable in the catalog; install the keyed masking functions in the database (lineage masking install) to create such views")
 
     # -- finding protected references ----------------------------------------------------------
@@ -824,7 +825,7 @@ class _Rewrite:
     def _unread_keyed(self, reference: _Reference, tree: exp.Expression) -> set[str]:
         """Keyed columns a view cannot read, left out of its derived table: a view keeps its SQL, and
         with the key in the SQL (``masking.hash_key`` env/file) the masks would keep key material."""
-        if self.facts.kind != "create_view" or not self.planner.keys_in_sql or not reference.mask.keyed:
+        if self.facts.kind != Kind.CREATE_VIEW or not self.planner.keys_in_sql or not reference.mask.keyed:
             return set()
         alias = reference.table.args.get("alias")
         if (alias is not None and alias.args.get("columns")) or reference.mask.name in self.whole_rows:

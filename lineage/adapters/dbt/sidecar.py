@@ -30,6 +30,7 @@ from typing import Any
 from lineage.decide.dbt_swap import DBT_RELATION
 from lineage.decide.verdict import revised
 from lineage.model import Action
+from lineage.decide.analysis.kinds import Kind
 
 EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
 PROGRESS_FROM = 50  # nodes: larger projects get a progress line every few seconds while dbt compiles
@@ -704,7 +705,7 @@ def _is_relation(name: str, relation: str) -> bool:
 def _seed_load(finding, facts, node_id: str | None, relation: str | None) -> bool:
     """dbt-duckdb loads a seed with ``COPY <seed's table> FROM '<its CSV>'``: the seed node's own
     load, not a file read of its own (a hook's COPY is no seed node's and stays a finding)."""
-    if finding.rule != "file_read" or relation is None or not (node_id or "").startswith("seed.") or facts.kind != "copy_in":
+    if finding.rule != "file_read" or relation is None or not (node_id or "").startswith("seed.") or facts.kind != Kind.COPY_IN:
         return False
     return any(_is_relation(target, relation) for target in facts.writes)
 

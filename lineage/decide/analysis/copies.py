@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from lineage.model import OpaquePart
+from lineage.decide.analysis.kinds import Kind
 
 def is_client(item: exp.Expression) -> bool:
     """``COPY ... FROM STDIN``: the rows come from the client, not from the server's files."""
@@ -26,7 +27,7 @@ class CopyFacts:
         loading = bool(tree.args.get("kind"))
         target = tree.this
         if loading:
-            self.facts.kind = "copy_in"
+            self.facts.kind = Kind.COPY_IN
             if isinstance(target, exp.Table) and self.table_name(target):
                 self._record_write(target)
             else:
@@ -38,7 +39,7 @@ class CopyFacts:
                     # a file on the database server (PostgreSQL), or in the pipeline's own process (DuckDB)
                     self.facts.files_read = self.facts.files_read + (path_of(source, self.dialect),)
             return
-        self.facts.kind = "copy_out"
+        self.facts.kind = Kind.COPY_OUT
         files = tree.args.get("files") or []
         for item in files:
             self._copy_program(item, tree)
@@ -74,7 +75,7 @@ class CopyFacts:
         return True
 
     def _export(self, tree: exp.Export) -> None:
-        self.facts.kind = "copy_out"
+        self.facts.kind = Kind.COPY_OUT
         query = tree.this
         if isinstance(query, exp.Expression):
             self._physical_reads(query)

@@ -14,6 +14,7 @@ from lineage.decide.analysis.dml import values_as_query
 from lineage.decide.analysis.drops import KNOWN_KINDS, OWNED, RELATION_KINDS, ROLE_KINDS, SAFETY_KINDS, DropInfo, kind_of
 from lineage.decide.names import dbt_logical_name, is_dbt_intermediate
 from lineage.model import OpaquePart, SchemaChange
+from lineage.decide.analysis.kinds import Kind
 
 def rewrites_column(action: exp.AlterColumn, table: exp.Table) -> bool:
     """``ALTER COLUMN c TYPE t USING e``: True unless ``e`` is ``c`` itself or ``CAST(c AS t)``,
@@ -62,7 +63,7 @@ class DdlFacts:
             if isinstance(target, exp.Table):
                 name = self.table_name(target)
                 has_query = isinstance(query, (exp.Query, exp.Subquery, exp.Values))
-                self.facts.kind = ("create_table_as" if has_query else "create_table") if kind == "TABLE" else "create_view"
+                self.facts.kind = (Kind.CREATE_TABLE_AS if has_query else Kind.CREATE_TABLE) if kind == "TABLE" else Kind.CREATE_VIEW
                 if name:
                     self._record_write(target)
                     if tree.args.get("replace"):
@@ -84,7 +85,7 @@ class DdlFacts:
             self.facts.kind = f"create_{kind.lower()}"
             return
         if kind == "INDEX":
-            self.facts.kind = "create_index"
+            self.facts.kind = Kind.CREATE_INDEX
             table = target.args.get("table") if isinstance(target, exp.Index) else None
             if isinstance(table, exp.Table):
                 self._record_write(table)
@@ -213,7 +214,7 @@ class DdlFacts:
                 self.opaque.append(OpaquePart("unsupported_statement", f"ALTER action {type(action).__name__} not understood"))
 
     def _truncate(self, tree: exp.TruncateTable) -> None:
-        self.facts.kind = "truncate"
+        self.facts.kind = Kind.TRUNCATE
         for target in tree.expressions:
             if isinstance(target, exp.Table):
                 name = self.table_name(target)

@@ -34,6 +34,7 @@ from lineage.decide.analysis.statements import ParsedStatement, split_statements
 from lineage.decide.catalog import Catalog
 from lineage.model import Lineage, OpaquePart, SchemaChange, SettingChange, StatementFacts
 from lineage.decide.names import dbt_logical_name
+from lineage.decide.analysis.kinds import ROW_CHANGES, Kind
 
 DEFAULT_BUDGET_SECONDS = 0.25
 
@@ -54,7 +55,7 @@ def analyze(sql: str, dialect: str, catalog: Catalog | None = None, budget: floa
 def analyze_statement(parsed: ParsedStatement, dialect: str, catalog: Catalog, budget: float = DEFAULT_BUDGET_SECONDS) -> StatementFacts:
     if parsed.expression is None:
         unsafe = parsed.error if parsed.unsafe else None
-        return StatementFacts(parsed.index, parsed.sql, dialect, "unparseable", parse_error=parsed.error, unsafe_text=unsafe, lineage_complete=False)
+        return StatementFacts(parsed.index, parsed.sql, dialect, Kind.UNPARSEABLE, parse_error=parsed.error, unsafe_text=unsafe, lineage_complete=False)
     return _Analyzer(parsed, dialect, catalog, budget).run()
 
 
@@ -67,7 +68,7 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
         self.dialect = dialect
         self.catalog = catalog
         self.deadline = time.perf_counter() + budget if budget else None
-        self.facts = StatementFacts(parsed.index, parsed.sql, dialect, "unknown")
+        self.facts = StatementFacts(parsed.index, parsed.sql, dialect, Kind.UNKNOWN)
         self.edges: dict[str, dict[str, str]] = {}
         self.reads: list[str] = []
         self.writes: list[str] = []
@@ -118,11 +119,11 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
         if isinstance(node, exp.Export):
             return self._export
         if isinstance(node, (exp.Transaction, exp.Commit, exp.Rollback)):
-            return self._simple("transaction")
+            return self._simple(Kind.TRANSACTION)
         if isinstance(node, exp.Set):
             return self._set
         if isinstance(node, exp.Use):
-            return self._simple("use")
+            return self._simple(Kind.USE)
         if isinstance(node, exp.Pragma):
             return self._pragma
         if isinstance(node, (exp.Describe, exp.Show, exp.Analyze, exp.Comment, exp.Summarize)):
@@ -131,7 +132,7 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
 
     def _finish(self, expression: exp.Expression | None) -> StatementFacts:
         facts = self.facts
-        reads = _unique(name for name in self.reads if name not in self.writes or facts.kind in ("update", "delete", "merge"))
+        reads = _unique(name for name in self.reads if name not in self.writes or facts.kind in ROW_CHANGES)
         return replace(
             facts,
             reads=tuple(reads),
@@ -198,7 +199,7 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
 
     def _query_statement(self, tree: exp.Expression) -> None:
         into = tree.args.get("into") if isinstance(tree, exp.Select) else None
-        self.facts.kind = "select_into" if into else ("select" if not isinstance(tree, exp.Values) else "values")
+        self.facts.kind = Kind.SELECT_INTO if into else (Kind.SELECT if not isinstance(tree, exp.Values) else Kind.VALUES)
         nested_dml = dml_nodes(tree)
         self._physical_reads(tree, exclude=self._dml_targets(nested_dml))
         self._star_reads(tree)
@@ -377,11 +378,11 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
         if keyword == "ALTER":
             self.settings.extend(settings_of_alter(rest, self.dialect))
         info = classify_command(command, self.dialect)
-        if info.kind == "explain" and info.inner_sql:
+        if info.kind == Kind.EXPLAIN and info.inner_sql:
             inner = split_statements(info.inner_sql, self.dialect)
             if len(inner) == 1:
                 facts = analyze_statement(replace(inner[0], index=self.parsed.index), self.dialect, self.catalog)
-                return replace(facts, sql=self.parsed.sql, kind="explain")
+                return replace(facts, sql=self.parsed.sql, kind=Kind.EXPLAIN)
         self.facts.kind = info.kind
         if info.table:
             name = ".".join(part.lower() for part in info.table)

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 from sqlglot import exp
+from lineage.decide.analysis.kinds import Kind
 
 
 class GrantFacts:
     """The GRANT/REVOKE part of the statement analyzer (``lineage.decide.analysis.facts``)."""
 
     def _grant(self, tree: exp.Expression) -> None:
-        self.facts.kind = "grant" if isinstance(tree, exp.Grant) else "revoke"
+        self.facts.kind = Kind.GRANT if isinstance(tree, exp.Grant) else Kind.REVOKE
         principals = [principal.name for principal in tree.args.get("principals") or []]
         securable = tree.args.get("securable")
         privileges = [privilege.sql(self.dialect) for privilege in tree.args.get("privileges") or []]

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from lineage.decide.allowlist import refused_calls
 from lineage.model import StatementFacts
+from lineage.decide.analysis.kinds import QUERIES
 
-QUERY_KINDS = frozenset({"select", "values"})
 
 
 def read_only(facts: StatementFacts) -> bool:
     return (
-        facts.kind in QUERY_KINDS
+        facts.kind in QUERIES
         and not facts.writes
         and not facts.row_changes
         and not facts.opaque

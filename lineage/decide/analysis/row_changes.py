@@ -26,6 +26,7 @@ from typing import Callable, Iterable
 from sqlglot import exp
 
 from lineage.model import RowChange
+from lineage.decide.analysis.kinds import Kind
 
 
 def row_changes(nodes: Iterable[exp.Expression], table_name: Callable[[exp.Table], str | None]) -> list[RowChange]:
@@ -133,9 +134,9 @@ def _merge_changes(node: exp.Merge, name: str, alias: str) -> list[RowChange]:
     for when in whens.expressions if whens is not None else []:
         then = when.args.get("then")
         if isinstance(then, exp.Update):
-            kind = "update"
+            kind = Kind.UPDATE
         elif isinstance(then, exp.Delete) or (isinstance(then, exp.Var) and then.name.upper() == "DELETE"):
-            kind = "delete"
+            kind = Kind.DELETE
         else:
             continue
         if not when.args.get("matched") and not when.args.get("source"):

@@ -12,17 +12,18 @@ from sqlglot import exp
 from lineage.decide.analysis.session_settings import settings_of_pragma, settings_of_set
 from lineage.decide.analysis.statements import get_dialect
 from lineage.model import OpaquePart
+from lineage.decide.analysis.kinds import Kind
 
 
 class SettingFacts:
     """The SET/PRAGMA part of the statement analyzer (``lineage.decide.analysis.facts``)."""
 
     def _set(self, tree: exp.Set) -> None:
-        self.facts.kind = "set"
+        self.facts.kind = Kind.SET
         self._settings_statement(self.parsed.sql)
 
     def _pragma(self, tree: exp.Pragma) -> None:
-        self.facts.kind = "pragma"
+        self.facts.kind = Kind.PRAGMA
         self.settings.extend(settings_of_pragma(tree))
 
     def _settings_statement(self, text: str) -> None:

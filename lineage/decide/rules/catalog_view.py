@@ -12,8 +12,8 @@ from typing import Iterator
 
 from lineage.model import Finding, StatementFacts
 from lineage.decide.rules.context import RuleContext
+from lineage.decide.analysis.kinds import VIEWS
 
-VIEW_KINDS = ("create_view",)
 
 
 def catalog_relations(facts: StatementFacts) -> list[str]:
@@ -24,7 +24,7 @@ def catalog_relations(facts: StatementFacts) -> list[str]:
 
 
 def catalog_view(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
-    if facts.kind not in VIEW_KINDS:
+    if facts.kind not in VIEWS:
         return
     relations = catalog_relations(facts)
     if relations:

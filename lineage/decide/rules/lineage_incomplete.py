@@ -12,8 +12,9 @@ from typing import Iterator
 
 from lineage.model import Finding, StatementFacts
 from lineage.decide.rules.context import RuleContext
+from lineage.decide.analysis.kinds import Kind
 
 
 def lineage_incomplete(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
-    if not facts.lineage_complete and facts.lineage_note and facts.kind != "unparseable":
+    if not facts.lineage_complete and facts.lineage_note and facts.kind != Kind.UNPARSEABLE:
         yield Finding("lineage_incomplete", facts.lineage_note, None)

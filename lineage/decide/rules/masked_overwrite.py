@@ -17,10 +17,11 @@ from typing import Iterator
 
 from lineage.model import Finding, StatementFacts
 from lineage.decide.rules.context import RuleContext
+from lineage.decide.analysis.kinds import Kind
 
 
 def masked_overwrite(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
-    updated = {change.table.lower() for change in facts.row_changes if change.kind == "update"}
+    updated = {change.table.lower() for change in facts.row_changes if change.kind == Kind.UPDATE}
     if not updated:
         return
     for target_column, sources in facts.lineage.edges.items():

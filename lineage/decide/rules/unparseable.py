@@ -10,8 +10,9 @@ from typing import Iterator
 
 from lineage.model import Finding, StatementFacts
 from lineage.decide.rules.context import RuleContext
+from lineage.decide.analysis.kinds import Kind
 
 
 def unparseable(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
-    if facts.kind == "unparseable" and not facts.unsafe_text:  # unsafe_text reports those
+    if facts.kind == Kind.UNPARSEABLE and not facts.unsafe_text:  # unsafe_text reports those
         yield Finding("unparseable", f"cannot parse the statement: {facts.parse_error}", None)

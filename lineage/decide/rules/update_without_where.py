@@ -13,11 +13,12 @@ from typing import Iterator
 from lineage.model import Finding, StatementFacts
 from lineage.decide.rules.context import RuleContext
 from lineage.decide.rules.row_filter import unfiltered_reason
+from lineage.decide.analysis.kinds import Kind
 
 
 def update_without_where(facts: StatementFacts, context: RuleContext) -> Iterator[Finding]:
     for change in facts.row_changes:
-        if change.kind != "update":
+        if change.kind != Kind.UPDATE:
             continue
         reason = unfiltered_reason(change, context.catalog.columns, context.catalog.default_schema, facts.dialect)
         if reason:

@@ -31,7 +31,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from lineage.decide.classify import ClassificationEntry
 from lineage.adapters.dbt.masks import masks_of
-from lineage.adapters.dbt.preflight import WILDCARD, NodeResult, Report
+from lineage.adapters.dbt.preflight import WILDCARD, NodeResult, PreflightReport
 from lineage.deliver.build import decision_facet, job_event
 from lineage.deliver.datasets import statement_datasets
 from lineage.deliver.facets import PRODUCER
@@ -58,7 +58,7 @@ class DbtRunRunFacet(RunFacet):
 
 @dataclass
 class NodeContext:
-    report: Report | None
+    report: PreflightReport | None
     engine: Any
     where: Any
     invocation_id: str | None

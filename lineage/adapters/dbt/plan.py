@@ -22,7 +22,7 @@ from typing import Mapping
 
 from sqlglot import exp
 
-from lineage.adapters.dbt.preflight import Report
+from lineage.adapters.dbt.preflight import PreflightReport
 from lineage.mask.keys import KeyUnavailable
 from lineage.mask.plan import ColumnMask, MaskPlanner
 from lineage.mask.strategies import KEYED, mask_expression
@@ -42,7 +42,7 @@ def analysis_plan() -> str:
 
 
 def macro_plan(
-    report: Report,
+    report: PreflightReport,
     planner: MaskPlanner,
     dialect: str,
     approved: Mapping[str, str] | None = None,

@@ -86,7 +86,7 @@ class NodeResult:
 
 
 @dataclass
-class Report:
+class PreflightReport:
     identity: RunIdentity
     policy_version: str
     mode: str
@@ -151,13 +151,13 @@ class Preflight:
         context = engine.context(identity)
         self.planner = MaskPlanner(context, self.dialect, context.policy_dir)
         self.ephemeral_governed: dict[str, tuple[str, ...]] = {}
-        self.report = Report(identity, engine.policy_version, engine.policy.mode)
+        self.report = PreflightReport(identity, engine.policy_version, engine.policy.mode)
         self._readers: dict[str, set[tuple[str, str]]] = {}  # relation.column -> {(node id, column)}
         self._renamed: dict[str, set[str]] = {}  # node id -> dropped columns reported as renamed
 
     # -- the pass ---------------------------------------------------------------------------
 
-    def run(self, nodes: Iterable[Node]) -> Report:
+    def run(self, nodes: Iterable[Node]) -> PreflightReport:
         nodes = list(nodes)
         for index, node in enumerate(nodes, 1):
             self.add(node)
@@ -176,7 +176,7 @@ class Preflight:
             self.report.results.append(result)
         return result
 
-    def finish(self) -> Report:
+    def finish(self) -> PreflightReport:
         """Name who uses each changed column (needs every node's lineage) and return the report."""
         began = time.perf_counter()
         self._name_users()

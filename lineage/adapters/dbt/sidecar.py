@@ -34,7 +34,6 @@ from lineage.decide.analysis.kinds import Kind
 
 EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
 PROGRESS_FROM = 50  # nodes: larger projects get a progress line every few seconds while dbt compiles
-REPLACED_AT_RUN_TIME = ("pii_to_unapproved_zone", "masking_refused")
 RUN_NODES = frozenset({"model", "seed", "snapshot", "test", "unit_test", "sql_operation", "operation"})
 
 
@@ -407,13 +406,15 @@ class Governance:
         run, and a statement that ran is never recorded as blocked or held (in enforce mode a rule
         that would have stopped it on its own stays among its findings). The masked columns are
         the masks in the SQL itself (``lineage.adapters.dbt.masks``)."""
+        from lineage.adapters.dbt.preflight import REPLACED_RULES
+
         own = self._relation_of(node_id)
         out = []
         # the node's own relation: its swap names (x__dbt_tmp, x__dbt_backup) are no rename or drop
         judged = self.identity.with_(attributes={**self.identity.attributes, DBT_RELATION: own}) if own else self.identity
         for decision in self._governor().decide(sql, judged):
             findings = tuple(f for f in decision.findings
-                             if f.rule not in REPLACED_AT_RUN_TIME and not _upkeep(f, own) and not _seed_load(f, decision.facts, node_id, own))
+                             if f.rule not in REPLACED_RULES and not _upkeep(f, own) and not _seed_load(f, decision.facts, node_id, own))
             decision = revised(decision, findings, self._masks_in(decision))
             if not decision.may_run and not (decision.effective_action == Action.REQUIRE_APPROVAL and node_id in self.approved):
                 ran = Action.MASK if decision.masked_columns else Action.WARN  # it ran: the pre-flight judged its node

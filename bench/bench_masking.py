@@ -106,6 +106,9 @@ def main() -> int:
     ok &= check_target("masking rewrite median cold <= 5 ms", median <= 5, f"{median:.2f} ms")
     full = dict(rows)["lineage check with masking, cold"]["median_ms"]
     ok &= check_target("whole check with masking, median cold <= 10 ms", full <= 10, f"{full:.2f} ms")
+    parse = dict(rows)["openlineage-sql parse (baseline)"]["median_ms"]
+    ok &= check_target("masking rewrite median cold at most 8x openlineage-sql's parse", median / parse <= 8, f"{median / parse:.1f}x")
+    ok &= check_target("whole check with masking, median cold at most 20x openlineage-sql's parse", full / parse <= 20, f"{full / parse:.1f}x")
     cached = dict(rows)["lineage check with masking, cache hit"]["median_ms"] * 1000
     ok &= check_target("cache hit in microseconds (< 50 us)", cached < 50, f"{cached:.1f} us")
     ok &= check_target("every statement masked, none refused", masked == len(decisions), f"{masked}/{len(decisions)}")

@@ -17,7 +17,9 @@ lies after the append's, so its flush covers it). Those waits overlap across wri
 share flushes (group commit). ``record_*`` returns only once the record is durable, as a
 plain synchronous commit would; a server crash before that loses the record and, with it,
 every later one (the WAL is replayed in order), so the chain stays whole. Servers that run
-with ``synchronous_commit=off`` get neither wait.
+with ``synchronous_commit=off`` get neither wait. A statement's end (``durable=False``,
+``lineage.record.store.DEFERRED_PHASES``) skips the wait: the next durable append's flush, or
+``sync``, covers it (and the server's WAL writer flushes it within a fraction of a second).
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class PostgresLedger(Ledger):
         self._lock = threading.Lock()
         self._connection: Any = None
         self._durable: str | None = None
+        self._unsynced = False
         self._pid = 0
         self._create = create
         self._migrate(target_version)
@@ -128,31 +131,46 @@ class PostgresLedger(Ledger):
             self.version = version
             self._columns = version >= 2
 
-    def _append(self, body_text: str, columns: Mapping[str, str | None]) -> Entry:
+    def _append(self, body_text: str, columns: Mapping[str, str | None], durable: bool = True) -> Entry:
         """One append. When the connection turns out to be gone (the server restarted), it
         connects once more, looks for the record first (the append may have committed before
         the connection went) and appends only if it is not there: no record twice, none lost."""
         params = {"body": body_text, **columns}
         with self._lock:
             try:
-                row = self._append_on(self._conn(), params)
+                row = self._append_on(self._conn(), params, durable)
             except self._psycopg.Error as error:
                 if not self._lost(error):
                     raise LedgerError(f"{self.url}: cannot append to the ledger: {_first_line(error)}") from None
                 self._forget_connection()
                 try:
                     connection = self._conn()
-                    row = self._appended(connection, body_text, columns) or self._append_on(connection, params)
+                    row = self._appended(connection, body_text, columns) or self._append_on(connection, params, durable)
                 except self._psycopg.Error as again:
                     raise LedgerError(f"{self.url}: cannot append to the ledger (connected again after: {_first_line(error)}): {_first_line(again)}") from None
         seq, prev_hash, hash_ = row
         return Entry(int(seq), prev_hash, hash_, body_text, dict(columns))
 
-    def _append_on(self, connection: Any, params: dict) -> tuple:
+    def _append_on(self, connection: Any, params: dict, durable: bool = True) -> tuple:
         row = connection.execute(APPEND if self._columns else APPEND_V1, params).fetchone()
         if self._durable is not None:
-            connection.execute(self._durable)  # returns once the append's commit is flushed
+            if durable:
+                connection.execute(self._durable)  # returns once the append's commit (and every earlier one) is flushed
+                self._unsynced = False
+            else:
+                self._unsynced = True  # the next durable append or ``sync`` waits for its flush
         return row
+
+    def sync(self) -> None:
+        """Wait until what this process appended with ``durable=False`` is flushed."""
+        with self._lock:
+            if not self._unsynced or self._connection is None or self._pid != os.getpid():
+                return
+            try:
+                self._connection.execute(self._durable)
+            except self._psycopg.Error as error:
+                raise LedgerError(f"{self.url}: cannot flush the ledger: {_first_line(error)}") from None
+            self._unsynced = False
 
     def _appended(self, connection: Any, body_text: str, columns: Mapping[str, str | None]) -> tuple | None:
         """The record already in the ledger with exactly this body (its time makes it unique)."""

@@ -8,16 +8,25 @@ writer starve the others; ours waits at most a few milliseconds). WAL mode
 keeps readers from blocking writers; ``synchronous=FULL`` makes every committed record
 survive a crash of the machine, not just of the process. A process killed mid-append
 leaves no partial record: the transaction either committed or rolls back on the next open.
+
+One flush per statement: a statement's end (``finished``/``failed``, ``durable=False``) commits
+with ``synchronous=NORMAL`` (it survives the process at once) and reaches the disk with the next
+durable commit, whose flush of the write-ahead log covers every frame before it, or with ``sync``
+(an fsync of that log: the task's end, ``close``, process exit). A machine crash before then
+loses that end and whatever followed it, never a record in the middle, so the chain stays whole.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import logging
 import os
 import random
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -25,6 +34,8 @@ from lineage.record.chain import Entry, chain_hash
 from lineage.record.migrations import SQLITE, SchemaTooNew, migrate
 from lineage.record.record import now
 from lineage.record.store import PAGE, Filters, Ledger, LedgerError, SnapshotReader, entry_from_row, where_clause
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 60.0
 _LOCKED = ("locked", "busy")
@@ -48,6 +59,11 @@ class SqliteLedger(Ledger):
         self._pid = 0
         self._columns = True
         self._create = create
+        # a statement's end may wait for the next flush only where every commit is flushed anyway
+        self._deferrable = synchronous.upper() in ("FULL", "EXTRA")
+        self._relaxed = False  # the connection commits with synchronous=NORMAL right now
+        self._unsynced = False  # this process committed records not yet flushed
+        self._at_exit = False
         if not create:
             self._check_is_ledger()
         self._migrate(target_version)
@@ -70,6 +86,7 @@ class SqliteLedger(Ledger):
                 _INHERITED.append(self._connection)  # closing it here could disturb the parent's file locks and WAL
             self._connection = self._connect()
             self._pid = os.getpid()
+            self._relaxed = self._unsynced = False  # a forked child's parent flushes its own
         return self._connection
 
     def _check_is_ledger(self) -> None:
@@ -108,10 +125,14 @@ class SqliteLedger(Ledger):
 
     # -- append -------------------------------------------------------------------------
 
-    def _append(self, body_text: str, columns: Mapping[str, str | None]) -> Entry:
+    def _append(self, body_text: str, columns: Mapping[str, str | None], durable: bool = True) -> Entry:
         with self._lock:
             connection = self._conn()
             try:
+                relax = self._deferrable and not durable
+                if relax != self._relaxed:
+                    connection.execute(f"PRAGMA synchronous={'NORMAL' if relax else self.synchronous}")
+                    self._relaxed = relax
                 retry_while_locked(lambda: connection.execute("BEGIN IMMEDIATE"))
                 try:
                     seq, prev_hash = connection.execute("SELECT seq, hash FROM lineage_ledger_head WHERE id = 1").fetchone()
@@ -129,7 +150,34 @@ class SqliteLedger(Ledger):
                     raise
             except sqlite3.Error as error:
                 raise LedgerError(f"{self.path}: cannot append to the ledger: {error}") from None
+            if relax and not self._unsynced:
+                self._unsynced = True
+                if not self._at_exit:
+                    self._at_exit = True
+                    atexit.register(_sync_at_exit, weakref.ref(self))
+            elif not relax:
+                self._unsynced = False  # this commit's flush covered the log before it
         return Entry(seq, prev_hash, hash_, body_text, dict(columns))
+
+    def sync(self) -> None:
+        """Flush the write-ahead log (every record committed before is on disk afterwards)."""
+        with self._lock:
+            if not self._unsynced or self._pid != os.getpid():
+                return
+            try:
+                fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+            except FileNotFoundError:  # the last connection checkpointed it into the (flushed) database
+                self._unsynced = False
+                return
+            except OSError as error:
+                raise LedgerError(f"{self.path}: cannot flush the ledger: {error}") from None
+            try:
+                os.fsync(fd)
+            except OSError as error:
+                raise LedgerError(f"{self.path}: cannot flush the ledger: {error}") from None
+            finally:
+                os.close(fd)
+            self._unsynced = False
 
     # -- read ---------------------------------------------------------------------------
 
@@ -158,6 +206,16 @@ class SqliteLedger(Ledger):
             raise LedgerError(f"{self.path}: cannot read the ledger: {error}") from None
         finally:
             connection.close()
+
+
+def _sync_at_exit(reference: "weakref.ref[SqliteLedger]") -> None:
+    ledger = reference()
+    if ledger is None:
+        return
+    try:
+        ledger.sync()
+    except Exception as error:  # at exit: say so, a traceback helps nobody
+        log.error("lineage ledger: %s; the last statement ends recorded may not survive a crash of the machine", error)
 
 
 def retry_while_locked(operation):

@@ -19,6 +19,12 @@ from lineage.record.record import event_record, now, statement_record
 from lineage.model import Decision
 
 PAGE = 2000
+# A statement's end is flushed with the next durable write (the next statement's ``started``),
+# at ``sync`` (the task's end) or at close/exit, not on its own: one disk flush per statement.
+# A machine crash in between loses at most that end, and the statement reads as started without
+# an outcome: unsettled (``lineage.record.outcomes``), as if the process had died while it ran.
+# ``started`` (before the statement runs), ``refused``, ``unknown`` and events stay durable at once.
+DEFERRED_PHASES = frozenset({"finished", "failed"})
 
 
 class LedgerError(Exception):
@@ -64,24 +70,31 @@ class Ledger:
     url: str = ""
 
     def close(self) -> None:
-        """Close this process's connection (a forked child never closes its parent's)."""
+        """Close this process's connection (a forked child never closes its parent's), after
+        flushing what it appended to disk."""
+        self.sync()
         with self._lock:
             if self._connection is not None and self._pid == os.getpid():
                 self._connection.close()
             self._connection = None
 
     def record_statement(self, identity: RunIdentity, decision: Decision, phase: str, **details: Any) -> Entry:
-        return self.append(statement_record(identity, decision, phase, details))
+        return self.append(statement_record(identity, decision, phase, details), durable=phase not in DEFERRED_PHASES)
 
     def record_event(self, kind: str, identity: RunIdentity | None, payload: Mapping[str, Any]) -> Entry:
         return self.append(event_record(kind, identity, payload))
 
-    def append(self, body: Mapping[str, Any]) -> Entry:
+    def append(self, body: Mapping[str, Any], durable: bool = True) -> Entry:
+        """Chain ``body`` onto the ledger. ``durable=False``: committed (it survives the process)
+        but flushed to disk with the next durable append or ``sync`` (see ``DEFERRED_PHASES``)."""
         try:
             text = canonical_json(body)
         except (TypeError, ValueError) as error:
             raise LedgerError(f"{self.url}: the record is not plain JSON ({error}); nothing was written") from None
-        return self._append(text, derived_columns(body))
+        return self._append(text, derived_columns(body), durable)
+
+    def sync(self) -> None:
+        """Flush to disk what this process appended with ``durable=False`` (a task's end, close, exit)."""
 
     def entries(self, filters: Filters | None = None, after: int = 0, limit: int | None = None) -> Iterator[Entry]:
         """Entries in sequence order, ``after`` a sequence number, matching ``filters``."""
@@ -119,7 +132,7 @@ class Ledger:
 
     # -- for backends -------------------------------------------------------------------
 
-    def _append(self, body_text: str, columns: Mapping[str, str | None]) -> Entry:
+    def _append(self, body_text: str, columns: Mapping[str, str | None], durable: bool = True) -> Entry:
         raise NotImplementedError
 
     def _page(self, after: int, filters: Filters, limit: int) -> list[Entry]:

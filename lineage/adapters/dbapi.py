@@ -217,12 +217,29 @@ class GovernedConnection(_Governed):
 
     query = sql
 
+    def close(self) -> None:
+        """Close the driver's connection; the ledger records of the statements' ends are flushed first."""
+        try:
+            self._sync_ledger()
+        finally:
+            self._raw.close()
+
     def __enter__(self) -> "GovernedConnection":
         self._raw.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> Any:
+        try:
+            self._sync_ledger()
+        except BaseException:
+            self._raw.__exit__(*exc)
+            raise
         return self._raw.__exit__(*exc)
+
+    def _sync_ledger(self) -> None:
+        sync = getattr(self._governor.ledger, "sync", None)
+        if sync is not None:
+            sync()
 
 
 # -- statements lineage itself sends (catalog, application_name) --------------------------------

@@ -113,3 +113,18 @@ def test_a_deferred_end_is_flushed_at_process_exit(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["fsynced:", f"{path}-wal"]
     assert [entry.body["kind"] for entry in SqliteLedger(path).entries()] == ["first", "last"]
+
+
+def test_closing_a_governed_connection_flushes_its_statements_ends(tmp_path, monkeypatch, loaded_policy, identity):
+    import duckdb
+
+    from lineage.adapters.dbapi import govern
+
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    connection = govern(duckdb.connect(), policy=loaded_policy, identity=identity, ledger=ledger)
+    fsyncs = wal_fsyncs(monkeypatch)
+    connection.execute("select 1")
+    assert fsyncs == []
+    connection.close()
+    assert fsyncs == [f"{tmp_path / 'ledger.db'}-wal"]
+    assert [entry.body.get("phase") for entry in ledger.entries() if entry.body["kind"] == "statement"][-2:] == ["started", "finished"]

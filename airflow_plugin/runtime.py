@@ -55,6 +55,7 @@ class Runtime:
         self._ledger: Any = _UNSET
         self._events: Any = _UNSET
         self._approvals: Any = _UNSET
+        self._statement_events: dict[int, Any] = {}  # id(engine) -> its GovernanceEvents
 
     @property
     def ledger(self):
@@ -70,13 +71,18 @@ class Runtime:
         return self._events
 
     def events_for(self, engine):
-        """The governor's events collaborator for one connection's engine (catalog, classifier)."""
+        """The governor's events collaborator for one connection's engine (catalog, classifier):
+        one per engine, so the next task's statements reuse the parts of their events built once."""
         emitter = self.emitter
         if emitter is None:
             return None
         from lineage.deliver.governance import GovernanceEvents
 
-        return GovernanceEvents(emitter, engine)
+        with self._lock:
+            events = self._statement_events.get(id(engine))
+            if events is None or events.engine is not engine:
+                events = self._statement_events[id(engine)] = GovernanceEvents(emitter, engine)
+            return events
 
     @property
     def approvals(self):
@@ -85,6 +91,23 @@ class Runtime:
 
             self._approvals = task_approvals(self.settings, self.policy, self.ledger)
         return self._approvals
+
+    def flush(self) -> None:
+        """A task ended: its events are in their sinks, and the ledger records of its statements'
+        ends are flushed to disk."""
+        emitter = self._events
+        if emitter is not _UNSET and emitter is not None:
+            try:
+                if not emitter.flush():
+                    log.error("lineage-governance: the task's events were not all written within 30 s (they are written before the process exits)")
+            except Exception:
+                log.exception("lineage-governance: could not flush the task's events")
+        ledger = self._ledger
+        if ledger is not _UNSET and ledger is not None and hasattr(ledger, "sync"):
+            try:
+                ledger.sync()
+            except Exception:
+                log.exception("lineage-governance: could not flush the ledger at the task's end")
 
     def engine(self, target: Target) -> Engine:
         key = (target.conn_id, target.namespace, target.database)
@@ -135,7 +158,8 @@ def open_emitter(settings: Settings):
         transport = airflow_openlineage_transport()
         if transport:
             sinks.append(Spool(settings.events_spool, client_factory=lambda: client_from_config({"transport": transport})))
-    return EventEmitter(sinks) if sinks else None
+    # built and written by a thread of its own, off the statements' path; flushed at each task's end
+    return EventEmitter(sinks, background=True) if sinks else None
 
 
 def airflow_openlineage_transport() -> dict | None:
@@ -360,13 +384,14 @@ def current() -> TaskGovernance | None:
 
 
 def finish(state: str = "COMPLETE") -> None:
-    """The task attempt ended: just-in-time roles are dropped; its governance stays findable by
-    run id for the provider's facets."""
+    """The task attempt ended: just-in-time roles are dropped, its events and ledger records
+    flushed; its governance stays findable by run id for the provider's facets."""
     global _active
     with _active_lock:
         if _active is not None:
             for cleanup in _active.on_finish:
                 cleanup(state)
+            _active.runtime.flush()
             _recent[_active.identity.run_id] = _active
             while len(_recent) > RECENT:
                 _recent.popitem(last=False)

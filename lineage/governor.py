@@ -200,6 +200,7 @@ class Governor:
         # shared by the governors of one pipeline task (one per database connection), so the
         # statements of a run are numbered 1, 2, 3 ... whichever connection ran them
         self._statement_numbers: dict[str, int] = {} if statement_numbers is None else statement_numbers
+        self._comment: tuple[RunIdentity, str, str] | None = None  # the last identity comment (URL-encoding it costs)
 
     def decide(self, sql: str, identity: RunIdentity, dialect: str | None = None) -> tuple[Decision, ...]:
         return self.engine.check(sql, identity, dialect)
@@ -300,7 +301,7 @@ class Governor:
         """The statement runs now: its number, its final SQL (stamped with the identity comment),
         the durable ``started`` record and the START event."""
         context = self._numbered(identity, context)
-        final_sql = stamp(decision.sql, identity_comment(identity, decision.policy_version)) if self.comment else decision.sql
+        final_sql = stamp(decision.sql, self._identity_comment(identity, decision.policy_version)) if self.comment else decision.sql
         outcome = Outcome(decision, final_sql, approval_id=approval_id)
         if approval_id is not None and self.approvals is not None:
             outcome.extra["approver"] = self.approvals.approver(approval_id)
@@ -413,6 +414,12 @@ class Governor:
             scrubbed = Exception.__new__(type(error))
             Exception.__init__(scrubbed, message)
         return scrubbed
+
+    def _identity_comment(self, identity: RunIdentity, policy_version: str) -> str:
+        cached = self._comment
+        if cached is None or cached[1] != policy_version or cached[0] != identity:
+            cached = self._comment = (identity, policy_version, identity_comment(identity, policy_version))
+        return cached[2]
 
     def _numbered(self, identity: RunIdentity, context: ExecutionContext) -> ExecutionContext:
         number = self._statement_numbers.get(identity.run_id, 0) + 1

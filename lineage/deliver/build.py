@@ -210,6 +210,7 @@ def statement_event(
     job_facets: dict,
     error: str | None = None,
     approval: GovernanceApproval | None = None,
+    event_time_value: str | None = None,
 ) -> RunEvent:
     """One event of a statement run; ``run_facets``/``job_facets`` from ``statement_run_facets``
     and ``statement_job_facets``, the same objects on every event of the run."""
@@ -219,7 +220,7 @@ def statement_event(
         facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(message=error, programmingLanguage="SQL", producer=PRODUCER)
     return RunEvent(
         eventType=event_type,
-        eventTime=event_time(),
+        eventTime=event_time_value or event_time(),
         run=Run(runId=run_id, facets=facets),
         job=_job(identity.job_namespace, statement_job_name(identity, number), job_facets),
         inputs=inputs,

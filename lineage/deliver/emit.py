@@ -5,18 +5,29 @@
 
 ``emit`` never raises into the pipeline: a sink that fails is logged and the others still get
 the event.
+
+``EventEmitter(sinks, background=True)`` (the Airflow plugin's) takes the work off the
+statement's path: ``submit(build)`` queues the event's construction, serialisation and the
+sinks' writes for one writer thread, in order; ``flush`` waits until the queue is empty (a
+task's end), as do ``close`` and the process's exit. A full queue makes ``submit`` wait: no event
+is dropped. A forked child starts with an empty queue (the parent writes what it queued).
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
 import enum
 import itertools
 import json
 import logging
 import os
+import threading
+import time
 import uuid
+import weakref
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 import attr
 from openlineage.client.serde import Serde
@@ -140,15 +151,66 @@ class JsonlSink:
         self._fd = None
 
 
+MAX_QUEUED = 10_000  # events waiting for the writer thread; past it, submit waits
+_BACKGROUND: "weakref.WeakSet[EventEmitter]" = weakref.WeakSet()
+
+
 class EventEmitter:
-    def __init__(self, sinks: Iterable[Sink] = ()):
+    def __init__(self, sinks: Iterable[Sink] = (), background: bool = False):
         self.sinks = list(sinks)
+        self.background = background
+        self._cond = threading.Condition()
+        self._queue: collections.deque = collections.deque()
+        self._writing = False  # the writer thread holds an event it took from the queue
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        if background:
+            atexit.register(_flush_at_exit, weakref.ref(self))
+            _BACKGROUND.add(self)
 
     def emit(self, event: Any, shared: SharedParts | None = None) -> str | None:
+        """Serialise ``event`` and write it to every sink; returns its JSON (None when queued)."""
+        return self.submit(lambda: event, shared)
+
+    def submit(self, build: Callable[[], Any], shared: SharedParts | None = None) -> str | None:
+        """``build()`` makes the event: now, or on the writer thread in background mode."""
+        if not self.background:
+            return self._write(build, shared)
+        if self._pid != os.getpid():
+            self._forked()
+        with self._cond:
+            while len(self._queue) >= MAX_QUEUED and self._thread is not None and self._thread.is_alive():
+                self._cond.wait(1.0)
+            self._queue.append((build, shared))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lineage-events-writer", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        return None
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued event is in the sinks; False if ``timeout`` passed first."""
+        if not self.background:
+            return True
+        if self._pid != os.getpid():
+            self._forked()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._writing:
+                if self._thread is None or not self._thread.is_alive():
+                    self._write_queued()  # no writer (it could not start): the caller writes them
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def _write(self, build: Callable[[], Any], shared: SharedParts | None) -> str | None:
         try:
-            body = serialize(event, shared)
+            body = serialize(build(), shared)
         except Exception:
-            log.exception("lineage events: cannot serialise an event; it is not emitted")
+            log.exception("lineage events: cannot build or serialise an event; it is not emitted")
             return None
         for sink in self.sinks:
             try:
@@ -157,7 +219,34 @@ class EventEmitter:
                 log.exception("lineage events: sink %s failed to take an event", type(sink).__name__)
         return body
 
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                item = self._queue.popleft()
+                self._writing = True
+            try:
+                self._write(*item)
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+
+    def _write_queued(self) -> None:
+        while self._queue:
+            self._write(*self._queue.popleft())
+
+    def _forked(self) -> None:
+        # the parent's writer thread is not in the child, and its queued events are the parent's to write
+        self._cond = threading.Condition()
+        self._queue = collections.deque()
+        self._writing = False
+        self._thread = None
+        self._pid = os.getpid()
+
     def close(self, timeout: float = 0.0) -> None:
+        self.flush()
         for sink in self.sinks:
             try:
                 sink.close(timeout)
@@ -197,3 +286,18 @@ def emitter_from_environment(
     if spool is True or isinstance(spool, (str, os.PathLike)) or (spool is None and transport_configured(env)):
         sinks.append(Spool(spool if isinstance(spool, (str, os.PathLike)) else None))
     return EventEmitter(sinks)
+
+
+def _flush_at_exit(reference: "weakref.ref[EventEmitter]") -> None:
+    emitter = reference()
+    if emitter is not None and emitter._pid == os.getpid() and not emitter.flush():
+        log.error("lineage events: events still queued at exit could not be written within 30 s")
+
+
+def _after_fork_in_child() -> None:
+    for emitter in list(_BACKGROUND):
+        emitter._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

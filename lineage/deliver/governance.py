@@ -28,6 +28,7 @@ from openlineage.client.event_v2 import RunState as EventType
 
 from lineage.deliver.build import (
     error_text,
+    event_time,
     job_event,
     new_statement_run_id,
     refusal_text,
@@ -73,6 +74,19 @@ class _StatementRun:
     template: _Template
     identity: _Identity
     shared: SharedParts
+
+
+def _schemas(decision: Decision, catalog) -> tuple | None:
+    """What a statement's datasets take from the catalog: the columns of the tables it reads and
+    writes. A catalog that learns other relations (the task's next CREATE) keeps the template."""
+    if catalog is None:
+        return None
+    facts = decision.facts
+    out = []
+    for table in (*facts.reads, *facts.writes):
+        columns = catalog.columns(table)
+        out.append(tuple(columns.items()) if columns else None)
+    return tuple(out)
 
 
 class GovernanceEvents:
@@ -141,15 +155,15 @@ class GovernanceEvents:
         return _StatementRun(new_statement_run_id(), template, who, template.shared.merged(who.shared))
 
     def _template(self, decision: Decision, context) -> _Template:
-        catalog = self.catalog
-        key = (id(decision), context.namespace, context.database, context.dialect, getattr(catalog, "version", None))
+        catalog, classifier = self.catalog, self.classifier
+        key = (id(decision), context.namespace, context.database, context.dialect, id(classifier), _schemas(decision, catalog))
         with self._lock:
             template = self._templates.get(key)
             if template is not None and template.decision() is decision:
                 self._templates.move_to_end(key)
                 return template
         where = Where.of(context)
-        inputs, outputs = statement_datasets(decision, where, catalog, self.classifier)
+        inputs, outputs = statement_datasets(decision, where, catalog, classifier)
         sensitive = self._sensitive(decision)
         job_facets = statement_job_facets(statement_sql(decision, context.dialect, sensitive), context.dialect)
         template = _Template(weakref.ref(decision), inputs, outputs, job_facets, sensitive, SharedParts([inputs, outputs, job_facets]))
@@ -184,21 +198,29 @@ class GovernanceEvents:
         return any(classifier.is_classified_table(table) for table in (*facts.reads, *facts.writes))
 
     def _emit(self, event_type, identity, decision, context, run: _StatementRun, outcome: str, error=None, approval=None):
-        event = statement_event(
-            event_type,
-            identity,
-            decision,
-            run_id=run.run_id,
-            number=context.statement_number,
-            inputs=run.template.inputs,
-            outputs=run.template.outputs,
-            outcome=outcome,
-            run_facets=run.identity.run_facets,
-            job_facets=run.template.job_facets,
-            error=error,
-            approval=approval,
-        )
-        return self.emitter.emit(event, run.shared)
+        # everything the event says is fixed here (its time too); an emitter in background mode
+        # builds and writes it off the statement's path
+        when, number = event_time(), context.statement_number
+
+        def build():
+            return statement_event(
+                event_type,
+                identity,
+                decision,
+                run_id=run.run_id,
+                number=number,
+                inputs=run.template.inputs,
+                outputs=run.template.outputs,
+                outcome=outcome,
+                run_facets=run.identity.run_facets,
+                job_facets=run.template.job_facets,
+                error=error,
+                approval=approval,
+                event_time_value=when,
+            )
+
+        submit = getattr(self.emitter, "submit", None)
+        return submit(build, run.shared) if submit is not None else self.emitter.emit(build(), run.shared)
 
     # -- job runs (a whole Airflow task, dbt invocation or dbt node) --------------------------
 

@@ -72,7 +72,7 @@ def _normalize_parsed(sql: str, dialect: str) -> tuple[str, frozenset[str]] | No
             continue
         if isinstance(expression, exp.Command):
             return None  # a Command keeps its text verbatim, literals included: use the tokens
-        expression = expression.copy()
+        # a tree of its own (parsed just now): changed in place, without a copy
         for node in list(expression.find_all(*_VALUE_NODES, exp.Parameter)):
             if node.find_ancestor(exp.DataType) is not None:
                 continue

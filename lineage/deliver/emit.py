@@ -55,17 +55,21 @@ def serialize(event: Any, shared: "SharedParts | None" = None) -> str:
 
 
 class SharedParts:
-    """Objects reused by several events, with their JSON computed once.
+    """Objects reused by several events, with their JSON computed once (when first needed: on
+    the writer thread, for an emitter in background mode).
 
     Holding the objects keeps their ``id`` unique while they are registered."""
 
     _token = uuid.uuid4().hex
     _numbers = itertools.count()
+    _lock = threading.Lock()
 
     def __init__(self, objects: Iterable[Any] = ()):
         self.objects: list[Any] = []
         self.markers: dict[int, str] = {}
-        self.fragments: dict[str, str] = {}
+        self._own: list[Any] = []  # the objects added here (not merged in): their JSON is kept here
+        self._fragments: dict[str, str] = {}
+        self._sources: list["SharedParts"] = [self]  # this one and those merged in
         for value in objects:
             self.add(value)
 
@@ -74,15 +78,29 @@ class SharedParts:
             return
         marker = f"@lg-shared-{self._token}-{next(self._numbers)}@"
         self.objects.append(value)
+        self._own.append(value)
         self.markers[id(value)] = marker
-        self.fragments[json.dumps(marker)] = json.dumps(to_plain(value), sort_keys=True)
+
+    @property
+    def fragments(self) -> dict[str, str]:
+        """Quoted marker -> the object's JSON."""
+        out: dict[str, str] = {}
+        for source in self._sources:
+            if len(source._fragments) < len(source._own):
+                with self._lock:
+                    for value in source._own:
+                        key = json.dumps(source.markers[id(value)])
+                        if key not in source._fragments:
+                            source._fragments[key] = json.dumps(to_plain(value), sort_keys=True)
+            out.update(source._fragments)
+        return out
 
     def merged(self, other: "SharedParts") -> "SharedParts":
         out = SharedParts()
         for part in (self, other):
             out.objects.extend(part.objects)
             out.markers.update(part.markers)
-            out.fragments.update(part.fragments)
+            out._sources.extend(part._sources)
         return out
 
     def __bool__(self) -> bool:

@@ -354,6 +354,13 @@ def test_a_drop_or_dml_leaves_the_catalog_current(warehouse):
     assert not warehouse.governor.catalog_stale
 
 
+def test_a_new_schema_leaves_the_catalog_current(warehouse):
+    version = warehouse.engine.catalog.version
+    warehouse.execute("create schema if not exists mart")
+    assert not warehouse.governor.catalog_stale  # dbt creates its schema first in every run: no catalog read after it
+    assert warehouse.engine.catalog.version == version
+
+
 def test_a_failed_ddl_leaves_the_catalog_as_it_was(warehouse):
     add_id = "alter table crm.orders add column id int"  # id exists
     with pytest.raises(duckdb.Error):

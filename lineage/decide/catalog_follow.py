@@ -23,7 +23,8 @@ def catalog_follows(engine: "Engine", decision: Decision) -> bool:
     dbt's ``x`` -> ``x__dbt_backup``, ``x__dbt_tmp`` -> ``x`` swap), a DROP (a stale entry only
     describes a relation the database no longer has). Any other DDL: False (read it again).
 
-    ``insert into t select ...`` -> True (no DDL); ``alter table t add column c int`` -> False;
+    ``insert into t select ...`` -> True (no DDL); ``create schema s`` -> True (nothing in it yet);
+    ``alter table t add column c int`` -> False;
     ``alter table t__dbt_tmp rename to t`` with t__dbt_tmp's columns known -> True, and t has them.
     """
     facts = decision.facts
@@ -33,6 +34,8 @@ def catalog_follows(engine: "Engine", decision: Decision) -> bool:
         return True
     if is_drop(facts.kind):
         return True
+    if facts.kind == "create_schema" and not facts.writes and not facts.opaque:
+        return True  # a new schema holds no relation yet (one created with elements in it is another kind)
     renames = [change for change in facts.schema_changes if change.change == "renamed_table"]
     if not renames or len(renames) != len(facts.schema_changes):
         return False

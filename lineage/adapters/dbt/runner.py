@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from lineage.adapters.dbt.manifest import (
+    column_meta,
     contract_enforced,
     depends_on,
     exposures,
     get,
     materialization,
-    meta_classifications,
     relation_name,
     topological,
 )
@@ -285,7 +285,7 @@ class DbtRun:
             "schema": getattr(credentials, "schema", None),
             # declared columns describe what a model will be, not what is there: sources only
             "layers": [artifact_tables(Path(config.project_root) / config.target_path), manifest_tables(manifest.sources.values())],
-            "meta": meta_classifications([*manifest.sources.values(), *manifest.nodes.values()]),
+            "meta": column_meta([*manifest.sources.values(), *manifest.nodes.values()]),
             "relations": relations,
             "exposures": exposures(manifest),
             "contracts": [uid for uid, node in manifest.nodes.items() if contract_enforced(node)],
@@ -311,18 +311,18 @@ class DbtRun:
     def _send_catalog(self, adapter, query: str | None, schemas) -> None:
         """The live columns (PostgreSQL, DuckDB); a warehouse that cannot say what it holds cannot
         be checked for schema changes, so the pre-flight then refuses (fail closed)."""
-        message: tuple = ("catalog", {})
+        message: tuple = ("catalog", [])
         if query:
             try:
-                message = ("catalog", _only(self._live_tables(adapter, query), schemas))
+                message = ("catalog", _only(self._live_columns(adapter, query), schemas))
             except Exception as error:
                 message = ("catalog_failed", f"cannot read the warehouse's information_schema: {error}")
         self.sidecar.send(message)
 
-    def _live_tables(self, adapter, query: str) -> dict:
-        from lineage.adapters.dbt.warehouse import live_tables
+    def _live_columns(self, adapter, query: str) -> list[tuple]:
+        from lineage.adapters.dbt.warehouse import live_columns
 
-        return live_tables(adapter, query)
+        return live_columns(adapter, query)
 
     def _compile(self, task, order, nodes_by_id, selected, relations, full_refresh) -> None:
         """Every analysed node compiled in analysis mode and handed to the sidecar at once (it
@@ -525,10 +525,10 @@ def _restore_compiled(manifest, saved) -> None:
                 setattr(node, name, value)
 
 
-def _only(tables: dict, schemas) -> dict:
-    """The tables of the schemas the run reads or writes."""
+def _only(rows: list[tuple], schemas) -> list[tuple]:
+    """The columns (rows of ``warehouse.columns_query``) of the schemas the run reads or writes."""
     wanted = {(database.lower(), schema.lower()) for database, schema in schemas}
-    return {key: columns for key, columns in tables.items() if (key[0].lower(), key[1].lower()) in wanted}
+    return [row for row in rows if (str(row[0]).lower(), str(row[1]).lower()) in wanted]
 
 
 def _resource(node) -> str:

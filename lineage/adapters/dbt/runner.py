@@ -55,6 +55,7 @@ ANALYSED = ("model", "seed", "snapshot", "test", "sql_operation")
 GOVERNED_LOG = "lineage_governance:governed "
 PLAN_VAR = "LINEAGE_DBT_PLAN"
 ANALYSIS_PLAN = json.dumps({"mode": "analysis"})
+SIDECAR_MAIN = "import sys; from lineage.adapters.dbt.sidecar import serve; serve(int(sys.argv[1]))"
 # our own hooks, which render nothing while the pre-flight analyses (rendering them costs a context)
 OWN_HOOKS = frozenset({"{{ lineage_governance.guard_schema_change() }}"})
 
@@ -116,7 +117,7 @@ class DbtRunResult:
 
 
 class Sidecar:
-    """The dbt side of the pipe to the governance sidecar (``python -m lineage.adapters.dbt.sidecar``).
+    """The dbt side of the pipe to the governance sidecar (``lineage.adapters.dbt.sidecar.serve``).
 
     A fresh interpreter rather than a fork (the caller may have threads) and rather than
     multiprocessing's spawn (which re-imports the caller's ``__main__``); the two ends talk
@@ -135,7 +136,7 @@ class Sidecar:
         package_root = str(Path(lineage.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(part for part in (package_root, env.get("PYTHONPATH")) if part)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lineage.adapters.dbt.sidecar", str(theirs.fileno())],
+            [sys.executable, "-c", SIDECAR_MAIN, str(theirs.fileno())],
             pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
         )
         theirs.close()

@@ -19,6 +19,7 @@ If the sidecar dies, the dbt process stops (fail closed): nothing runs unrecorde
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -74,7 +75,11 @@ def main(conn, config: Config) -> None:
         conn.send(("error", EXIT_BAD_INPUT, str(error)))
         conn.close()
         return
-    conn.send(("ready", governance.hello()))
+    hello = governance.hello()
+    # the modules, policy and stores loaded so far live as long as the process: the collector need
+    # not walk them again on every full collection while dbt's statements arrive
+    gc.freeze()
+    conn.send(("ready", hello))
     while True:
         try:
             message = conn.recv()
@@ -719,10 +724,18 @@ def _rows(status: str | None) -> int | None:
     return int(parts[-1]) if parts and parts[-1].isdigit() else None
 
 
-if __name__ == "__main__":  # python -m lineage.adapters.dbt.sidecar <fd>: started by lineage.adapters.dbt.runner.Sidecar
-    import sys
+def serve(fd: int) -> None:
+    """The sidecar process: its end of the socket pair is ``fd``; the first message is its Config.
+    Started by ``lineage.adapters.dbt.runner.Sidecar`` as ``python -c`` (not ``-m``, which would run
+    this module twice: once as ``__main__`` and once for the Config it unpickles)."""
     from multiprocessing.connection import Connection
 
-    connection = Connection(int(sys.argv[1]))
+    connection = Connection(fd)
     first = connection.recv()
     main(connection, first[1])
+
+
+if __name__ == "__main__":  # python -m lineage.adapters.dbt.sidecar <fd>
+    import sys
+
+    serve(int(sys.argv[1]))

@@ -8,9 +8,10 @@ plain dictionaries of ``manifest.json`` alike; imports nothing from dbt.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from lineage.decide.classify import ClassificationEntry
+if TYPE_CHECKING:  # the dbt process sends column_meta; the classifier's module stays in the sidecar
+    from lineage.decide.classify import ClassificationEntry
 
 META_KEYS = ("classification", "classifications")
 RELATIONAL = ("model", "seed", "snapshot")
@@ -69,7 +70,18 @@ def column_tags(column: Any) -> tuple[str, ...]:
 
 def meta_classifications(nodes: Iterable[Any]) -> list[ClassificationEntry]:
     """Classification entries from the column meta of sources, models, seeds and snapshots."""
-    entries: list[ClassificationEntry] = []
+    return classification_entries(column_meta(nodes))
+
+
+def column_meta(nodes: Iterable[Any]) -> list[tuple[str, str, tuple[str, ...], str]]:
+    """(relation, column, tags, origin) of every classified column: plain data, as the dbt process
+    sends it (``classification_entries`` makes the entries in the sidecar).
+
+    >>> column_meta([{"resource_type": "source", "unique_id": "source.shop.raw.customers", "database": "shop",
+    ...   "schema": "raw", "name": "customers", "columns": {"email": {"meta": {"classification": "pii.email"}}}}])
+    [('shop.raw.customers', 'email', ('pii.email',), 'dbt:source.shop.raw.customers')]
+    """
+    found = []
     for node in nodes:
         relation = relation_name(node)
         if relation is None:
@@ -78,8 +90,14 @@ def meta_classifications(nodes: Iterable[Any]) -> list[ClassificationEntry]:
         for name, column in columns.items():
             tags = column_tags(column)
             if tags:
-                entries.append(ClassificationEntry(relation, get(column, "name") or name, tags, origin=f"dbt:{get(node, 'unique_id')}"))
-    return entries
+                found.append((relation, get(column, "name") or name, tags, f"dbt:{get(node, 'unique_id')}"))
+    return found
+
+
+def classification_entries(meta: Iterable[tuple[str, str, tuple[str, ...], str]]) -> list[ClassificationEntry]:
+    from lineage.decide.classify import ClassificationEntry
+
+    return [ClassificationEntry(relation, column, tags, origin=origin) for relation, column, tags, origin in meta]
 
 
 def depends_on(node: Any) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from openlineage.client.facet_v2 import RunFacet
 from sqlglot.errors import ParseError, TokenError
 
 from lineage.decide.classify import ClassificationEntry
-from lineage.adapters.dbt.masks import masks_of
+from lineage.adapters.dbt.masks import MASK_FUNCTION, masks_of
 from lineage.adapters.dbt.preflight import WILDCARD, NodeResult, PreflightReport
 from lineage.deliver.build import decision_facet, job_event
 from lineage.deliver.datasets import statement_datasets
@@ -157,7 +157,12 @@ def planned_masks(result: NodeResult | None, context: NodeContext) -> tuple[Mask
         relations = (context.plan or {}).get("relations", {})
         derived = {relation: {column.lower(): (mask["strategy"], mask.get("tag") or "") for column, mask in relations.get(relation, {}).get("masks", {}).items()}
                    for relation in result.governed}
-        context._datasets[key] = statement_masks(result.statement, derived, context)
+        if not any(derived.values()) and MASK_FUNCTION not in result.statement.lower():
+            # no plan mask and no mask() call: nothing to find (the pre-flight's own text test, so
+            # most nodes' START events need no parse of their SQL)
+            context._datasets[key] = ()
+        else:
+            context._datasets[key] = statement_masks(result.statement, derived, context)
     return context._datasets[key]
 
 

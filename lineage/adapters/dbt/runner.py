@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from lineage.adapters.dbt.manifest import (
+    column_meta,
     contract_enforced,
     depends_on,
     exposures,
     get,
     materialization,
-    meta_classifications,
     relation_name,
     topological,
 )
@@ -55,6 +55,7 @@ ANALYSED = ("model", "seed", "snapshot", "test", "sql_operation")
 GOVERNED_LOG = "lineage_governance:governed "
 PLAN_VAR = "LINEAGE_DBT_PLAN"
 ANALYSIS_PLAN = json.dumps({"mode": "analysis"})
+SIDECAR_MAIN = "import sys; from lineage.adapters.dbt.sidecar import serve; serve(int(sys.argv[1]))"
 # our own hooks, which render nothing while the pre-flight analyses (rendering them costs a context)
 OWN_HOOKS = frozenset({"{{ lineage_governance.guard_schema_change() }}"})
 
@@ -116,7 +117,7 @@ class DbtRunResult:
 
 
 class Sidecar:
-    """The dbt side of the pipe to the governance sidecar (``python -m lineage.adapters.dbt.sidecar``).
+    """The dbt side of the pipe to the governance sidecar (``lineage.adapters.dbt.sidecar.serve``).
 
     A fresh interpreter rather than a fork (the caller may have threads) and rather than
     multiprocessing's spawn (which re-imports the caller's ``__main__``); the two ends talk
@@ -135,7 +136,7 @@ class Sidecar:
         package_root = str(Path(lineage.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(part for part in (package_root, env.get("PYTHONPATH")) if part)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lineage.adapters.dbt.sidecar", str(theirs.fileno())],
+            [sys.executable, "-c", SIDECAR_MAIN, str(theirs.fileno())],
             pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
         )
         theirs.close()
@@ -285,7 +286,7 @@ class DbtRun:
             "schema": getattr(credentials, "schema", None),
             # declared columns describe what a model will be, not what is there: sources only
             "layers": [artifact_tables(Path(config.project_root) / config.target_path), manifest_tables(manifest.sources.values())],
-            "meta": meta_classifications([*manifest.sources.values(), *manifest.nodes.values()]),
+            "meta": column_meta([*manifest.sources.values(), *manifest.nodes.values()]),
             "relations": relations,
             "exposures": exposures(manifest),
             "contracts": [uid for uid, node in manifest.nodes.items() if contract_enforced(node)],
@@ -311,18 +312,18 @@ class DbtRun:
     def _send_catalog(self, adapter, query: str | None, schemas) -> None:
         """The live columns (PostgreSQL, DuckDB); a warehouse that cannot say what it holds cannot
         be checked for schema changes, so the pre-flight then refuses (fail closed)."""
-        message: tuple = ("catalog", {})
+        message: tuple = ("catalog", [])
         if query:
             try:
-                message = ("catalog", _only(self._live_tables(adapter, query), schemas))
+                message = ("catalog", _only(self._live_columns(adapter, query), schemas))
             except Exception as error:
                 message = ("catalog_failed", f"cannot read the warehouse's information_schema: {error}")
         self.sidecar.send(message)
 
-    def _live_tables(self, adapter, query: str) -> dict:
-        from lineage.adapters.dbt.warehouse import live_tables
+    def _live_columns(self, adapter, query: str) -> list[tuple]:
+        from lineage.adapters.dbt.warehouse import live_columns
 
-        return live_tables(adapter, query)
+        return live_columns(adapter, query)
 
     def _compile(self, task, order, nodes_by_id, selected, relations, full_refresh) -> None:
         """Every analysed node compiled in analysis mode and handed to the sidecar at once (it
@@ -525,10 +526,10 @@ def _restore_compiled(manifest, saved) -> None:
                 setattr(node, name, value)
 
 
-def _only(tables: dict, schemas) -> dict:
-    """The tables of the schemas the run reads or writes."""
+def _only(rows: list[tuple], schemas) -> list[tuple]:
+    """The columns (rows of ``warehouse.columns_query``) of the schemas the run reads or writes."""
     wanted = {(database.lower(), schema.lower()) for database, schema in schemas}
-    return {key: columns for key, columns in tables.items() if (key[0].lower(), key[1].lower()) in wanted}
+    return [row for row in rows if (str(row[0]).lower(), str(row[1]).lower()) in wanted]
 
 
 def _resource(node) -> str:

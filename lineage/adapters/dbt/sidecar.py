@@ -19,6 +19,7 @@ If the sidecar dies, the dbt process stops (fail closed): nothing runs unrecorde
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -27,10 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lineage.decide.dbt_swap import DBT_RELATION
-from lineage.decide.verdict import revised
 from lineage.model import Action
-from lineage.decide.analysis.kinds import Kind
 
 EXIT_OK, EXIT_BLOCKED, EXIT_BAD_INPUT, EXIT_APPROVAL = 0, 1, 2, 3
 PROGRESS_FROM = 50  # nodes: larger projects get a progress line every few seconds while dbt compiles
@@ -77,7 +75,11 @@ def main(conn, config: Config) -> None:
         conn.send(("error", EXIT_BAD_INPUT, str(error)))
         conn.close()
         return
-    conn.send(("ready", governance.hello()))
+    hello = governance.hello()
+    # the modules, policy and stores loaded so far live as long as the process: the collector need
+    # not walk them again on every full collection while dbt's statements arrive
+    gc.freeze()
+    conn.send(("ready", hello))
     while True:
         try:
             message = conn.recv()
@@ -186,21 +188,22 @@ class Governance:
         self.queued: list = []
         self.preflight_run = None
 
-    def catalog(self, live: dict) -> None:
+    def catalog(self, live: list[tuple]) -> None:
         """The warehouse's columns arrived: build the engine and analyse what is already compiled."""
+        from lineage.adapters.dbt.manifest import classification_entries
         from lineage.adapters.dbt.preflight import Preflight
-        from lineage.adapters.dbt.warehouse import merged_catalog
+        from lineage.adapters.dbt.warehouse import live_tables, merged_catalog
         from lineage.decide.engine import Engine
 
         payload = self.payload
-        layers = [live]
+        layers = [live_tables(live)]
         if self.config.catalog:
             from lineage.decide.catalog import Catalog
 
             layers.append(Catalog.from_json_file(self.config.catalog, dialect=self.dialect).tables)
         layers.extend(payload["layers"])
         catalog = merged_catalog(self.dialect, payload.get("database"), payload.get("schema"), *layers)
-        self.engine = Engine(self.policy, catalog, self.dialect, extra_classifications=payload["meta"], masker=None)
+        self.engine = Engine(self.policy, catalog, self.dialect, extra_classifications=classification_entries(payload["meta"]), masker=None)
         self.governor = None
         self.preflight_run = Preflight(self.engine, self.identity, payload["relations"], payload["exposures"], payload["contracts"])
         for node in self.queued:
@@ -407,6 +410,8 @@ class Governance:
         that would have stopped it on its own stays among its findings). The masked columns are
         the masks in the SQL itself (``lineage.adapters.dbt.masks``)."""
         from lineage.adapters.dbt.preflight import REPLACED_RULES
+        from lineage.decide.dbt_swap import DBT_RELATION
+        from lineage.decide.verdict import revised
 
         own = self._relation_of(node_id)
         out = []
@@ -706,6 +711,8 @@ def _is_relation(name: str, relation: str) -> bool:
 def _seed_load(finding, facts, node_id: str | None, relation: str | None) -> bool:
     """dbt-duckdb loads a seed with ``COPY <seed's table> FROM '<its CSV>'``: the seed node's own
     load, not a file read of its own (a hook's COPY is no seed node's and stays a finding)."""
+    from lineage.decide.analysis.kinds import Kind
+
     if finding.rule != "file_read" or relation is None or not (node_id or "").startswith("seed.") or facts.kind != Kind.COPY_IN:
         return False
     return any(_is_relation(target, relation) for target in facts.writes)
@@ -717,10 +724,18 @@ def _rows(status: str | None) -> int | None:
     return int(parts[-1]) if parts and parts[-1].isdigit() else None
 
 
-if __name__ == "__main__":  # python -m lineage.adapters.dbt.sidecar <fd>: started by lineage.adapters.dbt.runner.Sidecar
-    import sys
+def serve(fd: int) -> None:
+    """The sidecar process: its end of the socket pair is ``fd``; the first message is its Config.
+    Started by ``lineage.adapters.dbt.runner.Sidecar`` as ``python -c`` (not ``-m``, which would run
+    this module twice: once as ``__main__`` and once for the Config it unpickles)."""
     from multiprocessing.connection import Connection
 
-    connection = Connection(int(sys.argv[1]))
+    connection = Connection(fd)
     first = connection.recv()
     main(connection, first[1])
+
+
+if __name__ == "__main__":  # python -m lineage.adapters.dbt.sidecar <fd>
+    import sys
+
+    serve(int(sys.argv[1]))

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from lineage.decide.catalog import Catalog, postgres_type
 from lineage.adapters.dbt.manifest import get, relation_name
+
+if TYPE_CHECKING:  # the dbt process reads the warehouse; the catalog is built in the sidecar
+    from lineage.decide.catalog import Catalog
 
 LIVE = ("postgres", "redshift", "duckdb")
 
@@ -39,11 +41,19 @@ def columns_query(dialect: str) -> str:
     return query.sql(dialect)
 
 
-def live_tables(adapter: Any, query: str) -> dict[tuple[str, ...], dict[str, str]]:
-    """Columns of every table ``columns_query`` selects, through dbt's connection (needs an open one)."""
+def live_columns(adapter: Any, query: str) -> list[tuple]:
+    """The rows of ``columns_query``, through dbt's connection (needs an open one); the sidecar
+    makes them a catalog layer (``live_tables``)."""
     _, cursor = adapter.connections.add_select_query(query)
+    return [tuple(row) for row in cursor.fetchall()]
+
+
+def live_tables(rows: Iterable[tuple]) -> dict[tuple[str, ...], dict[str, str]]:
+    """Columns of every table in ``columns_query``'s rows."""
+    from lineage.decide.catalog import postgres_type
+
     tables: dict[tuple[str, ...], dict[str, str]] = {}
-    for row in cursor.fetchall():
+    for row in rows:
         database, schema, table, column, data_type, *sizes = row
         if sizes:
             data_type = postgres_type(data_type, *sizes)
@@ -85,6 +95,8 @@ def manifest_tables(nodes: Iterable[Any]) -> dict[tuple[str, ...], dict[str, str
 
 def merged_catalog(dialect: str, database: str | None, schema: str | None, *layers: dict) -> Catalog:
     """The first layer that knows a table wins (live, then catalog.json, then the manifest)."""
+    from lineage.decide.catalog import Catalog
+
     tables: dict[tuple[str, ...], dict[str, str]] = {}
     lowered: set[tuple[str, ...]] = set()
     for layer in layers:

@@ -1,6 +1,6 @@
 """A command imports what it uses: ``lineage --help`` none of the analysis, ``lineage check`` no
-lineage client, HTTP stack, signing, schema validation, Airflow or dbt (the figures are
-bench/'s; here the modules, which do not depend on the machine)."""
+lineage client, HTTP stack, signing, schema validation, Airflow or dbt, and without a policy file
+not pydantic either (the figures are bench/'s; here the modules, which do not depend on the machine)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,19 @@ def test_check_imports_only_the_decision(argv):
     heavy = {"openlineage", "requests", "httpx", "urllib3", "jsonschema", "cryptography", "airflow", "dbt", "great_expectations", "psycopg", "duckdb"}
     assert not modules & heavy, sorted(modules & heavy)
     assert not {name for name in modules if name.startswith(("lineage.approve", "lineage.record", "lineage.deliver", "lineage.jit", "lineage.adapters"))}
+
+
+@pytest.mark.parametrize("argv", [("check", "--sql", "select 1"), ("explain", "--sql", "select 1")])
+def test_without_a_policy_file_no_policy_model_is_built(argv):
+    modules = imported(*argv)
+    assert "lineage.decide.engine" in modules  # it did decide
+    assert not modules & {"pydantic", "pydantic_core", "annotated_types"}, sorted(modules & {"pydantic", "pydantic_core", "annotated_types"})
+    assert "lineage.policy.model" not in modules
+
+
+def test_a_policy_file_is_validated_by_the_models(policy_path):
+    modules = imported("check", "--policy", str(policy_path), "--sql", "select 1")
+    assert {"pydantic", "lineage.policy.model", "lineage.decide.engine"} <= modules
 
 
 def test_every_command_is_registered_by_the_module_the_listing_names():

@@ -74,3 +74,22 @@ def test_an_unknown_command_lists_them_all(capsys):
         main(["chek"])
     assert raised.value.code == 2
     assert "invalid choice: 'chek'" in capsys.readouterr().err
+
+
+def test_in_its_own_process_start_up_is_frozen_and_the_collector_runs_again():
+    """The console script's start-up objects go to the collector's permanent generation; the command's
+    own garbage (parse trees are cycles) is collected as before. A call with argv (a test, a library)
+    leaves the collector alone."""
+    code = (
+        "import gc, json, sys\n"
+        "from lineage.cli import main\n"
+        "sys.argv = ['lineage', 'check', '--sql', 'select 1']\n"
+        "code = main()\n"
+        "frozen = gc.get_freeze_count()\n"
+        "called = main(['check', '--sql', 'select 2'])\n"
+        "print(json.dumps([code, called, gc.isenabled(), frozen, gc.get_freeze_count()]), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    code, called, enabled, frozen, frozen_after = json.loads(result.stderr.strip().splitlines()[-1])
+    assert (code, called, enabled) == (0, 0, True)
+    assert frozen > 10_000 and frozen_after == frozen  # sqlglot and the analysis, frozen once

@@ -4,8 +4,9 @@
 
 The strictest action among the findings wins. In audit mode the decision is recorded as
 decided but the original SQL passes unchanged (``effective_action`` is ``allow``).
-The masking step is ``lineage.mask.rewrite.mask_statement`` unless another masker is
-given; with ``masker=None`` the ``masking_refused`` rule refuses what would need masking.
+The masking step is ``lineage.mask.rewrite.mask_statement`` (through ``lineage.mask.step``, which
+loads it once a column is classified) unless another masker is given; with ``masker=None`` the
+``masking_refused`` rule refuses what would need masking.
 Decisions are cached by (sql, dialect, catalog version, identity's policy attributes); the
 policy version is fixed per engine.
 """
@@ -25,7 +26,7 @@ from lineage.identity.run_identity import RunIdentity
 from lineage.decide.deadline import deadline
 from lineage.decide.dbt_swap import node_relation
 from lineage.decide.limits import OVER_LIMITS, CheckLimits, CheckTooSlow, Clock, stand_in
-from lineage.mask.rewrite import mask_statement
+from lineage.mask.step import mask_statement
 from lineage.model import Action, Decision, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.decide.names import any_table_matches
 from lineage.policy import LoadedPolicy, default_policy

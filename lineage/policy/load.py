@@ -7,12 +7,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from lineage.policy.defaults import default_policy_model
 
-from lineage.policy.document import DocumentError, read_document
-from lineage.policy.model import Policy
+if TYPE_CHECKING:
+    from lineage.policy.model import Policy
 
 Path_ = tuple[Any, ...]
 
@@ -83,6 +83,12 @@ def load_policy(path: str | Path) -> LoadedPolicy:
 def load_policy_text(data: bytes | str, name: str = "<policy>") -> LoadedPolicy:
     """A policy from its text. An empty one (nothing but comments) is refused: ``version: 1``
     is how a policy says "the defaults", and ``default_policy()`` is the defaults without a file."""
+    # here, not at the top: the default policy (no file) needs neither pydantic nor the models
+    from pydantic import ValidationError
+
+    from lineage.policy.document import DocumentError, read_document
+    from lineage.policy.model import Policy
+
     raw = data.encode() if isinstance(data, str) else data
     if len(raw) > max_policy_bytes():
         raise PolicyError(name, [(None, "", _too_large(len(raw)))])
@@ -106,8 +112,9 @@ def load_policy_text(data: bytes | str, name: str = "<policy>") -> LoadedPolicy:
 
 
 def default_policy() -> LoadedPolicy:
-    """The built-in defaults, for callers given no policy file (versioned as the empty text)."""
-    return LoadedPolicy(policy=Policy(), version=policy_version(b""), path="<default policy>", raw=b"")
+    """The built-in defaults, for callers given no policy file (versioned as the empty text); they
+    read as ``Policy()`` without building it (``lineage.policy.defaults``)."""
+    return LoadedPolicy(policy=default_policy_model(), version=policy_version(b""), path="<default policy>", raw=b"")
 
 
 def _too_large(size: int) -> str:

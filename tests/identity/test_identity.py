@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from lineage.identity.comment import identity_comment, parse_comment
-from lineage.identity.run_identity import RunIdentity, from_environment
+from lineage.identity.run_identity import RunIdentity, from_environment, new_run_id
 from lineage.record import open_ledger
 
 RUN = "01961f5e-7b7a-7c4e-9a1e-3f2d1c0b9a88"
@@ -68,3 +68,12 @@ def test_exec_takes_identity_flags_and_records_them(tmp_path, cli, policy_path, 
     assert blocked.code == 1 and "delete_without_where" in blocked.err
     assert cli("exec", "--dsn", "mysql://x", "--ledger", str(ledger), "--sql", "select 1").code == 2
     assert cli("check", "--run-id", "nope", "--sql", "select 1").code == 2
+
+
+def test_new_run_ids_are_uuidv7_in_uuids_own_spelling_and_time_ordered():
+    ids = [new_run_id() for _ in range(200)]
+    for run_id in ids:
+        parsed = uuid.UUID(run_id)
+        assert str(parsed) == run_id and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert len(set(ids)) == len(ids)
+    assert [run_id[:13] for run_id in ids] == sorted(run_id[:13] for run_id in ids)  # 48 bits of milliseconds first

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lineage.decide.catalog import Catalog
 from lineage.decide.classify import Classifier, exempt
 from lineage.identity.run_identity import RunIdentity
-from lineage.policy.model import Policy
+
+if TYPE_CHECKING:  # the models import pydantic, which a check under the default policy does without
+    from lineage.policy.model import Policy
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from typing import Iterator
 
 from lineage.model import Finding, StatementFacts
 from lineage.decide.rules.context import RuleContext
-from lineage.decide.rules.row_filter import unfiltered_reason
 from lineage.decide.analysis.kinds import Kind
 
 
@@ -20,6 +19,9 @@ def update_without_where(facts: StatementFacts, context: RuleContext) -> Iterato
     for change in facts.row_changes:
         if change.kind != Kind.UPDATE:
             continue
+        # here, not at the top: the judgement of conditions loads only for statements that change rows
+        from lineage.decide.rules.row_filter import unfiltered_reason
+
         reason = unfiltered_reason(change, context.catalog.columns, context.catalog.default_schema, facts.dialect)
         if reason:
             yield Finding("update_without_where", f"updates every row of {change.table} ({reason})", change.table)

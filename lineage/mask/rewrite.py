@@ -34,6 +34,7 @@ from sqlglot import exp
 from lineage.decide.allowlist import FUNCTIONS_KEY, RELATIONS_KEY, Call, builtins, function_known, refused_calls, refused_relation
 from lineage.decide.allowlist.overloads import overloaded_call_message
 from lineage.decide.analysis.statements import get_dialect
+from lineage.decide.analysis.tree_copy import copy_tree
 from lineage.mask.plan import KeyUnavailable, MaskError, MaskPlanner, TableMask, planner_for
 from lineage.mask.strategies import KEYED
 from lineage.model import Action, Finding, MaskedColumn, MaskResult, StatementFacts
@@ -146,7 +147,7 @@ class _Rewrite:
         prefix = self._prefix()
         if prefix is None or not self._references(source):  # nothing protected: no copy, no rewrite
             return self.result(None)
-        tree = source.copy()
+        tree = copy_tree(source)
         references = self._references(tree)
         self._check_unlisted(tree, references)
         self._check_whole_rows(tree, references)

@@ -30,6 +30,7 @@ from lineage.decide.analysis.grants import GrantFacts
 from lineage.decide.analysis.recursive_ctes import recursive_self_references
 from lineage.decide.analysis.session_settings import settings_in_tree, settings_of_alter
 from lineage.decide.analysis.set_statements import SettingFacts
+from lineage.decide.analysis.tree_copy import copy_tree
 from lineage.decide.analysis.statements import ParsedStatement, split_statements
 from lineage.decide.catalog import Catalog
 from lineage.model import Lineage, OpaquePart, SchemaChange, SettingChange, StatementFacts
@@ -52,19 +53,24 @@ def analyze(sql: str, dialect: str, catalog: Catalog | None = None, budget: floa
     return [analyze_statement(parsed, dialect, catalog, budget) for parsed in split_statements(sql, dialect)]
 
 
-def analyze_statement(parsed: ParsedStatement, dialect: str, catalog: Catalog, budget: float = DEFAULT_BUDGET_SECONDS) -> StatementFacts:
+def analyze_statement(parsed: ParsedStatement, dialect: str, catalog: Catalog, budget: float = DEFAULT_BUDGET_SECONDS,
+                      keep_statement: bool = True) -> StatementFacts:
+    """The facts of one parsed statement. With ``keep_statement`` the parse as written stays
+    untouched in ``facts.statement`` (the masking rewrite starts from it) and a copy is qualified;
+    without, the parse itself is qualified in place (``parsed.expression`` changes) and no copy is made."""
     if parsed.expression is None:
         unsafe = parsed.error if parsed.unsafe else None
         return StatementFacts(parsed.index, parsed.sql, dialect, Kind.UNPARSEABLE, parse_error=parsed.error, unsafe_text=unsafe, lineage_complete=False)
-    return _Analyzer(parsed, dialect, catalog, budget).run()
+    return _Analyzer(parsed, dialect, catalog, budget, keep_statement).run()
 
 
 class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
     """One statement's facts: the shared state and the query part here, each other kind of
     statement in its own module (dml, ddl, grants, copies, set_statements)."""
 
-    def __init__(self, parsed: ParsedStatement, dialect: str, catalog: Catalog, budget: float):
+    def __init__(self, parsed: ParsedStatement, dialect: str, catalog: Catalog, budget: float, keep_statement: bool = True):
         self.parsed = parsed
+        self.keep_statement = keep_statement
         self.dialect = dialect
         self.catalog = catalog
         self.deadline = time.perf_counter() + budget if budget else None
@@ -86,17 +92,23 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
         expression = self.parsed.expression
         if isinstance(expression, exp.Command):
             return self._command(expression)
-        self.facts.statement = expression
+        # what is read from the statement as written, before qualification renames in place
         self.opaque.extend(OpaquePart("recursive_self_reference", detail) for detail in recursive_self_references(expression, self.dialect))
-        tree = expression.copy()
+        parsed = self.parsed
+        calls = statement_calls(expression, parsed.sql, parsed.offset, self.dialect, parsed.keyword_calls)
+        files = file_calls(expression, parsed.sql, parsed.offset, self.dialect)
+        if self.keep_statement:
+            self.facts.statement = expression
+            tree = copy_tree(expression)
+        else:
+            tree = expression  # nobody needs the parse as written: no copy (most of a copy's cost is position meta)
         qualified = self._qualify_tables(tree)
         self._row_changes(dml_nodes(qualified))
         handler = self._handler(qualified)
         handler(qualified)
         self.settings.extend(settings_in_tree(qualified))
-        parsed = self.parsed
-        self.facts.calls = statement_calls(expression, parsed.sql, parsed.offset, self.dialect, parsed.keyword_calls)
-        self.facts.files_read = self.facts.files_read + file_calls(expression, parsed.sql, parsed.offset, self.dialect)
+        self.facts.calls = calls
+        self.facts.files_read = self.facts.files_read + files
         return self._finish(qualified)
 
     def _handler(self, node: exp.Expression):
@@ -381,7 +393,7 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
         if info.kind == Kind.EXPLAIN and info.inner_sql:
             inner = split_statements(info.inner_sql, self.dialect)
             if len(inner) == 1:
-                facts = analyze_statement(replace(inner[0], index=self.parsed.index), self.dialect, self.catalog)
+                facts = analyze_statement(replace(inner[0], index=self.parsed.index), self.dialect, self.catalog, keep_statement=self.keep_statement)
                 return replace(facts, sql=self.parsed.sql, kind=Kind.EXPLAIN)
         self.facts.kind = info.kind
         if info.table:

@@ -85,6 +85,7 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
         self.settings: list[SettingChange] = []
         self.notes: list[str] = []
         self.lineage_complete = True
+        self.nested_dml: tuple[exp.Expression | None, list[exp.Expression]] = (None, [])
 
     # -- entry -------------------------------------------------------------------------
 
@@ -103,7 +104,8 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
         else:
             tree = expression  # nobody needs the parse as written: no copy (most of a copy's cost is position meta)
         qualified = self._qualify_tables(tree)
-        self._row_changes(dml_nodes(qualified))
+        self.nested_dml = (qualified, dml_nodes(qualified))  # one walk, read again by the query handler
+        self._row_changes(self.nested_dml[1])
         handler = self._handler(qualified)
         handler(qualified)
         self.settings.extend(settings_in_tree(qualified))
@@ -212,7 +214,7 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
     def _query_statement(self, tree: exp.Expression) -> None:
         into = tree.args.get("into") if isinstance(tree, exp.Select) else None
         self.facts.kind = Kind.SELECT_INTO if into else (Kind.SELECT if not isinstance(tree, exp.Values) else Kind.VALUES)
-        nested_dml = dml_nodes(tree)
+        nested_dml = self.nested_dml[1] if self.nested_dml[0] is tree else dml_nodes(tree)
         self._physical_reads(tree, exclude=self._dml_targets(nested_dml))
         self._star_reads(tree)
         query = self._qualify_columns(tree)

@@ -251,6 +251,8 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
             self.facts.files_read = self.facts.files_read + (table.this.name,)
 
     def _star_reads(self, tree: exp.Expression) -> None:
+        if not any(_is_star(projection) for select in tree.find_all(exp.Select) for projection in select.expressions):
+            return  # no SELECT * or t.* anywhere: no scopes to build
         stars: list[str] = []
         try:
             scopes = traverse_scope(tree)
@@ -428,6 +430,10 @@ def _mark_cte_references(tree: exp.Expression, dialect: str) -> None:
     for table in tree.find_all(exp.Table):
         if is_cte_reference(table, dialect):
             table.meta["cte_reference"] = True
+
+
+def _is_star(projection: exp.Expression) -> bool:
+    return isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star))
 
 
 def _unique(items: Iterable[str]) -> list[str]:

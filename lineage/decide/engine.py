@@ -145,7 +145,7 @@ class Engine:
             try:
                 with deadline(limits.max_check_seconds, CheckTooSlow):
                     analysed = self.analyze(sql, dialect, clock, keep_statement=self._masker_reads_statement(identity, dialect))
-                    decisions = tuple(self._decide(facts, identity, clock) for facts in analysed)
+                    decisions = tuple(self._decide(facts, identity, clock, owned=True) for facts in analysed)
             except CheckTooSlow as error:  # not cached: a busy machine may be slow only this once
                 return (self._refuse_unchecked(sql, dialect, str(error) or clock.reason(), identity),)
         with self._lock:
@@ -189,7 +189,9 @@ class Engine:
         policy_dir = self.policy.base_dir if self.policy.path else None
         return RuleContext(self.policy.policy, identity, self.catalog, self.classifier, policy_dir)
 
-    def _decide(self, facts: StatementFacts, identity: RunIdentity, clock: Clock | None = None) -> Decision:
+    def _decide(self, facts: StatementFacts, identity: RunIdentity, clock: Clock | None = None, owned: bool = False) -> Decision:
+        """``owned``: these facts are the check's own (its analysis made them and the decision drops
+        ``facts.statement``), so the built-in rewrite may rewrite the statement without a copy."""
         context = self.context(identity)
         findings: list[Finding] = []
         for rule in RULES.values():
@@ -204,7 +206,7 @@ class Engine:
         if self.masker is not None:
             if clock is not None:
                 clock.check("masking")
-            result = self.masker(facts, context)
+            result = mask_statement(facts, context, owned=True) if owned and self.masker is mask_statement else self.masker(facts, context)
             if clock is not None:
                 clock.check("masking")
             masked = result.masked_columns

@@ -107,3 +107,24 @@ def test_the_masker_reads_the_statement_as_written_and_only_it_costs_a_copy():
     assert facts.expression is not facts.statement and "main.customer" in facts.expression.sql("duckdb")
     decision = masking.check(sql, ANALYST)[0]
     assert decision.masked_columns and decision.sql.startswith("SELECT c.c_email_address FROM (SELECT")
+
+
+def test_only_the_checks_own_facts_are_rewritten_in_place():
+    """mask_statement and Engine.decide on facts a caller holds leave facts.statement as parsed (they
+    may be decided again); Engine.check hands its own facts over, and masks the same."""
+    queries, catalog = _tpcds()
+    policy = load_policy_text("classifications:\n  - table: customer\n    columns: {c_email_address: pii.email, c_last_name: pii.name}\n"
+                              "masking:\n  rules:\n    - {tags: [pii.name], strategy: redact}\n", "<policy>")
+    from lineage.mask.rewrite import mask_statement
+
+    engine = Engine(policy, catalog, dialect="duckdb")
+    touching = [sql for sql in queries if "customer " in sql or "customer\n" in sql][:10]
+    assert touching
+    for sql in touching:
+        facts = engine.analyze(sql)[0]
+        written = facts.statement.sql("duckdb")
+        first = mask_statement(facts, engine.context(ANALYST))
+        assert facts.statement.sql("duckdb") == written
+        assert engine.decide(facts, ANALYST).sql == first.sql and facts.statement.sql("duckdb") == written
+        assert Engine(policy, catalog, dialect="duckdb").check(sql, ANALYST)[0].sql == first.sql
+    assert any(mask_statement(engine.analyze(sql)[0], engine.context(ANALYST)).sql for sql in touching)

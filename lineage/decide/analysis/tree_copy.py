@@ -22,7 +22,7 @@ from copy import deepcopy
 
 from sqlglot import exp
 
-_ATOMS = (int, str, bool, float, type(None))
+_PLAIN = frozenset((int, str, bool, float, type(None)))
 
 
 def copy_tree(tree: exp.Expression) -> exp.Expression:
@@ -30,6 +30,7 @@ def copy_tree(tree: exp.Expression) -> exp.Expression:
     root = tree.__class__()
     stack = [(tree, root)]
     pop, push = stack.pop, stack.append
+    plain, node_type = _PLAIN.issuperset, exp.Expr
     while stack:
         node, new = pop()
         if node.comments is not None:
@@ -38,20 +39,23 @@ def copy_tree(tree: exp.Expression) -> exp.Expression:
             new._type = deepcopy(node._type)
         meta = node._meta
         if meta is not None:
-            new._meta = dict(meta) if all(type(value) in _ATOMS for value in meta.values()) else deepcopy(meta)
+            new._meta = dict(meta) if plain(map(type, meta.values())) else deepcopy(meta)
         args = new.args
         for key, value in node.args.items():
-            if isinstance(value, exp.Expr):
+            if isinstance(value, node_type):
                 child = value.__class__()
-                child.parent, child.arg_key = new, key
+                child.parent = new
+                child.arg_key = key
                 args[key] = child
                 push((value, child))
             elif type(value) is list:
                 items = []
                 for index, item in enumerate(value):
-                    if isinstance(item, exp.Expr):
+                    if isinstance(item, node_type):
                         child = item.__class__()
-                        child.parent, child.arg_key, child.index = new, key, index
+                        child.parent = new
+                        child.arg_key = key
+                        child.index = index
                         push((item, child))
                         item = child
                     items.append(item)

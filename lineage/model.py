@@ -181,7 +181,8 @@ class StatementFacts:
     lineage_note: str | None = None
     expression: Any = field(default=None, repr=False, compare=False)
     # the statement as parsed, before qualification: the masking rewrite starts from it so the
-    # SQL that runs keeps its own names and output columns (never mutated)
+    # SQL that runs keeps its own names and output columns (never mutated). None when the check
+    # knew no masker would read it (the analysis then qualified the parse itself, no copy)
     statement: Any = field(default=None, repr=False, compare=False)
 
     @property

@@ -26,7 +26,7 @@ from lineage.identity.run_identity import RunIdentity
 from lineage.decide.deadline import deadline
 from lineage.decide.dbt_swap import node_relation
 from lineage.decide.limits import OVER_LIMITS, CheckLimits, CheckTooSlow, Clock, stand_in
-from lineage.mask.step import mask_statement
+from lineage.mask.step import mask_statement, masks_for
 from lineage.model import Action, Decision, Finding, MaskedColumn, MaskResult, StatementFacts
 from lineage.decide.names import any_table_matches
 from lineage.policy import LoadedPolicy, default_policy
@@ -144,7 +144,8 @@ class Engine:
             clock = limits.clock()
             try:
                 with deadline(limits.max_check_seconds, CheckTooSlow):
-                    decisions = tuple(self._decide(facts, identity, clock) for facts in self.analyze(sql, dialect, clock))
+                    analysed = self.analyze(sql, dialect, clock, keep_statement=self._masker_reads_statement(identity, dialect))
+                    decisions = tuple(self._decide(facts, identity, clock, owned=True) for facts in analysed)
             except CheckTooSlow as error:  # not cached: a busy machine may be slow only this once
                 return (self._refuse_unchecked(sql, dialect, str(error) or clock.reason(), identity),)
         with self._lock:
@@ -160,15 +161,26 @@ class Engine:
         decision = self._decide(_over_limits(stand_in(sql), dialect, reason), identity)
         return replace(decision, effective_action=Action.BLOCK, would_be_sql=None)
 
-    def analyze(self, sql: str, dialect: str | None = None, clock: Clock | None = None) -> list[StatementFacts]:
+    def analyze(self, sql: str, dialect: str | None = None, clock: Clock | None = None, keep_statement: bool = True) -> list[StatementFacts]:
+        """The facts of every statement; ``keep_statement=False`` when no masker will read
+        ``facts.statement`` (the analysis then qualifies the parse in place instead of a copy)."""
         dialect = dialect or self.dialect
         parsed_statements = split_statements(sql, dialect)
         facts = []
         for parsed in parsed_statements:
             if clock is not None:
                 clock.check("parsing" if not facts else f"statement {parsed.index}")
-            facts.append(analyze_statement(parsed, dialect, self.catalog, self.budget))
+            facts.append(analyze_statement(parsed, dialect, self.catalog, self.budget, keep_statement))
         return facts
+
+    def _masker_reads_statement(self, identity: RunIdentity, dialect: str) -> bool:
+        """Whether the masking step will read the statement as parsed: not without a masker, nor
+        when the built-in rewrite masks nothing for this identity (it returns before reading it)."""
+        if self.masker is None:
+            return False
+        if self.masker is not mask_statement:
+            return True
+        return masks_for(self.context(identity), dialect)
 
     def decide(self, facts: StatementFacts, identity: RunIdentity) -> Decision:
         return self._decide(facts, identity)
@@ -177,7 +189,9 @@ class Engine:
         policy_dir = self.policy.base_dir if self.policy.path else None
         return RuleContext(self.policy.policy, identity, self.catalog, self.classifier, policy_dir)
 
-    def _decide(self, facts: StatementFacts, identity: RunIdentity, clock: Clock | None = None) -> Decision:
+    def _decide(self, facts: StatementFacts, identity: RunIdentity, clock: Clock | None = None, owned: bool = False) -> Decision:
+        """``owned``: these facts are the check's own (its analysis made them and the decision drops
+        ``facts.statement``), so the built-in rewrite may rewrite the statement without a copy."""
         context = self.context(identity)
         findings: list[Finding] = []
         for rule in RULES.values():
@@ -192,7 +206,7 @@ class Engine:
         if self.masker is not None:
             if clock is not None:
                 clock.check("masking")
-            result = self.masker(facts, context)
+            result = mask_statement(facts, context, owned=True) if owned and self.masker is mask_statement else self.masker(facts, context)
             if clock is not None:
                 clock.check("masking")
             masked = result.masked_columns

@@ -219,9 +219,12 @@ class MaskPlanner:
             key = self._key(mask) if mask.strategy in KEYED else None
             template = mask_expression(mask.strategy, exp.column("__lineage_value__"), dtype, self.dialect, mask.args, key)
             table._built[column.lower()] = template
-        return template.copy().transform(
-            lambda node: reference.copy() if isinstance(node, exp.Column) and node.name == "__lineage_value__" else node, copy=False
-        )
+        masked = template.copy()
+        if _is_placeholder(masked):
+            return reference.copy()
+        for node in [node for node in masked.find_all(exp.Column) if _is_placeholder(node)]:  # no Python call per node
+            node.replace(reference.copy())
+        return masked
 
     def _key(self, mask: ColumnMask) -> bytes | KeyFunction:
         source = self.masking.hash_key
@@ -254,6 +257,10 @@ def _quoted(name: str, dialect: str) -> bool:
 
 def _identifier(name: str, dialect: str) -> exp.Identifier:
     return exp.Identifier(this=name, quoted=_quoted(name, dialect))
+
+
+def _is_placeholder(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Column) and node.name == "__lineage_value__"
 
 
 def _parse_type(text: str | None, dialect: str) -> exp.DataType | None:

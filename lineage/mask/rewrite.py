@@ -34,6 +34,7 @@ from sqlglot import exp
 from lineage.decide.allowlist import FUNCTIONS_KEY, RELATIONS_KEY, Call, builtins, function_known, refused_calls, refused_relation
 from lineage.decide.allowlist.overloads import overloaded_call_message
 from lineage.decide.analysis.statements import get_dialect
+from lineage.decide.analysis.tree_copy import copy_tree
 from lineage.mask.plan import KeyUnavailable, MaskError, MaskPlanner, TableMask, planner_for
 from lineage.mask.strategies import KEYED
 from lineage.model import Action, Finding, MaskedColumn, MaskResult, StatementFacts
@@ -71,12 +72,15 @@ READ, INSERT_TARGET, DML_TARGET, CREATE_TARGET, COPY, ALTER, INDEX, REFERENCE, S
 )
 
 
-def mask_statement(facts: StatementFacts, context) -> MaskResult:
-    """The masked SQL for this identity (or None when nothing changes), what was masked, and refusals."""
+def mask_statement(facts: StatementFacts, context, owned: bool = False) -> MaskResult:
+    """The masked SQL for this identity (or None when nothing changes), what was masked, and refusals.
+
+    ``owned``: nothing reads ``facts.statement`` after this call (the engine's check drops it from
+    the decision), so the rewrite may work on it instead of a copy."""
     planner = planner_for(context, facts.dialect)
     if not planner.masks_anything:
         return NOTHING
-    return _Rewrite(facts, planner).run()
+    return _Rewrite(facts, planner, owned=owned).run()
 
 
 @dataclass
@@ -98,6 +102,7 @@ class _Rewrite:
     whole_rows: set[str] = field(default_factory=set)  # protected tables read as whole rows (every column)
     key_material: bool = False  # the rewritten SQL carries a keyed mask's HMAC pads
     changed: bool = False
+    owned: bool = False  # the caller hands facts.statement over: rewrite it in place, no copy
 
     @property
     def dialect(self) -> str:
@@ -146,7 +151,8 @@ class _Rewrite:
         prefix = self._prefix()
         if prefix is None or not self._references(source):  # nothing protected: no copy, no rewrite
             return self.result(None)
-        tree = source.copy()
+        # a statement parsed again here is this rewrite's own, as is one the caller handed over
+        tree = source if self.owned or source is not self.facts.statement else copy_tree(source)
         references = self._references(tree)
         self._check_unlisted(tree, references)
         self._check_whole_rows(tree, references)
@@ -243,7 +249,7 @@ class _Rewrite:
                 )
 
     def _statement(self) -> exp.Expression | None:
-        """The statement as parsed (shared with the facts: never mutated; the rewrite copies it)."""
+        """The statement as parsed (shared with the facts: the rewrite copies it unless handed over, ``owned``)."""
         facts = self.facts
         source = facts.statement
         if source is None and facts.expression is not None:

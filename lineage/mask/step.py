@@ -18,10 +18,20 @@ from lineage.model import MaskResult, StatementFacts
 NOTHING = MaskResult(sql=None)
 
 
-def mask_statement(facts: StatementFacts, context) -> MaskResult:
-    """The masked SQL for this identity (or None when nothing changes), what was masked, and refusals."""
+def mask_statement(facts: StatementFacts, context, owned: bool = False) -> MaskResult:
+    """The masked SQL for this identity (or None when nothing changes), what was masked, and refusals
+    (``owned``: as for the rewrite, nothing reads ``facts.statement`` after this call)."""
     if not context.classifier.entries:
         return NOTHING
     from lineage.mask.rewrite import mask_statement as rewrite
 
-    return rewrite(facts, context)
+    return rewrite(facts, context, owned=owned)
+
+
+def masks_for(context, dialect: str) -> bool:
+    """Whether the identity of ``context`` reads some classified data masked (``lineage.mask.plan.masks_for``)."""
+    if not context.classifier.entries:
+        return False
+    from lineage.mask.plan import masks_for as planned
+
+    return planned(context, dialect)

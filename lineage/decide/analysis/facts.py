@@ -30,6 +30,7 @@ from lineage.decide.analysis.grants import GrantFacts
 from lineage.decide.analysis.recursive_ctes import recursive_self_references
 from lineage.decide.analysis.session_settings import settings_in_tree, settings_of_alter
 from lineage.decide.analysis.set_statements import SettingFacts
+from lineage.decide.analysis.tree_copy import copy_tree
 from lineage.decide.analysis.statements import ParsedStatement, split_statements
 from lineage.decide.catalog import Catalog
 from lineage.model import Lineage, OpaquePart, SchemaChange, SettingChange, StatementFacts
@@ -52,19 +53,24 @@ def analyze(sql: str, dialect: str, catalog: Catalog | None = None, budget: floa
     return [analyze_statement(parsed, dialect, catalog, budget) for parsed in split_statements(sql, dialect)]
 
 
-def analyze_statement(parsed: ParsedStatement, dialect: str, catalog: Catalog, budget: float = DEFAULT_BUDGET_SECONDS) -> StatementFacts:
+def analyze_statement(parsed: ParsedStatement, dialect: str, catalog: Catalog, budget: float = DEFAULT_BUDGET_SECONDS,
+                      keep_statement: bool = True) -> StatementFacts:
+    """The facts of one parsed statement. With ``keep_statement`` the parse as written stays
+    untouched in ``facts.statement`` (the masking rewrite starts from it) and a copy is qualified;
+    without, the parse itself is qualified in place (``parsed.expression`` changes) and no copy is made."""
     if parsed.expression is None:
         unsafe = parsed.error if parsed.unsafe else None
         return StatementFacts(parsed.index, parsed.sql, dialect, Kind.UNPARSEABLE, parse_error=parsed.error, unsafe_text=unsafe, lineage_complete=False)
-    return _Analyzer(parsed, dialect, catalog, budget).run()
+    return _Analyzer(parsed, dialect, catalog, budget, keep_statement).run()
 
 
 class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
     """One statement's facts: the shared state and the query part here, each other kind of
     statement in its own module (dml, ddl, grants, copies, set_statements)."""
 
-    def __init__(self, parsed: ParsedStatement, dialect: str, catalog: Catalog, budget: float):
+    def __init__(self, parsed: ParsedStatement, dialect: str, catalog: Catalog, budget: float, keep_statement: bool = True):
         self.parsed = parsed
+        self.keep_statement = keep_statement
         self.dialect = dialect
         self.catalog = catalog
         self.deadline = time.perf_counter() + budget if budget else None
@@ -79,6 +85,7 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
         self.settings: list[SettingChange] = []
         self.notes: list[str] = []
         self.lineage_complete = True
+        self.nested_dml: tuple[exp.Expression | None, list[exp.Expression]] = (None, [])
 
     # -- entry -------------------------------------------------------------------------
 
@@ -86,17 +93,24 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
         expression = self.parsed.expression
         if isinstance(expression, exp.Command):
             return self._command(expression)
-        self.facts.statement = expression
+        # what is read from the statement as written, before qualification renames in place
         self.opaque.extend(OpaquePart("recursive_self_reference", detail) for detail in recursive_self_references(expression, self.dialect))
-        tree = expression.copy()
+        parsed = self.parsed
+        calls = statement_calls(expression, parsed.sql, parsed.offset, self.dialect, parsed.keyword_calls)
+        files = file_calls(expression, parsed.sql, parsed.offset, self.dialect)
+        if self.keep_statement:
+            self.facts.statement = expression
+            tree = copy_tree(expression)
+        else:
+            tree = expression  # nobody needs the parse as written: no copy (most of a copy's cost is position meta)
         qualified = self._qualify_tables(tree)
-        self._row_changes(dml_nodes(qualified))
+        self.nested_dml = (qualified, dml_nodes(qualified))  # one walk, read again by the query handler
+        self._row_changes(self.nested_dml[1])
         handler = self._handler(qualified)
         handler(qualified)
         self.settings.extend(settings_in_tree(qualified))
-        parsed = self.parsed
-        self.facts.calls = statement_calls(expression, parsed.sql, parsed.offset, self.dialect, parsed.keyword_calls)
-        self.facts.files_read = self.facts.files_read + file_calls(expression, parsed.sql, parsed.offset, self.dialect)
+        self.facts.calls = calls
+        self.facts.files_read = self.facts.files_read + files
         return self._finish(qualified)
 
     def _handler(self, node: exp.Expression):
@@ -200,7 +214,7 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
     def _query_statement(self, tree: exp.Expression) -> None:
         into = tree.args.get("into") if isinstance(tree, exp.Select) else None
         self.facts.kind = Kind.SELECT_INTO if into else (Kind.SELECT if not isinstance(tree, exp.Values) else Kind.VALUES)
-        nested_dml = dml_nodes(tree)
+        nested_dml = self.nested_dml[1] if self.nested_dml[0] is tree else dml_nodes(tree)
         self._physical_reads(tree, exclude=self._dml_targets(nested_dml))
         self._star_reads(tree)
         query = self._qualify_columns(tree)
@@ -237,6 +251,8 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
             self.facts.files_read = self.facts.files_read + (table.this.name,)
 
     def _star_reads(self, tree: exp.Expression) -> None:
+        if not any(_is_star(projection) for select in tree.find_all(exp.Select) for projection in select.expressions):
+            return  # no SELECT * or t.* anywhere: no scopes to build
         stars: list[str] = []
         try:
             scopes = traverse_scope(tree)
@@ -381,7 +397,7 @@ class _Analyzer(DmlFacts, DdlFacts, GrantFacts, CopyFacts, SettingFacts):
         if info.kind == Kind.EXPLAIN and info.inner_sql:
             inner = split_statements(info.inner_sql, self.dialect)
             if len(inner) == 1:
-                facts = analyze_statement(replace(inner[0], index=self.parsed.index), self.dialect, self.catalog)
+                facts = analyze_statement(replace(inner[0], index=self.parsed.index), self.dialect, self.catalog, keep_statement=self.keep_statement)
                 return replace(facts, sql=self.parsed.sql, kind=Kind.EXPLAIN)
         self.facts.kind = info.kind
         if info.table:
@@ -414,6 +430,10 @@ def _mark_cte_references(tree: exp.Expression, dialect: str) -> None:
     for table in tree.find_all(exp.Table):
         if is_cte_reference(table, dialect):
             table.meta["cte_reference"] = True
+
+
+def _is_star(projection: exp.Expression) -> bool:
+    return isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star))
 
 
 def _unique(items: Iterable[str]) -> list[str]:

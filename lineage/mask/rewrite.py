@@ -26,7 +26,7 @@ a missing hash key, and any table reference in a place the rewrite does not know
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlglot
 from sqlglot import exp
@@ -149,11 +149,12 @@ class _Rewrite:
         self._check_calls(source)
         self._check_relations(source)
         prefix = self._prefix()
-        if prefix is None or not self._references(source):  # nothing protected: no copy, no rewrite
+        found = self._references(source) if prefix is not None else []
+        if not found:  # nothing protected: no copy, no rewrite
             return self.result(None)
         # a statement parsed again here is this rewrite's own, as is one the caller handed over
         tree = source if self.owned or source is not self.facts.statement else copy_tree(source)
-        references = self._references(tree)
+        references = found if tree is source else _moved(found, source, tree)
         self._check_unlisted(tree, references)
         self._check_whole_rows(tree, references)
         self._check_denied(tree, references)
@@ -855,6 +856,13 @@ class _Rewrite:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
+
+
+def _moved(references: list[_Reference], source: exp.Expression, tree: exp.Expression) -> list[_Reference]:
+    """The references found in ``source``, at the same places of its copy ``tree`` (a copy walks in
+    the same order: its n-th table is the n-th table of the source)."""
+    twins = {id(original): twin for original, twin in zip(source.find_all(exp.Table), tree.find_all(exp.Table))}
+    return [replace(reference, table=twins[id(reference.table)]) for reference in references]
 
 
 def _role(table: exp.Table) -> str:

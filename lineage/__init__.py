@@ -16,3 +16,8 @@ Every statement, whatever runs it, takes one path (``governor.py``), and the fol
 ``model.py`` holds the plain data that flows (facts, findings, decisions); ``disclosure.py`` what
 of a statement may leave the process as text; ``fingerprint.py`` how a statement is recognised.
 """
+
+# Building an event should not cost loading every transport of openlineage-python (deliver/client_models.py).
+from lineage.deliver.client_models import defer_client_init
+
+defer_client_init()

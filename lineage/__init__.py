@@ -14,10 +14,11 @@ Every statement, whatever runs it, takes one path (``governor.py``), and the fol
     policy/     the YAML policy;  cli/  the ``lineage`` command
 
 ``model.py`` holds the plain data that flows (facts, findings, decisions); ``disclosure.py`` what
-of a statement may leave the process as text; ``fingerprint.py`` how a statement is recognised.
+of a statement may leave the process as text; ``fingerprint.py`` how a statement is recognised;
+``openlineage_client.py`` keeps openlineage-python's transports unloaded until something sends.
 """
 
-# Building an event should not cost loading every transport of openlineage-python (deliver/client_models.py).
-from lineage.deliver.client_models import defer_client_init
+# Building an event should not cost loading every transport of openlineage-python (openlineage_client.py).
+from lineage.openlineage_client import defer_client_init
 
 defer_client_init()

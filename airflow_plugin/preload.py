@@ -35,6 +35,10 @@ def preload() -> bool:
     import lineage.deliver.spool  # noqa: F401
     import lineage.deliver.transport  # noqa: F401
     import lineage.record.postgres  # noqa: F401
+    # the client and its transports, which lineage otherwise loads only when something sends
+    # (lineage/openlineage_client.py): every task's spool sender sends, so load them once here
+    from openlineage.client import OpenLineageClient  # noqa: F401
+    from openlineage.client.transport.http import HttpTransport  # noqa: F401
     from airflow_plugin.failures import GovernanceConfigError
     from airflow_plugin.runtime import runtime
     from lineage.decide.catalog import Catalog

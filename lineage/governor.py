@@ -28,7 +28,7 @@ from typing import Any, Callable, Protocol
 from lineage.identity.comment import identity_comment, stamp
 from lineage.disclosure import shown_findings, shown_statement, statement_names
 from lineage.fingerprint import literal_values
-from lineage.mask.plan import masks_for
+from lineage.mask.step import masks_for
 from lineage.disclosure import scrub_literals, scrub_values
 from lineage.decide.engine import Engine
 from lineage.identity.run_identity import RunIdentity
